@@ -1,0 +1,12 @@
+"""CLI commands: pitboss forecast / backtest / trace synth (issue 3).
+
+Registered on the root app by cli.app.
+"""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app (filled in by its issue)."""

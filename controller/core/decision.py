@@ -1,0 +1,52 @@
+"""Plain data the decision core reads and writes: observed state and Decision.
+
+``ObservedState`` is what the loop saw this cycle; ``Decision`` is what
+``decide`` returns: replica counts plus a ``reason`` (a CamelCase word, like
+an HPA condition reason) and a human ``message`` saying why. Built by the
+reconcile loop and the simulator, rendered by the CLI, status and dashboards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ReplicaLag:
+    """One database read replica and its replication lag in seconds (None: unknown)."""
+
+    name: str
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    """What the loop observed at ``now`` (passed in: the core reads no clock)."""
+
+    now: datetime
+    current_replicas: int
+    ready_replicas: int
+    observed_demand: float | None  # demand units/s now; None when metrics are unavailable
+    # Past desired-replica recommendations (time, replicas), newest last, for the
+    # scale-down stabilization window.
+    recommendations: tuple[tuple[datetime, int], ...] = ()
+    last_scale_time: datetime | None = None
+    database_replicas: tuple[ReplicaLag, ...] = ()
+    database_current_replicas: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one ``decide`` call."""
+
+    desired_replicas: int
+    reason: str
+    message: str
+    database_desired_replicas: int | None = None
+    capacity_limited: bool = False  # the forecast needs more than maxReplicas
+    scaling_limited: bool = False  # a scale-down step or window held replicas back
+    metrics_available: bool = True
+    forecast_peak: float | None = None  # headroom-quantile peak over the sizing window
+    forecast_peak_at: datetime | None = None
+    flags: frozenset[str] = field(default_factory=frozenset)

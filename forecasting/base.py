@@ -1,0 +1,89 @@
+"""The Forecaster protocol and the plain data it speaks: Event and Forecast.
+
+Every model in ``forecasting/models`` implements ``Forecaster``; everything
+that forecasts (CLI, backtests, simulator, operator) calls only this protocol.
+
+Conventions:
+* history is a ``pd.Series`` of float demand per step on a regular, tz-aware
+  UTC ``DatetimeIndex`` with a set ``freq``; NaN marks a gap;
+* ``predict(horizon, events)`` forecasts the ``horizon`` steps right after the
+  end of the fitted history;
+* a Forecast always has the quantiles in ``REQUIRED_QUANTILES``, monotone in q.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A known-in-advance event (promotion, tournament, holiday...)."""
+
+    name: str
+    kind: str
+    start: pd.Timestamp  # tz-aware UTC
+    end: pd.Timestamp  # tz-aware UTC, > start
+    expected_lift: float | None = None  # multiplier of normal demand, when known
+    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Point and quantile forecasts over ``index`` (tz-aware UTC)."""
+
+    index: pd.DatetimeIndex
+    mean: np.ndarray
+    quantiles: dict[float, np.ndarray]
+    model: str = ""
+
+    def __post_init__(self) -> None:
+        n = len(self.index)
+        if self.mean.shape != (n,):
+            raise ValueError(f"mean: expected shape ({n},), got {self.mean.shape}")
+        for q, values in self.quantiles.items():
+            if values.shape != (n,):
+                raise ValueError(f"quantiles[{q}]: expected shape ({n},), got {values.shape}")
+
+    def quantile(self, q: float) -> np.ndarray:
+        """The ``q`` quantile, interpolated linearly between stored quantiles if needed."""
+        if q in self.quantiles:
+            return self.quantiles[q]
+        if q == 0.5:
+            return self.mean
+        levels = sorted(self.quantiles)
+        if not levels or q < levels[0] or q > levels[-1]:
+            raise ValueError(f"quantile: {q} is outside the stored levels {levels}")
+        hi = next(level for level in levels if level > q)
+        lo = max(level for level in levels if level < q)
+        w = (q - lo) / (hi - lo)
+        return (1 - w) * self.quantiles[lo] + w * self.quantiles[hi]
+
+    def to_frame(self) -> pd.DataFrame:
+        """A DataFrame with columns mean, q50, q90, ... indexed by timestamp."""
+        data = {"mean": self.mean}
+        for q in sorted(self.quantiles):
+            data[f"q{round(q * 100):02d}"] = self.quantiles[q]
+        return pd.DataFrame(data, index=self.index)
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """What every model implements. ``name`` is its key in the registry."""
+
+    name: ClassVar[str]
+
+    def fit(self, history: pd.Series, events: Sequence[Event] = ()) -> Self:
+        """Learn from ``history`` (and the events that overlap it). Returns self."""
+        ...
+
+    def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:
+        """Forecast ``horizon`` steps after the fitted history, given known events."""
+        ...
