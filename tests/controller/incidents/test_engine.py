@@ -1,0 +1,199 @@
+"""The incident engine with in-memory fakes and the real SQLite log: dedup, lifecycle, resend, queues."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from controller.errors import InputError
+from controller.incidents.engine import IncidentEngine
+from controller.incidents.events import KubernetesEventSink, RecordingEventRecorder
+from controller.incidents.fakes import FakeSink
+from controller.incidents.model import Incident, Severity, Signal
+from controller.incidents.queue import DeliveryQueue, MemoryOutbox
+from controller.incidents.store import IncidentLog
+from controller.sources.retry import Backoff
+
+T0 = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
+SCOPE = {"namespace": "prod", "policy": "casino"}
+
+
+def sig(name: str = "ScalingFailing", value: float = 3.0, severity: Severity = Severity.PAGE,
+        **labels: str) -> Signal:
+    return Signal(alertname=name, severity=severity, labels={**SCOPE, **labels}, summary=f"{name} summary {value:g}",
+                  description="why", runbook=name.lower(), value=value)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_dedup_and_lifecycle() -> None:
+    sink = FakeSink(resend=False)
+    engine = IncidentEngine([sink])
+    r1 = engine.process(at(0), [sig(), sig()], SCOPE)
+    assert len(r1.fired) == 1 and len(r1.active) == 1
+    r2 = engine.process(at(15), [sig(value=4)], SCOPE)
+    assert r2.fired == [] and r2.active[0].starts_at == at(0)
+    assert r2.active[0].summary == "ScalingFailing summary 4"
+    r3 = engine.process(at(30), [], SCOPE)
+    assert [i.state for i in r3.resolved] == ["resolved"] and r3.resolved[0].ends_at == at(30)
+    assert r3.active == []
+    states = [(i.state, i.summary) for i in sink.received()]
+    # fired, updated (summary changed), resolved
+    assert states == [("firing", "ScalingFailing summary 3"), ("firing", "ScalingFailing summary 4"),
+                      ("resolved", "ScalingFailing summary 4")]
+    assert engine.process(at(45), [sig()], SCOPE).fired[0].starts_at == at(45)  # a new incident, same id
+
+
+def test_scope_only_resolves_its_own_policy() -> None:
+    engine = IncidentEngine()
+    other = {"namespace": "prod", "policy": "wallet"}
+    engine.process(at(0), [sig()], SCOPE)
+    engine.process(at(0), [Signal("ScalingFailing", Severity.PAGE, other, "s", "d", "r")], other)
+    result = engine.process(at(15), [], SCOPE)
+    assert [i.labels["policy"] for i in result.resolved] == ["casino"]
+    assert result.active == []  # this scope's open incidents
+    assert [i.labels["policy"] for i in engine.active.values()] == ["wallet"]
+    assert [i.labels["policy"] for i in engine.process(at(30), [], None).resolved] == ["wallet"]
+
+
+def test_resend_while_firing_only_to_resend_sinks() -> None:
+    am, events = FakeSink("am", resend=True), FakeSink("events", resend=False)
+    engine = IncidentEngine([am, events], resend_interval=timedelta(minutes=1))
+    for s in range(0, 181, 15):  # 3 minutes of the same signal, same numbers
+        engine.process(at(s), [sig()], SCOPE)
+    assert len(am.received()) == 4  # fired at 0, re-sent at 60, 120, 180
+    assert len(events.received()) == 1
+
+
+def test_severity_change_is_sent_to_all() -> None:
+    events = FakeSink("events", resend=False)
+    engine = IncidentEngine([events])
+    engine.process(at(0), [sig(severity=Severity.TICKET)], SCOPE)
+    engine.process(at(15), [sig(severity=Severity.PAGE)], SCOPE)
+    assert [i.severity for i in events.received()] == [Severity.TICKET, Severity.PAGE]
+
+
+def test_down_sink_queues_and_delivers_later_none_lost() -> None:
+    sink = FakeSink()
+    engine = IncidentEngine([sink], backoff=Backoff(base=10, cap=40, attempts=1, rng=random.Random(1)))
+    sink.down = True
+    engine.process(at(0), [sig("A"), sig("B")], SCOPE)
+    engine.process(at(5), [sig("A")], SCOPE)  # B resolves while the sink is down
+    assert engine.queues[0].pending() == 2 and sink.batches == []
+    assert engine.queues[0].stats.failures >= 1
+    sink.down = False
+    engine.process(at(60), [sig("A")], SCOPE)
+    latest = sink.latest()
+    assert {i.alertname: i.state for i in latest.values()} == {"A": "firing", "B": "resolved"}
+    assert engine.queues[0].pending() == 0 and engine.queues[0].stats.failures == 0
+
+
+def test_backoff_spaces_attempts() -> None:
+    sink = FakeSink()
+    sink.down = True
+    queue = DeliveryQueue(sink, MemoryOutbox(), backoff=Backoff(base=10, cap=40, attempts=1, rng=random.Random(3)))
+    queue.submit(IncidentEngine()._new(sig(), sig().fingerprint(), T0))
+    for s in range(0, 600):
+        queue.flush(at(s))
+    # exponential with full jitter, capped at 40 s: far fewer attempts than the 600 cycles
+    assert 10 <= sink.attempts <= 200
+    assert queue.next_attempt is not None and queue.next_attempt > at(599) - timedelta(seconds=41)
+
+
+def test_bounded_queue_evicts_oldest_and_counts() -> None:
+    sink = FakeSink()
+    sink.down = True
+    engine = IncidentEngine([sink], max_queue=3)
+    engine.process(at(0), [sig(f"A{i}") for i in range(5)], SCOPE)
+    q = engine.queues[0]
+    assert q.pending() == 3 and q.stats.evicted == 2
+
+
+def test_permanent_rejection_drops_the_batch() -> None:
+    sink = FakeSink()
+    sink.reject = True
+    engine = IncidentEngine([sink])
+    engine.process(at(0), [sig()], SCOPE)
+    assert engine.queues[0].pending() == 0 and engine.queues[0].stats.rejected == 1
+    assert "rejected" in (engine.queues[0].stats.last_error or "")
+
+
+def test_sqlite_log_is_durable_across_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "incidents.db"
+    sink = FakeSink()
+    sink.down = True
+    log = IncidentLog(path)
+    engine = IncidentEngine([sink], log=log)
+    fired = engine.process(at(0), [sig("A")], SCOPE).fired[0]
+    log.close()
+
+    # the operator restarts: the open incident and the undelivered queue come back from the file
+    sink2 = FakeSink()
+    log2 = IncidentLog(path)
+    engine2 = IncidentEngine([sink2], log=log2)
+    assert list(engine2.active) == [fired.id]
+    result = engine2.process(at(30), [], SCOPE)
+    assert [i.id for i in result.resolved] == [fired.id]
+    # the queued "firing" was coalesced with the newer "resolved": the sink gets the latest state
+    assert [(i.id, i.state) for i in sink2.received()] == [(fired.id, "resolved")]
+    assert [s for _, s, _ in log2.transitions(fired.id)] == ["firing", "resolved"]
+    assert log2.get(fired.id) == result.resolved[0]
+    assert log2.incidents("firing") == [] and len(log2.incidents()) == 1
+
+
+def test_log_ack_and_prefix(tmp_path: Path) -> None:
+    log = IncidentLog(tmp_path / "i.db")
+    engine = IncidentEngine(log=log)
+    inc = engine.process(at(0), [sig("A")], SCOPE).fired[0]
+    assert log.resolve_prefix(inc.id[:6]) == inc
+    log.ack(inc.id, at(7200), "looking")
+    assert log.acked_until(inc.id) == at(7200)
+    with pytest.raises(InputError, match="no incident"):
+        log.resolve_prefix("ffffffff")
+    with pytest.raises(InputError, match="expected a hex incident id"):
+        log.resolve_prefix("xyz")
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_text("this is not sqlite" * 100)
+    with pytest.raises(InputError, match="not a Pitboss incident log"):
+        IncidentLog(bad)
+
+
+def test_incident_round_trips_through_json() -> None:
+    inc = IncidentEngine()._new(sig(), sig().fingerprint(), T0).resolve(at(60))
+    assert Incident.from_dict(inc.to_dict()) == inc
+    with pytest.raises(ValueError, match="state"):
+        Incident.from_dict({**inc.to_dict(), "state": "open"})
+
+
+def test_kubernetes_events_sink() -> None:
+    recorder = RecordingEventRecorder()
+    engine = IncidentEngine([KubernetesEventSink(recorder)], resend_interval=timedelta(seconds=1))
+    engine.process(at(0), [sig()], SCOPE)
+    engine.process(at(30), [sig()], SCOPE)  # no re-send to Events
+    engine.process(at(60), [], SCOPE)
+    assert [(e.event_type, e.reason, e.kind, e.name, e.namespace) for e in recorder.events] == [
+        ("Warning", "ScalingFailing", "ScalingPolicy", "casino", "prod"),
+        ("Normal", "ScalingFailingResolved", "ScalingPolicy", "casino", "prod"),
+    ]
+    assert "docs/runbooks.md#scalingfailing" in recorder.events[0].message
+
+
+def test_recovered_resend_sink_gets_every_open_incident_again() -> None:
+    """Alertmanager forgets alerts on restart: after an outage all open incidents are re-sent at once."""
+    am, events = FakeSink("am", resend=True), FakeSink("events", resend=False)
+    engine = IncidentEngine([am, events], backoff=Backoff(base=1, cap=2, attempts=1, rng=random.Random(0)))
+    engine.process(at(0), [sig("A")], SCOPE)
+    am.down = events.down = True
+    engine.process(at(5), [sig("A"), sig("B")], SCOPE)
+    am.down = events.down = False
+    engine.process(at(10), [sig("A"), sig("B")], SCOPE)
+    assert sorted(i.alertname for i in am.batches[-1]) == ["A", "B"]
+    assert [i.alertname for i in events.received()] == ["A", "B"]  # events: no duplicates
