@@ -1,0 +1,96 @@
+"""What every router shares: the app's state, bearer-token auth, request hashing.
+
+Used by the routers in ``casino.api``; ``casino.app`` builds the ``CasinoState``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from casino.auth import Principal, SessionCache, token_digest
+from casino.config import CasinoSettings
+from casino.db import Database
+from casino.events import Calendar
+from casino.leaderboard import Leaderboard
+from casino.ledger import Ledger
+from casino.metrics import CasinoMetrics
+from casino.players import Players
+
+
+@dataclass
+class CasinoState:
+    settings: CasinoSettings
+    db: Database
+    ledger: Ledger
+    players: Players
+    calendar: Calendar
+    leaderboard: Leaderboard
+    metrics: CasinoMetrics
+    sessions: SessionCache
+    dummy_hash: str
+
+
+async def state(request: Request) -> CasinoState:
+    return request.app.state.casino
+
+
+State = Annotated[CasinoState, Depends(state)]
+bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/sessions (players) or the admin token")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_player(st: State, credentials: Credentials) -> Principal:
+    """The player behind the bearer token: 401 when missing, unknown, forged or expired."""
+    if credentials is None or not credentials.credentials:
+        raise unauthorized("Authorization: expected 'Bearer <token>' from POST /v1/sessions")
+    digest = token_digest(credentials.credentials)
+    principal = st.sessions.get(digest)
+    if principal is None:
+        principal = await st.players.session(digest)
+        if principal is None:
+            raise unauthorized("Authorization: token is invalid or expired; log in again at POST /v1/sessions")
+        st.sessions.put(principal)
+    st.sessions.touch(digest)
+    return principal
+
+
+Player = Annotated[Principal, Depends(current_player)]
+
+
+async def require_admin(st: State, credentials: Credentials) -> None:
+    """Only the configured admin token manages the calendar."""
+    expected = st.settings.admin_token
+    if expected is None:
+        raise HTTPException(status_code=403, detail="admin API disabled: start the casino with an admin_token")
+    if credentials is None or not credentials.credentials:
+        raise unauthorized("Authorization: expected 'Bearer <admin token>'")
+    given = credentials.credentials.encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(given, expected.get_secret_value().encode()):
+        raise HTTPException(status_code=403, detail="Authorization: not the admin token")
+
+
+Admin = Depends(require_admin)
+
+
+def request_hash(path: str, body: dict[str, Any]) -> str:
+    """Fingerprint of an idempotent request: its route and its canonical JSON body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
+
+
+def over_limit(field: str, value: int, limit: int) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors, for limits that come from settings."""
+    return HTTPException(status_code=422, detail=[{
+        "type": "less_than_equal", "loc": ["body", field], "input": value,
+        "msg": f"{field}: must be at most {limit} minor units", "ctx": {"le": limit}}])

@@ -1,0 +1,41 @@
+"""Routes for operators and Prometheus: /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from casino.api.deps import State
+
+router = APIRouter(tags=["ops"])
+log = logging.getLogger(__name__)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(st: State) -> JSONResponse:
+    """The database answers (503 otherwise)."""
+    try:
+        await st.db.ping()
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        log.warning("readiness check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(st: State) -> Response:
+    """Prometheus text exposition of this replica's metrics."""
+    in_use, size = st.db.pool_stats()
+    st.metrics.pool_in_use.set(in_use)
+    st.metrics.pool_size.set(size)
+    st.metrics.active_sessions.set(st.sessions.active())
+    return Response(st.metrics.render(), media_type=CONTENT_TYPE_LATEST)

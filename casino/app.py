@@ -1,0 +1,111 @@
+"""The casino FastAPI application factory: ``create_app(settings)``.
+
+Called by ``pitboss casino serve`` (uvicorn), ``pitboss demo``, the benchmark
+and the tests. Start-up opens the database, runs pending migrations, loads
+the house accounts and connects the leaderboard backend; shutdown closes
+them. Each app has its own Prometheus registry, so several apps can live in
+one process (tests) without colliding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from casino.api import events, games, ops, players, tournaments, wallet
+from casino.api.deps import CasinoState
+from casino.auth import SessionCache, dummy_hash
+from casino.config import CasinoSettings
+from casino.db import Database
+from casino.events import Calendar
+from casino.leaderboard import make_leaderboard
+from casino.ledger import Ledger
+from casino.metrics import CasinoMetrics
+from casino.middleware import AdmissionMiddleware, MetricsMiddleware, route_table
+from casino.migrations import migrate
+from casino.players import Players
+
+log = logging.getLogger(__name__)
+
+
+async def open_state(settings: CasinoSettings, metrics: CasinoMetrics) -> CasinoState:
+    """Connect everything the API needs and bring the schema up to date."""
+    db = Database(settings)
+    try:
+        applied = await migrate(db)
+        if applied:
+            log.info("applied casino migrations %s", applied)
+        ledger = Ledger(db, settings.currency)
+        await ledger.load_house_accounts()
+    except BaseException:
+        await db.dispose()
+        raise
+    leaderboard = make_leaderboard(settings.redis_url, settings.leaderboard_prefix)
+    return CasinoState(
+        settings=settings, db=db, ledger=ledger, players=Players(db, ledger),
+        calendar=Calendar(db, settings.tournament_refresh_seconds), leaderboard=leaderboard, metrics=metrics,
+        sessions=SessionCache(settings.session_cache_seconds), dummy_hash=dummy_hash(settings.scrypt_n),
+    )
+
+
+async def close_state(st: CasinoState) -> None:
+    await st.leaderboard.close()
+    await st.db.dispose()
+
+
+async def purge_idempotency_keys(st: CasinoState, every_seconds: float = 600.0) -> None:
+    """Background task: drop idempotency keys older than ``idempotency_ttl_hours``, every ten minutes."""
+    while True:
+        try:
+            cutoff = int((time.time() - st.settings.idempotency_ttl_hours * 3600) * 1000)
+            purged = await st.ledger.purge_idempotency_keys(cutoff)
+            if purged:
+                log.info("purged %d expired idempotency keys", purged)
+        except Exception as exc:  # the database may be briefly away; try again next round
+            log.warning("could not purge idempotency keys: %s", exc)
+        await asyncio.sleep(every_seconds)
+
+
+def create_app(settings: CasinoSettings | None = None) -> FastAPI:
+    """A casino API on ``settings`` (defaults: SQLite under var/, in-process leaderboards)."""
+    settings = settings or CasinoSettings()
+    metrics = CasinoMetrics(settings.max_in_flight)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        st = await open_state(settings, metrics)
+        app.state.casino = st
+        janitor = asyncio.create_task(purge_idempotency_keys(st))
+        try:
+            yield
+        finally:
+            janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await janitor
+            await close_state(st)
+
+    app = FastAPI(
+        title="Pitboss reference casino API",
+        version="1.0.0",
+        description="Wallet (double-entry ledger), slots, tournaments and the event calendar that Pitboss reads.",
+        lifespan=lifespan,
+    )
+    routers = [m.router for m in (players, wallet, games, tournaments, events, ops)]
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(AdmissionMiddleware, metrics=metrics, max_in_flight=settings.max_in_flight,
+                       retry_after=settings.retry_after_seconds, routes=route_table(routers))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.metrics = metrics
+    app.state.settings = settings
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn factory (``casino.app:create_app_from_env``): settings from ``PITBOSS_CASINO_*``."""
+    return create_app(CasinoSettings.from_env())
