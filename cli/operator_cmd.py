@@ -1,12 +1,214 @@
-"""CLI commands: pitboss operator run (issue 5).
+"""CLI commands: `pitboss operator run | crds | validate` (the Kubernetes operator).
 
-Registered on the root app by cli.app.
+``run`` connects to the cluster (in-cluster config inside a Pod, else the
+kubeconfig), takes part in leader election and reconciles every
+ScalingPolicy each sync period (``--once``: one cycle, a table, exit);
+SIGTERM/SIGINT release the Lease and exit 0. ``crds`` prints (or writes) the
+CRDs generated from the resource models. ``validate`` checks ScalingPolicy /
+TrafficEvent manifests offline. Registered on the root app by cli.app.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
 import typer
+import yaml
+from rich.table import Table
+
+from cli.common import console, guarded
+from controller.core.durations import format_duration, parse_duration
+from controller.errors import InputError
+
+operator_app = typer.Typer(help="The Kubernetes operator: reconcile loop, CRDs, manifest checks.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app (filled in by its issue)."""
+    """Add `pitboss operator ...` to the root app."""
+    app.add_typer(operator_app, name="operator")
+
+
+def _api_client(kubeconfig: Path | None, context: str | None) -> Any:
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    cfg = client.Configuration()
+    try:
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            path = kubeconfig or Path(os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser()
+            if not path.is_file():
+                raise InputError(f"no such file: {path}", field="--kubeconfig")
+            config.load_kube_config(config_file=str(path), context=context, client_configuration=cfg)
+    except ConfigException as exc:
+        raise InputError(f"cannot load: {exc}", field="--kubeconfig") from None
+    return client.ApiClient(cfg)
+
+
+@operator_app.command("run")
+@guarded
+def run(
+    kubeconfig: Path | None = typer.Option(
+        None, "--kubeconfig", help="kubeconfig file (default: in-cluster, else ~/.kube/config)"
+    ),
+    context: str | None = typer.Option(None, "--context", help="kubeconfig context"),
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="only this namespace (default: all)"),
+    sync_period: str = typer.Option("15s", "--sync-period", help="reconcile every policy this often"),
+    once: bool = typer.Option(False, "--once", help="one cycle, print what was decided, exit"),
+    prometheus_url: str | None = typer.Option(None, "--prometheus-url", envvar="PITBOSS_PROMETHEUS_URL",
+                                              help="Prometheus for metric.promql policies"),
+    metrics_port: int = typer.Option(0, "--metrics-port", help="serve /metrics, /healthz, /readyz here (0: off)"),
+    leader_election: bool = typer.Option(True, "--leader-election/--no-leader-election"),
+    lease_namespace: str = typer.Option("pitboss-system", "--lease-namespace", envvar="POD_NAMESPACE"),
+    lease_duration: str = typer.Option("15s", "--lease-duration"),
+    identity: str | None = typer.Option(None, "--identity", help="leader-election identity (default: pod name + pid)"),
+    log_level: str = typer.Option("INFO", "--log-level"),
+) -> None:
+    """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
+    from controller.operator.app import SourceFactory, build_operator, start_watches
+    from controller.operator.metrics import serve
+
+    period = parse_duration(sync_period, field="--sync-period")
+    if period <= parse_duration(0):
+        raise InputError("must be positive", field="--sync-period")
+    lease = parse_duration(lease_duration, field="--lease-duration")
+    if lease.total_seconds() < 1:
+        raise InputError("must be at least 1s", field="--lease-duration")
+    if not 0 <= metrics_port <= 65535:
+        raise InputError(f"expected 0..65535, got {metrics_port}", field="--metrics-port")
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise InputError(f"expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}", field="--log-level")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    api_client = _api_client(kubeconfig, context)
+    sources = SourceFactory(prometheus_url)
+    op = build_operator(
+        api_client,
+        namespace=namespace,
+        demand=sources,
+        lag=sources.lag,
+        sync_period=period,
+        leader_election=leader_election,
+        lease_namespace=lease_namespace,
+        lease_duration=lease,
+        identity=identity,
+    )
+    if metrics_port:
+        serve(op.metrics, metrics_port)
+    if once:
+        report = op.loop.step()
+        if op.elector is not None:
+            op.elector.release()
+        if report is None:
+            console.print("not the leader: another instance holds the lease; nothing done")
+            return
+        table = Table("namespace", "policy", "current", "desired", "reason", "scaled",
+                      title="pitboss operator: one cycle")
+        for o in report.outcomes:
+            table.add_row(o.namespace, o.name, str(o.current if o.current is not None else "-"),
+                          str(o.desired if o.desired is not None else "-"), o.reason, "yes" if o.scaled else "")
+        console.print(table)
+        console.print(f"{len(report.outcomes)} policies in {report.seconds:.3f}s "
+                      f"(API {report.api_seconds:.3f}s, demand {report.source_seconds:.3f}s)")
+        return
+    signal.signal(signal.SIGTERM, lambda *_: op.loop.stop())
+    signal.signal(signal.SIGINT, lambda *_: op.loop.stop())
+    start_watches(op, namespace)
+    logging.getLogger("pitboss.operator").info(
+        "operator running: sync %s, namespace %s", format_duration(period), namespace or "(all)")
+    op.loop.run()
+
+
+@operator_app.command("sync-events")
+@guarded
+def sync_events_cmd(
+    casino_url: str = typer.Option(..., "--casino-url", help="base URL of the casino API, e.g. http://casino-api"),
+    namespace: str = typer.Option(..., "--namespace", "-n", help="namespace of the TrafficEvents"),
+    days: int = typer.Option(30, "--days", help="sync events from now to this many days ahead"),
+    label: list[str] = typer.Option([], "--label", help="extra label k=v on every synced TrafficEvent"),
+    kubeconfig: Path | None = typer.Option(None, "--kubeconfig"),
+    context: str | None = typer.Option(None, "--context"),
+) -> None:
+    """Mirror the casino API's /v1/events calendar into TrafficEvents (create, update, delete)."""
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    from controller.operator.calendar_sync import fetch_calendar, sync_events
+
+    if not casino_url.startswith(("http://", "https://")):
+        raise InputError(f"expected an http:// or https:// URL, got {casino_url!r}", field="--casino-url")
+    if not 1 <= days <= 366:
+        raise InputError(f"expected 1..366, got {days}", field="--days")
+    labels: dict[str, str] = {}
+    for item in label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"expected key=value, got {item!r}", field="--label")
+        labels[key] = value
+    now = datetime.now(UTC)
+    with httpx.Client(base_url=casino_url, timeout=10) as http:
+        entries = fetch_calendar(http, now, now + timedelta(days=days))
+    report = sync_events(_api_client(kubeconfig, context), namespace, entries, labels)
+    console.print(f"created {len(report.created)}, updated {len(report.updated)}, deleted {len(report.deleted)}, "
+                  f"unchanged {len(report.unchanged)}")
+
+
+@operator_app.command("crds")
+@guarded
+def crds(
+    out: Path | None = typer.Option(None, "--out", help="write one file per CRD into this directory"),
+) -> None:
+    """Print the CustomResourceDefinitions generated from the resource models."""
+    from controller.operator.crds import all_crds, render
+
+    generated = all_crds()
+    if out is None:
+        typer.echo("---\n".join(render(crd) for crd in generated.values()), nl=False)
+        return
+    if out.exists() and not out.is_dir():
+        raise InputError("expected a directory", field="--out")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, crd in generated.items():
+        (out / name).write_text(render(crd), encoding="utf-8")
+        console.print(f"wrote {out / name}")
+
+
+@operator_app.command("validate")
+@guarded
+def validate(
+    files: list[Path] = typer.Argument(..., help="YAML files with ScalingPolicy/TrafficEvent documents"),
+) -> None:
+    """Check ScalingPolicy and TrafficEvent manifests offline (other kinds are skipped)."""
+    from controller.operator.resources import parse_event, parse_policy_spec
+
+    checked = 0
+    for path in files:
+        try:
+            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"not YAML: {str(exc).splitlines()[0]}", source=str(path)) from None
+        for doc in docs:
+            if not isinstance(doc, dict):
+                continue
+            name = (doc.get("metadata") or {}).get("name", "?")
+            try:
+                if doc.get("kind") == "ScalingPolicy":
+                    parse_policy_spec(doc.get("spec"))
+                elif doc.get("kind") == "TrafficEvent":
+                    parse_event(doc)
+                else:
+                    continue
+            except ValueError as exc:
+                raise InputError(str(exc).removeprefix(f"TrafficEvent {name}: "),
+                                 source=f"{path} {doc.get('kind')}/{name}") from None
+            checked += 1
+    console.print(f"{checked} resource(s) valid")

@@ -1,0 +1,486 @@
+"""Reconcile one ScalingPolicy: observe -> forecast -> decide -> act -> record.
+
+``Reconciler.reconcile_all()`` runs one level-triggered cycle over every
+policy; ``reconcile(policy, events)`` does one policy and never raises (one
+bad policy never stops the others). Per policy it validates the spec (an
+invalid one gets InvalidSpec naming the field), reads the targets' /scale,
+reads demand, gathers the TrafficEvents the policy's eventSelector matches,
+forecasts (cached until the history grid or the events move), calls the pure
+``decide``, patches /scale in Active mode (the one place replicas are
+written; a 409 re-reads and retries), and writes status with conditions and,
+on a change, a Kubernetes Event that says why. Paused touches nothing but its
+own status; ForecastOnly writes status and Events only; without metrics it
+holds. All I/O goes through small protocols, so tests and the benchmark plug
+in fakes or the real client; the time spent in the Kubernetes adapters is
+measured apart (``CycleReport.api_seconds``). Called by the loop and the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from controller.core.decision import Decision, ObservedState, ReplicaLag
+from controller.core.durations import format_duration
+from controller.core.policy import Policy
+from controller.errors import PermanentError, RetryableError
+from controller.operator import status as st
+from controller.operator.clock import Clock
+from controller.operator.forecasts import ForecastCache, ForecasterFactory
+from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
+from controller.operator.metrics import OperatorMetrics
+from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
+from controller.sources.base import DemandSource
+from controller.targets.base import ScaleConflict, ScaleState, ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
+from forecasting.base import Event, Forecast
+
+log = logging.getLogger(__name__)
+
+DecideFn = Callable[[Policy, Forecast | None, ObservedState], Decision]
+CONFLICT_RETRIES = 3
+
+
+class DemandFactory(Protocol):
+    """The DemandSource of one policy (Prometheus, scrape or, in tests, a trace)."""
+
+    def __call__(self, policy: PolicyObject, spec: ScalingPolicySpec) -> DemandSource: ...
+
+
+class LagSource(Protocol):
+    """Replication lag of each database read replica (None when unknown)."""
+
+    def lags(self, now: datetime) -> tuple[ReplicaLag, ...]: ...
+
+
+LagFactory = Callable[[PolicyObject, ScalingPolicySpec], LagSource | None]
+
+
+def _default_decide() -> DecideFn:
+    from controller.core.decide import decide
+
+    return decide
+
+
+def _default_forecaster() -> ForecasterFactory:
+    from forecasting import registry
+
+    return registry.create
+
+
+@dataclass
+class PolicyOutcome:
+    """What one policy's reconcile did (for logs, tests and the benchmark)."""
+
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    current: int | None = None
+    desired: int | None = None
+    scaled: bool = False
+    error: str | None = None
+
+
+@dataclass
+class CycleReport:
+    """One cycle: outcomes plus where the time went."""
+
+    outcomes: list[PolicyOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    api_seconds: float = 0.0  # inside Kubernetes adapters (client + HTTP + server)
+    source_seconds: float = 0.0  # inside demand sources
+    fits: int = 0  # full forecast fits this cycle
+    updates: int = 0  # incremental forecast updates (model.update) this cycle
+
+    @property
+    def pitboss_seconds(self) -> float:
+        return max(0.0, self.seconds - self.api_seconds - self.source_seconds)
+
+
+class Reconciler:
+    """Runs the per-policy reconcile against injected adapters."""
+
+    def __init__(
+        self,
+        *,
+        store: PolicyStore,
+        targets: ScaleTarget,
+        recorder: EventRecorder,
+        demand: DemandFactory,
+        clock: Clock,
+        namespace: str | None = None,
+        forecaster: ForecasterFactory | None = None,
+        decide: DecideFn | None = None,
+        lag: LagFactory | None = None,
+        metrics: OperatorMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.targets = targets
+        self.recorder = recorder
+        self.demand = demand
+        self.clock = clock
+        self.namespace = namespace
+        self.forecaster = forecaster or _default_forecaster()
+        self.decide = decide or _default_decide()
+        self.lag = lag
+        self.metrics = metrics or OperatorMetrics()
+        self.forecasts = ForecastCache(self.forecaster)
+        # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
+        self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
+        self._report = CycleReport()
+
+    # ---- timing -----------------------------------------------------------
+    @contextmanager
+    def _api(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._report.api_seconds += time.perf_counter() - t0
+
+    @contextmanager
+    def _source(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._report.source_seconds += time.perf_counter() - t0
+
+    # ---- cycle ----------------------------------------------------------
+    def reconcile_all(self, should_continue: Callable[[], bool] | None = None) -> CycleReport:
+        """One level-triggered pass over every policy; never raises for one policy's failure.
+
+        ``should_continue`` is asked before each policy (the loop passes "still the leader?").
+        """
+        self._report = report = CycleReport()
+        t0 = time.perf_counter()
+        try:
+            with self._api():
+                policies = self.store.list_policies(self.namespace)
+                raw_events = self.store.list_events(self.namespace)
+        except (PermanentError, RetryableError) as exc:
+            log.warning("cannot list policies/events: %s", exc)
+            report.seconds = time.perf_counter() - t0
+            return report
+        events_by_ns: dict[str, list[tuple[dict[str, str], Event]]] = {}
+        for raw in raw_events:
+            try:
+                event = parse_event(raw)
+            except ValueError as exc:
+                log.warning("skipping %s", exc)
+                continue
+            ns = str((raw.get("metadata") or {}).get("namespace", ""))
+            events_by_ns.setdefault(ns, []).append((event.labels, event))
+        for policy in policies:
+            if should_continue is not None and not should_continue():
+                log.warning("leadership lost: stopping the cycle after %d policies", len(report.outcomes))
+                break
+            report.outcomes.append(self.reconcile(policy, events_by_ns.get(policy.namespace, [])))
+        else:  # a complete pass: forget what belongs to deleted policies
+            seen = {p.uid for p in policies}
+            self.forecasts.forget_except(seen)
+            for uid in set(self._specs) - seen:
+                del self._specs[uid]
+        report.seconds = time.perf_counter() - t0
+        self.metrics.reconcile_seconds.labels("cycle").observe(report.seconds)
+        self.metrics.heartbeat = time.monotonic()
+        return report
+
+    def reconcile(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]]) -> PolicyOutcome:
+        """Reconcile one policy; failures become conditions, never exceptions."""
+        t0 = time.perf_counter()
+        try:
+            return self._reconcile(policy, events)
+        except Exception as exc:  # one bad policy never stops the others
+            log.exception("reconcile %s/%s failed", policy.namespace, policy.name)
+            reason = "InternalError"
+            self.metrics.errors.labels(policy.namespace, policy.name, reason).inc()
+            return PolicyOutcome(policy.namespace, policy.name, reason, str(exc), error=str(exc))
+        finally:
+            self.metrics.reconcile_seconds.labels("policy").observe(time.perf_counter() - t0)
+
+    # ---- one policy -------------------------------------------------------
+    def _reconcile(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]]) -> PolicyOutcome:
+        now = self.clock.now()
+        gen = policy.generation
+        old = policy.status
+        builder = st.StatusBuilder(old, gen, now)
+        try:
+            spec, core_policy = self._parse(policy)
+        except ValueError as exc:
+            return self._invalid(policy, builder, str(exc))
+        builder.ok(st.INVALID_SPEC, False, "SpecValid", "the spec is valid")
+        builder.set(mode=spec.mode)
+        key = TargetKey(policy.namespace, spec.target_ref.kind, spec.target_ref.name)
+
+        if spec.mode == "Paused":
+            builder.ok(st.READY, False, "Paused", "mode is Paused: the target is left alone")
+            self._write_status(policy, builder)
+            return PolicyOutcome(policy.namespace, policy.name, "Paused", "paused")
+
+        # observe: targets
+        try:
+            with self._api():
+                scale = self.targets.get_scale(key)
+                db_key, db_scale = self._db_scale(policy, spec)
+        except (TargetNotFound, TargetForbidden) as exc:
+            return self._unable(policy, builder, exc)
+        except RetryableError as exc:
+            builder.ok(st.READY, False, "APIUnavailable", str(exc))
+            self._write_status(policy, builder, quiet=True)
+            return PolicyOutcome(policy.namespace, policy.name, "APIUnavailable", str(exc), error=str(exc))
+        builder.ok(st.ABLE_TO_SCALE, True, "ScaleReadable" if spec.mode == "Active" else "ForecastOnly",
+                   f"read {key}" + ("" if spec.mode == "Active" else "; mode ForecastOnly: not writing /scale"))
+
+        # observe: demand and events
+        matching = [e for labels, e in events if spec.event_selector is None or spec.event_selector.matches(labels)]
+        history, observed, metrics_error = self._demand(policy, spec, now)
+        if metrics_error:
+            builder.ok(st.METRICS_AVAILABLE, False, "MetricsUnavailable", metrics_error)
+        else:
+            builder.ok(st.METRICS_AVAILABLE, True, "MetricsOK", f"demand now {_fmt(observed)}/s")
+
+        # forecast
+        forecast, forecast_error = self._forecast(policy, spec, history, matching)
+        if forecast is None:
+            builder.ok(st.FORECAST_READY, False, "ForecastUnavailable", forecast_error or "no forecast")
+        else:
+            builder.ok(st.FORECAST_READY, True, "ForecastOK", f"{spec.forecast.model}: {len(matching)} event(s) known")
+            self._forecast_error_metric(policy, forecast, observed, now)
+
+        # decide
+        lags = self._lags(policy, spec, now)
+        state = ObservedState(
+            now=now,
+            current_replicas=scale.replicas,
+            ready_replicas=scale.ready_replicas,
+            observed_demand=observed,
+            recommendations=st.window_recommendations(old, now, spec.scale_down.stabilization_window),
+            last_scale_time=st.parse_time((old or {}).get("lastScaleTime")),
+            database_replicas=lags,
+            database_current_replicas=None if db_scale is None else db_scale.replicas,
+        )
+        decision = self.decide(core_policy, forecast, state)
+        desired = decision.desired_replicas
+        if decision.metrics_available is False and desired < scale.replicas:
+            desired = scale.replicas  # belt and braces: never scale down without metrics
+
+        # act (Active only: the one place /scale is written)
+        scaled, current, db_current = False, scale.replicas, None if db_scale is None else db_scale.replicas
+        if spec.mode == "Active":
+            try:
+                if desired != scale.replicas:
+                    scale = self._set_replicas(key, desired, scale)
+                    scaled, current = True, scale.replicas
+                db_target = decision.database_desired_replicas
+                db_move = db_scale is not None and db_target is not None and db_target != db_scale.replicas
+                if db_key is not None and db_scale is not None and db_target is not None and db_move:
+                    db_scale = self._set_replicas(db_key, db_target, db_scale)
+                    db_current = db_scale.replicas
+            except (TargetNotFound, TargetForbidden) as exc:
+                return self._unable(policy, builder, exc)
+            except RetryableError as exc:
+                builder.ok(st.ABLE_TO_SCALE, False, "ScaleFailed", str(exc))
+
+        # record
+        self._record(policy, spec, builder, decision, scale, current, db_current, forecast, scaled, now)
+        if scaled:
+            self._scaled_event(policy, spec, decision, state.current_replicas, current, matching, now)
+        elif spec.mode == "ForecastOnly" and st.decision_changed(old, decision):
+            self._emit(policy, "Normal", decision.reason, f"{spec.target_ref.name}: {decision.message}", now)
+        if metrics_error and st.transitioned(old, st.METRICS_AVAILABLE, "False"):
+            self._emit(policy, "Warning", "MetricsUnavailable", f"holding {current} replicas: {metrics_error}", now)
+        self.metrics.decisions.labels(policy.namespace, policy.name, decision.reason).inc()
+        self.metrics.desired.labels(policy.namespace, policy.name).set(desired)
+        self.metrics.current.labels(policy.namespace, policy.name).set(current)
+        return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, scale.replicas, desired,
+                             scaled)
+
+    def _parse(self, policy: PolicyObject) -> tuple[ScalingPolicySpec, Policy]:
+        """The validated spec and its core Policy, cached per (uid, generation)."""
+        cached = self._specs.get(policy.uid)
+        if cached is not None and cached[0] == policy.generation and cached[1] == policy.spec:
+            return cached[2], cached[3]
+        spec = parse_policy_spec(policy.spec)
+        core = spec.to_policy()
+        if policy.uid:
+            self._specs[policy.uid] = (policy.generation, policy.spec, spec, core)
+        return spec, core
+
+    # ---- observe helpers ----------------------------------------------------
+    def _db_scale(self, policy: PolicyObject, spec: ScalingPolicySpec) -> tuple[TargetKey | None, ScaleState | None]:
+        if spec.database_replicas is None:
+            return None, None
+        ref = spec.database_replicas.target_ref
+        db_key = TargetKey(policy.namespace, ref.kind, ref.name)
+        return db_key, self.targets.get_scale(db_key)
+
+    def _demand(
+        self, policy: PolicyObject, spec: ScalingPolicySpec, now: datetime
+    ) -> tuple[pd.Series | None, float | None, str | None]:
+        step = spec.forecast.step
+        end = _floor(now, step)
+        try:
+            source = self.demand(policy, spec)
+            with self._source():
+                history = source.history(end - spec.forecast.history, end, step)
+                observed = source.current(now)
+        except (RetryableError, PermanentError, OSError, TimeoutError) as exc:
+            return None, None, f"demand source failed: {exc}"
+        known = int(history.notna().sum()) if history is not None else 0
+        if known < 2:
+            return None, observed, f"only {known} demand point(s) in the last {format_duration(spec.forecast.history)}"
+        if observed is None:
+            return history, None, "current demand unavailable (stale or missing)"
+        return history, observed, None
+
+    def _lags(self, policy: PolicyObject, spec: ScalingPolicySpec, now: datetime) -> tuple[ReplicaLag, ...]:
+        if spec.database_replicas is None or self.lag is None:
+            return ()
+        source = self.lag(policy, spec)
+        if source is None:
+            return ()
+        try:
+            with self._source():
+                return source.lags(now)
+        except (RetryableError, PermanentError) as exc:
+            log.warning("%s/%s: replica lag unavailable: %s", policy.namespace, policy.name, exc)
+            return ()
+
+    def _forecast(
+        self, policy: PolicyObject, spec: ScalingPolicySpec, history: pd.Series | None, events: list[Event],
+    ) -> tuple[Forecast | None, str | None]:
+        if history is None:
+            return None, "no demand history"
+        fits, updates = self.forecasts.fits, self.forecasts.updates
+        result = self.forecasts.get(policy.uid, policy.generation, spec, history, events)
+        self._report.fits += self.forecasts.fits - fits
+        self._report.updates += self.forecasts.updates - updates
+        return result
+
+    def _forecast_error_metric(
+        self, policy: PolicyObject, forecast: Forecast, observed: float | None, now: datetime
+    ) -> None:
+        if observed is None or observed <= 0 or len(forecast.index) == 0:
+            return
+        i = int(forecast.index.searchsorted(pd.Timestamp(now), side="right")) - 1
+        if 0 <= i < len(forecast.index):
+            predicted = float(forecast.quantile(0.5)[i])
+            if np.isfinite(predicted):
+                self.metrics.forecast_error.labels(policy.namespace, policy.name).set(
+                    abs(observed - predicted) / observed
+                )
+
+    # ---- act helpers ----------------------------------------------------------
+    def _set_replicas(self, key: TargetKey, desired: int, scale: ScaleState) -> ScaleState:
+        """Patch /scale with the resourceVersion we read; on 409 re-read and retry."""
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                with self._api():
+                    result = self.targets.set_replicas(key, desired, scale.resource_version)
+                self.metrics.scales.labels(key.kind).inc()
+                return result
+            except ScaleConflict:
+                log.info("%s: 409 on attempt %d, re-reading /scale", key, attempt + 1)
+                with self._api():
+                    scale = self.targets.get_scale(key)
+                if scale.replicas == desired:
+                    return scale
+        raise ScaleConflict(f"{key}: still conflicting after {CONFLICT_RETRIES} attempts")
+
+    # ---- record helpers ------------------------------------------------------
+    def _record(
+        self, policy: PolicyObject, spec: ScalingPolicySpec, builder: st.StatusBuilder, decision: Decision,
+        scale: ScaleState, current: int, db_current: int | None, forecast: Forecast | None, scaled: bool,
+        now: datetime,
+    ) -> None:
+        ready_ok = decision.metrics_available
+        builder.ok(st.READY, ready_ok, decision.reason if ready_ok else "Holding", decision.message)
+        builder.ok(st.CAPACITY_LIMITED, decision.capacity_limited,
+                   "MaxReplicasReached" if decision.capacity_limited else "WithinLimits",
+                   f"forecast needs more than maxReplicas {spec.max_replicas}" if decision.capacity_limited
+                   else f"within [{spec.min_replicas}, {spec.max_replicas}]")
+        desired = decision.desired_replicas
+        if spec.mode == "ForecastOnly" and decision.recommended_replicas is not None:
+            desired = decision.recommended_replicas  # what Active mode would ask for
+        builder.set(
+            currentReplicas=current,
+            readyReplicas=scale.ready_replicas,
+            desiredReplicas=desired,
+            databaseCurrentReplicas=db_current,
+            databaseDesiredReplicas=decision.database_desired_replicas,
+            nextPeak=st.next_peak(forecast, spec, now),
+        )
+        builder.decision(decision, now)
+        if scaled:
+            builder.set(lastScaleTime=st.iso(now))
+        builder.recommend(decision.recommended_replicas, now, spec.scale_down.stabilization_window)
+        self._write_status(policy, builder)
+
+    def _write_status(self, policy: PolicyObject, builder: st.StatusBuilder, *, quiet: bool = False) -> None:
+        status = builder.build()
+        if status == policy.status:
+            return
+        try:
+            with self._api():
+                self.store.write_status(policy, status)
+        except (PermanentError, RetryableError) as exc:
+            if not quiet:
+                log.warning("%s/%s: status write failed: %s", policy.namespace, policy.name, exc)
+
+    def _emit(self, policy: PolicyObject, event_type: str, reason: str, message: str, now: datetime) -> None:
+        try:
+            with self._api():
+                self.recorder.record(
+                    namespace=policy.namespace, kind="ScalingPolicy", name=policy.name,
+                    event_type="Warning" if event_type == "Warning" else "Normal", reason=reason, message=message,
+                    at=now,
+                )
+        except (PermanentError, RetryableError) as exc:
+            log.warning("%s/%s: event not recorded: %s", policy.namespace, policy.name, exc)
+
+    def _scaled_event(
+        self, policy: PolicyObject, spec: ScalingPolicySpec, decision: Decision, before: int, after: int,
+        events: list[Event], now: datetime,
+    ) -> None:
+        self._emit(policy, "Normal", decision.reason,
+                   st.scale_message(spec, decision, before, after, events, now), now)
+
+    def _invalid(self, policy: PolicyObject, builder: st.StatusBuilder, message: str) -> PolicyOutcome:
+        builder.ok(st.INVALID_SPEC, True, "InvalidSpec", message)
+        builder.ok(st.READY, False, "InvalidSpec", message)
+        if st.transitioned(policy.status, st.INVALID_SPEC, "True", message):
+            self._emit(policy, "Warning", "InvalidSpec", message, builder.now)
+        self._write_status(policy, builder)
+        self.metrics.errors.labels(policy.namespace, policy.name, "InvalidSpec").inc()
+        return PolicyOutcome(policy.namespace, policy.name, "InvalidSpec", message, error=message)
+
+    def _unable(self, policy: PolicyObject, builder: st.StatusBuilder, exc: Exception) -> PolicyOutcome:
+        reason = "TargetNotFound" if isinstance(exc, TargetNotFound) else "Forbidden"
+        builder.ok(st.ABLE_TO_SCALE, False, reason, str(exc))
+        builder.ok(st.READY, False, reason, str(exc))
+        if st.transitioned(policy.status, st.ABLE_TO_SCALE, "False", str(exc)):
+            self._emit(policy, "Warning", reason, str(exc), builder.now)
+        self._write_status(policy, builder)
+        self.metrics.errors.labels(policy.namespace, policy.name, reason).inc()
+        return PolicyOutcome(policy.namespace, policy.name, reason, str(exc), error=str(exc))
+
+
+def _floor(now: datetime, step: timedelta) -> datetime:
+    ts = pd.Timestamp(now)
+    return ts.floor(pd.Timedelta(step)).to_pydatetime()
+
+
+def _fmt(x: float | None) -> str:
+    return "unknown" if x is None else f"{x:.4g}"
+
+
+__all__ = ["CycleReport", "PolicyOutcome", "Reconciler"]

@@ -1,0 +1,203 @@
+"""Build a ScalingPolicy's status: conditions, last decision, next peak, recommendations.
+
+Conditions follow metav1.Condition: lastTransitionTime only moves when the
+condition's status flips, every condition carries observedGeneration, and
+the last decision's time only moves when the decision itself changes, so a
+steady policy's status stays byte-identical and is not rewritten. The
+scale-down stabilization history lives in status.recommendations
+(run-length encoded: one entry per change), so a new leader inherits it.
+``scale_message`` writes the Event text that says why replicas moved.
+Called by ``controller.operator.reconcile``; pure (no I/O, time passed in).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from controller.core.decision import Decision
+from controller.core.durations import format_duration
+from controller.operator.resources import CONDITION_TYPES, ScalingPolicySpec
+from forecasting.base import Event, Forecast
+
+READY, ABLE_TO_SCALE, METRICS_AVAILABLE, FORECAST_READY, CAPACITY_LIMITED, INVALID_SPEC = CONDITION_TYPES
+MAX_RECOMMENDATIONS = 200
+
+
+def iso(at: datetime) -> str:
+    """RFC 3339 in UTC with a Z, second precision (what Kubernetes writes)."""
+    return pd.Timestamp(at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 string (or None) as a tz-aware datetime."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _conditions(old: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {c.get("type", ""): c for c in (old or {}).get("conditions") or [] if isinstance(c, dict)}
+
+
+def transitioned(old: dict[str, Any] | None, ctype: str, status: str, message: str | None = None) -> bool:
+    """True when condition ``ctype`` was not already ``status`` (with ``message``, if given)."""
+    cond = _conditions(old).get(ctype)
+    if cond is None or cond.get("status") != status:
+        return True
+    return message is not None and cond.get("message") != message
+
+
+def decision_changed(old: dict[str, Any] | None, decision: Decision) -> bool:
+    """True when the last recorded decision had another reason or recommendation."""
+    last = (old or {}).get("lastDecision") or {}
+    rec = decision.recommended_replicas if decision.recommended_replicas is not None else decision.desired_replicas
+    return last.get("reason") != decision.reason or last.get("desiredReplicas") != rec
+
+
+def window_recommendations(
+    old: dict[str, Any] | None, now: datetime, window: timedelta
+) -> tuple[tuple[datetime, int], ...]:
+    """The (time, replicas) the stabilization window sees, from the run-length-encoded status list.
+
+    An entry from before the window whose value still held at the window's
+    start counts as if recorded at the start.
+    """
+    cutoff = now - window
+    entries = []
+    for item in (old or {}).get("recommendations") or []:
+        at = parse_time(item.get("time"))
+        if at is not None and isinstance(item.get("replicas"), int):
+            entries.append((at, int(item["replicas"])))
+    entries.sort()
+    out: list[tuple[datetime, int]] = []
+    for i, (at, replicas) in enumerate(entries):
+        if at > now:
+            continue
+        if at < cutoff:
+            nxt = entries[i + 1][0] if i + 1 < len(entries) else None
+            if nxt is None or nxt > cutoff:
+                out.append((cutoff, replicas))
+            continue
+        out.append((at, replicas))
+    return tuple(out)
+
+
+def next_peak(forecast: Forecast | None, spec: ScalingPolicySpec, now: datetime) -> dict[str, Any] | None:
+    """The headroom-quantile peak over [now, now + horizon], its time and the replicas it needs."""
+    if forecast is None or len(forecast.index) == 0:
+        return None
+    values = np.asarray(forecast.quantile(spec.headroom_quantile), dtype=float)
+    stamps = forecast.index
+    start = pd.Timestamp(now)
+    end = start + spec.forecast.horizon
+    mask = (stamps + pd.Timedelta(spec.forecast.step) > start) & (stamps <= end) & np.isfinite(values)
+    if not mask.any():
+        return None
+    i = int(np.argmax(np.where(mask, values, -np.inf)))
+    demand = float(values[i])
+    replicas = min(spec.max_replicas, max(spec.min_replicas, math.ceil(demand / spec.capacity_per_replica - 1e-9)))
+    at = stamps[i]
+    return {
+        "time": iso(at.to_pydatetime()),
+        "demand": round(demand, 3),
+        "replicas": replicas,
+        "summary": f"{demand:.4g}/s -> {replicas} at {at:%m-%d %H:%M}Z",
+    }
+
+
+class StatusBuilder:
+    """Accumulates the new status from the old one."""
+
+    def __init__(self, old: dict[str, Any] | None, generation: int, now: datetime) -> None:
+        self.old = dict(old or {})
+        self.generation = generation
+        self.now = now
+        self.fields: dict[str, Any] = {
+            k: v for k, v in self.old.items() if k not in ("conditions", "observedGeneration")
+        }
+        self.conditions = _conditions(old)
+
+    def set(self, **fields: Any) -> None:
+        """Set (or, with None, drop) top-level status fields."""
+        for key, value in fields.items():
+            if value is None:
+                self.fields.pop(key, None)
+            else:
+                self.fields[key] = value
+
+    def ok(self, ctype: str, status: bool | None, reason: str, message: str) -> None:
+        """Set one condition; lastTransitionTime moves only when the status flips."""
+        text = "Unknown" if status is None else ("True" if status else "False")
+        prev = self.conditions.get(ctype)
+        since = prev.get("lastTransitionTime") if prev and prev.get("status") == text else iso(self.now)
+        self.conditions[ctype] = {
+            "type": ctype,
+            "status": text,
+            "reason": reason,
+            "message": message[:1024],
+            "lastTransitionTime": since,
+            "observedGeneration": self.generation,
+        }
+
+    def decision(self, decision: Decision, now: datetime) -> None:
+        """Record the last decision; its time moves only when reason, message or replicas change."""
+        last = self.old.get("lastDecision") or {}
+        entry = {
+            "reason": decision.reason,
+            "message": decision.message[:1024],
+            "desiredReplicas": decision.recommended_replicas
+            if decision.recommended_replicas is not None
+            else decision.desired_replicas,
+        }
+        same = all(last.get(k) == v for k, v in entry.items())
+        self.fields["lastDecision"] = {"time": last.get("time") if same and last.get("time") else iso(now), **entry}
+
+    def recommend(self, replicas: int | None, now: datetime, window: timedelta) -> None:
+        """Append a recommendation when it differs from the last one; drop what the window no longer needs."""
+        items = [dict(i) for i in self.old.get("recommendations") or [] if isinstance(i, dict)]
+        if replicas is not None and (not items or items[-1].get("replicas") != replicas):
+            items.append({"time": iso(now), "replicas": replicas})
+        cutoff = now - window
+        keep_from = 0
+        for i, item in enumerate(items):
+            at = parse_time(item.get("time"))
+            if at is not None and at <= cutoff:
+                keep_from = i  # the last entry at or before the cutoff still holds at the cutoff
+        self.fields["recommendations"] = items[keep_from:][-MAX_RECOMMENDATIONS:]
+
+    def build(self) -> dict[str, Any]:
+        """The complete new status."""
+        order = {t: i for i, t in enumerate(CONDITION_TYPES)}
+        conditions = sorted(self.conditions.values(), key=lambda c: order.get(c["type"], 99))
+        return {**self.fields, "observedGeneration": self.generation, "conditions": conditions}
+
+
+def scale_message(
+    spec: ScalingPolicySpec, decision: Decision, before: int, after: int, events: list[Event], now: datetime
+) -> str:
+    """Why replicas moved, e.g. 'pre-scaled slots-api 4 -> 12 for tournament friday-frenzy at 20:00, lead 10m'."""
+    target = spec.target_ref.name
+    lead = format_duration(spec.lead_time)
+    if after > before:
+        window_end = pd.Timestamp(now) + spec.lead_time + spec.sync_period
+        peak_at = pd.Timestamp(decision.forecast_peak_at) if decision.forecast_peak_at else None
+        driving = [
+            e for e in events
+            if (peak_at is not None and e.start <= peak_at < e.end)
+            or (e.start <= window_end and e.end > pd.Timestamp(now))
+        ]
+        if driving:
+            event = min(driving, key=lambda e: e.start)
+            verb = "pre-scaled" if event.start > pd.Timestamp(now) else "scaled"
+            when = f"{event.start:%H:%M}"
+            return f"{verb} {target} {before} -> {after} for {event.kind} {event.name} at {when}, lead {lead}"
+        return f"scaled {target} {before} -> {after} ({decision.reason}): {decision.message}"
+    return f"scaled {target} {before} -> {after} ({decision.reason}): {decision.message}"

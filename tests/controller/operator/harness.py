@@ -1,0 +1,132 @@
+"""Scenario harness: a casino-shaped trace, trace-fed demand and operators wired to the emulator.
+
+Demand comes from ``controller.sources.trace.TraceSource`` (the project's
+trace-replay DemandSource) over a synthetic trace built here; ``Outage``
+wraps it so a test can take metrics down. This is the loop's *input*, so
+replaying a trace is the honest stand-in for Prometheus here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from controller.errors import RetryableError
+from controller.operator.app import Operator, build_operator
+from controller.operator.clock import Clock
+from controller.operator.kube import PolicyObject
+from controller.operator.resources import ScalingPolicySpec
+from controller.sources.base import DemandSource
+from controller.sources.trace import TraceSource
+from tests.kube.fixtures import SYSTEM_NAMESPACE, api_client_for
+
+EVENT_START = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
+# Past tournaments at other hours (so seasonality alone cannot predict 20:00), then the upcoming one.
+TOURNAMENTS = (
+    ("monday-madness", EVENT_START - timedelta(days=3, hours=6)),
+    ("tuesday-turbo", EVENT_START - timedelta(days=2) + timedelta(hours=1)),
+    ("wednesday-wheel", EVENT_START - timedelta(days=1, hours=4)),
+    ("friday-frenzy", EVENT_START),
+)
+
+
+def casino_trace(
+    end: datetime = EVENT_START + timedelta(hours=3),
+    days: int = 5,
+    base: float = 300.0,
+    spikes: tuple[tuple[datetime, datetime, float], ...] = tuple(
+        (start, start + timedelta(hours=1), 4.0) for _, start in TOURNAMENTS
+    ),
+    seed: int = 7,
+) -> pd.Series:
+    """Requests/s per minute: a flat-ish base with deterministic noise, multiplied inside ``spikes``."""
+    index = pd.date_range(end - timedelta(days=days), end, freq="1min", tz="UTC", inclusive="left")
+    rng = np.random.default_rng(seed)
+    values = base * (1 + 0.03 * rng.standard_normal(len(index)))
+    for start, stop, lift in spikes:
+        mask = (index >= pd.Timestamp(start)) & (index < pd.Timestamp(stop))
+        values[mask] *= lift
+    series = pd.Series(values, index=index, name="demand")
+    series.index.freq = "1min"
+    return series
+
+
+class Outage:
+    """A DemandSource wrapper whose ``down`` flag makes every call fail (a Prometheus outage)."""
+
+    def __init__(self, inner: DemandSource) -> None:
+        self.inner = inner
+        self.down = False
+
+    def history(self, start: datetime, end: datetime, step: timedelta) -> pd.Series:
+        if self.down:
+            raise RetryableError("prometheus: connection refused")
+        return self.inner.history(start, end, step)
+
+    def current(self, now: datetime) -> float | None:
+        if self.down:
+            raise RetryableError("prometheus: connection refused")
+        return self.inner.current(now)
+
+
+class TraceDemand:
+    """DemandFactory: one trace-fed source per policy name (default: the same trace for all)."""
+
+    def __init__(self, series: pd.Series | None = None) -> None:
+        self.default = Outage(TraceSource(series if series is not None else casino_trace()))
+        self.by_policy: dict[str, Outage] = {}
+
+    def __call__(self, policy: PolicyObject, spec: ScalingPolicySpec) -> DemandSource:
+        return self.by_policy.get(policy.name, self.default)
+
+
+def policy_spec(**overrides: Any) -> dict[str, Any]:
+    """The slots-api policy of the scenarios (camelCase, as a user writes it)."""
+    spec: dict[str, Any] = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "slots-api"},
+        "metric": {"promql": 'sum(rate(http_requests_total{service="slots-api"}[1m]))'},
+        "capacityPerReplica": 100,
+        "minReplicas": 2,
+        "maxReplicas": 40,
+        "leadTime": "10m",
+        "syncPeriod": "15s",
+        "headroomQuantile": 0.95,
+        "forecast": {"model": "calendar", "step": "1m", "history": "3d", "horizon": "3h"},
+        "eventSelector": {"matchLabels": {"service": "slots"}},
+        "mode": "Active",
+    }
+    spec.update(overrides)
+    return spec
+
+
+EVENT_SPEC = {"kind": "tournament", "start": "2026-11-27T20:00:00Z", "end": "2026-11-27T21:00:00Z",
+              "expectedLift": 4.0}
+
+
+def tournament_specs() -> list[tuple[str, dict[str, Any]]]:
+    """(name, TrafficEvent spec) of every tournament in the trace, the upcoming friday-frenzy last."""
+    out = []
+    for name, start in TOURNAMENTS:
+        end = start + timedelta(hours=1)
+        out.append((name, {"kind": "tournament", "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           "end": end.strftime("%Y-%m-%dT%H:%M:%SZ"), "expectedLift": 4.0}))
+    return out
+
+
+def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str = "op-a",
+                  leader_election: bool = True, lease_duration: timedelta = timedelta(seconds=15),
+                  token: str | None = None) -> Operator:
+    """An operator instance with its own ApiClient, on the shared fake clock."""
+    return build_operator(
+        api_client_for(url, token),
+        namespace=None,
+        demand=demand,
+        clock=clock,
+        leader_election=leader_election,
+        lease_namespace=SYSTEM_NAMESPACE,
+        lease_duration=lease_duration,
+        identity=identity,
+    )

@@ -1,0 +1,207 @@
+"""High availability: two operator instances share a Lease; only the leader patches /scale.
+
+Both instances use the official client over HTTP against the strict
+emulator (whose 409 on a stale resourceVersion is what makes the election
+safe) and share one fake clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from controller.operator.clock import FakeClock
+from controller.operator.fakes import InMemoryLeaseApi
+from controller.operator.leader import LeaderElector
+from tests.controller.operator.harness import EVENT_START, TraceDemand, make_operator, policy_spec, tournament_specs
+from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, create, deployment, scaling_policy, traffic_event
+
+LEASE = timedelta(seconds=15)
+
+
+def _lease(emu: Any) -> dict[str, Any]:
+    lease = emu.get("coordination.k8s.io/v1", "leases", SYSTEM_NAMESPACE, "pitboss-operator")
+    assert lease is not None
+    return dict(lease["spec"])
+
+
+def test_only_the_leader_patches_and_the_other_takes_over_after_expiry(kube: Any, api: Any) -> None:
+    emu, url = kube
+    create(api, deployment("slots-api", 4))
+    create(api, scaling_policy("slots", policy_spec()))
+    for name, spec in tournament_specs():
+        create(api, traffic_event(name, spec, labels={"service": "slots"}))
+    clock = FakeClock(EVENT_START - timedelta(minutes=20))
+    demand = TraceDemand()
+    a = make_operator(url, clock, demand, identity="op-a", lease_duration=LEASE)
+    b = make_operator(url, clock, demand, identity="op-b", lease_duration=LEASE)
+
+    assert a.loop.step() is not None  # a creates the lease and leads
+    assert b.loop.step() is None  # b follows: no reads, no writes
+    assert _lease(emu)["holderIdentity"] == "op-a"
+    status_writes_by_a = len(emu.requests("PATCH", "/scalingpolicies/slots/status"))
+
+    # a stops without releasing (crash): b must wait for the lease to expire.
+    clock.advance(LEASE - timedelta(seconds=1))
+    assert b.loop.step() is None
+    clock.advance(timedelta(seconds=2))
+    # Now inside the pre-scale window, and a's lease has expired.
+    clock.set(EVENT_START - timedelta(minutes=10) + timedelta(seconds=1))
+    report = b.loop.step()
+    assert report is not None and report.outcomes[0].scaled
+    lease = _lease(emu)
+    assert lease["holderIdentity"] == "op-b" and lease["leaseTransitions"] == 1
+    patches = emu.requests("PATCH", "/deployments/slots-api/scale$")
+    assert len(patches) == 1  # only the new leader patched
+    assert len(emu.requests("PATCH", "/scalingpolicies/slots/status")) > status_writes_by_a
+    # a comes back: it sees a live lease held by b and stays a follower.
+    assert a.loop.step() is None
+    assert a.metrics.leader.labels("op-a")._value.get() == 0
+    assert b.metrics.leader.labels("op-b")._value.get() == 1
+
+
+def test_release_hands_over_without_waiting(kube: Any) -> None:
+    emu, url = kube
+    clock = FakeClock(datetime(2026, 11, 27, 12, tzinfo=UTC))
+    a = make_operator(url, clock, TraceDemand(), identity="op-a", lease_duration=LEASE)
+    b = make_operator(url, clock, TraceDemand(), identity="op-b", lease_duration=LEASE)
+    assert a.loop.step() is not None and b.loop.step() is None
+    a.loop.stop()
+    a.loop.run()  # returns at once (stopped) and releases the lease on the way out
+    assert _lease(emu)["holderIdentity"] in ("", None)
+    assert b.loop.step() is not None  # no expiry wait
+    assert _lease(emu)["holderIdentity"] == "op-b"
+
+
+def test_racing_candidates_cannot_both_win() -> None:
+    """Two electors read the same expired lease; the second replace is stale and loses (in-memory LeaseApi)."""
+    api = InMemoryLeaseApi()
+    clock = FakeClock(datetime(2026, 11, 27, 12, tzinfo=UTC))
+    old = LeaderElector(api, clock, namespace="ns", identity="old", lease_duration=LEASE)
+    assert old.try_acquire_or_renew()
+    clock.advance(LEASE * 2)
+    x = LeaderElector(api, clock, namespace="ns", identity="x", lease_duration=LEASE)
+    y = LeaderElector(api, clock, namespace="ns", identity="y", lease_duration=LEASE)
+    snapshot = api.get("ns", "pitboss-operator")
+    real_get = api.get
+    api.get = lambda ns, name: snapshot  # type: ignore[method-assign]  # both read the same version
+    try:
+        results = [x.try_acquire_or_renew(), y.try_acquire_or_renew()]
+    finally:
+        api.get = real_get  # type: ignore[method-assign]
+    assert results == [True, False]
+    assert api.leases[("ns", "pitboss-operator")]["spec"]["holderIdentity"] == "x"
+
+
+def test_lease_duration_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="leaseDuration"):
+        LeaderElector(InMemoryLeaseApi(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC)), namespace="n", identity="i",
+                      lease_duration=timedelta(0))
+
+
+def test_watch_picks_up_a_new_policy_before_the_sync_period(kube: Any, api: Any) -> None:
+    """The loop runs for real (threads, a 60 s sync period); a new ScalingPolicy is reconciled within seconds."""
+    import threading
+    import time
+
+    from controller.operator.app import start_watches
+
+    emu, url = kube
+    create(api, deployment("slots-api", 4))
+    clock = FakeClock(EVENT_START - timedelta(hours=2))
+    op = make_operator(url, clock, TraceDemand(), leader_election=False)
+    op.loop.sync_period = timedelta(seconds=60)
+    start_watches(op, NAMESPACE)
+    runner = threading.Thread(target=op.loop.run, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while op.loop.cycles < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        create(api, scaling_policy("slots", policy_spec(forecast={"model": "seasonal-naive", "step": "1m",
+                                                                  "history": "3d", "horizon": "1h"})))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            obj = emu.get("pitboss.dev/v1alpha1", "scalingpolicies", NAMESPACE, "slots")
+            if obj and obj.get("status", {}).get("observedGeneration") == 1:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the watch did not wake the loop within 10 s (sync period is 60 s)")
+        # A new TrafficEvent wakes it too: the forecast then knows one event.
+        name, spec = tournament_specs()[-1]
+        create(api, traffic_event(name, spec, labels={"service": "slots"}))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            obj = emu.get("pitboss.dev/v1alpha1", "scalingpolicies", NAMESPACE, "slots")
+            conditions = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
+            if "1 event(s)" in conditions.get("ForecastReady", {}).get("message", ""):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("a new TrafficEvent did not wake the loop within 10 s")
+    finally:
+        op.loop.stop()
+        runner.join(10)
+    assert not runner.is_alive()
+
+
+def test_a_cycle_stops_between_policies_when_leadership_is_lost() -> None:
+    """In-memory fakes: the loop's "still leading?" check ends the cycle early."""
+    from controller.incidents.events import RecordingEventRecorder
+    from controller.operator.fakes import InMemoryPolicyStore
+    from controller.operator.reconcile import Reconciler
+    from controller.sources.fakes import FakeDemandSource
+    from controller.targets.fake import InMemoryScaleTarget
+
+    store = InMemoryPolicyStore()
+    for i in range(3):
+        store.add_policy(NAMESPACE, f"p{i}", policy_spec(mode="Paused"))
+    reconciler = Reconciler(store=store, targets=InMemoryScaleTarget(), recorder=RecordingEventRecorder(),
+                            demand=lambda p, s: FakeDemandSource(), clock=FakeClock(EVENT_START))
+    answers = iter([True, False])
+    report = reconciler.reconcile_all(should_continue=lambda: next(answers, False))
+    assert [o.name for o in report.outcomes] == ["p0"]
+
+
+def test_a_cycle_longer_than_the_lease_keeps_it(kube: Any, api: Any) -> None:
+    """Real clock, 2 s lease, a 3 s cycle: the renewer thread keeps the lease, so b cannot take over."""
+    import threading
+    import time
+
+    from controller.operator.clock import SystemClock
+
+    emu, url = kube
+    create(api, deployment("slots-api", 4))
+    create(api, scaling_policy("slots", policy_spec()))
+
+    class SlowDemand(TraceDemand):
+        def __call__(self, policy: Any, spec: Any) -> Any:
+            time.sleep(3)  # a very slow metrics backend
+            return super().__call__(policy, spec)
+
+    lease = timedelta(seconds=2)
+    a = make_operator(url, SystemClock(), SlowDemand(), identity="op-a", lease_duration=lease)
+    b = make_operator(url, SystemClock(), TraceDemand(), identity="op-b", lease_duration=lease)
+    runner = threading.Thread(target=a.loop.run, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (_lease_or_none(emu) or {}).get("holderIdentity") != "op-a" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.5)  # a is inside its 3 s cycle, past one lease duration
+        assert b.loop.step() is None
+        assert _lease(emu)["holderIdentity"] == "op-a"
+    finally:
+        a.loop.stop()
+        runner.join(15)
+    assert not runner.is_alive()
+    assert b.loop.step() is not None  # released on stop: b takes over at once
+
+
+def _lease_or_none(emu: Any) -> dict[str, Any] | None:
+    lease = emu.get("coordination.k8s.io/v1", "leases", SYSTEM_NAMESPACE, "pitboss-operator")
+    return None if lease is None else dict(lease["spec"])
