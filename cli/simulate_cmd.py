@@ -1,12 +1,181 @@
-"""CLI commands: pitboss simulate (issue 4).
+"""CLI command: ``pitboss simulate`` — replay a trace against scaling policies (issue 4).
 
+Reads a series CSV (and optionally an events CSV), runs the chosen policies
+through controller.simulate, shows a progress bar on stderr and a table (or
+one JSON object with --json) on stdout, and optionally writes a PNG plot.
+Bad input: one line ``error: ...`` naming the flag or field, exit code 2.
 Registered on the root app by cli.app.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.common import console, err_console, guarded
+from controller.core.durations import format_duration, parse_duration
+from controller.errors import InputError
+from controller.simulate.engine import SimConfig, SimResult, make_context, simulate
+from controller.simulate.policies import POLICY_NAMES, PolicySettings, build, parse_policies
+from controller.simulate.predictive import Oracle
+from controller.traceio import read_events, read_series
+
+
+def _number(
+    text: str, flag: str, *, integer: bool = False, positive: bool = False, minimum: float | None = None
+) -> float:
+    """Parse a numeric flag; InputError naming the flag when it is not one."""
+    kind = "an integer" if integer else "a number"
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise InputError(f"expected {kind}, got {text!r}", field=flag) from None
+    if not math.isfinite(value):
+        raise InputError(f"expected a finite number, got {text!r}", field=flag)
+    if positive and value <= 0:
+        raise InputError(f"must be positive, got {text!r}", field=flag)
+    if minimum is not None and value < minimum:
+        raise InputError(f"must be >= {minimum:g}, got {text!r}", field=flag)
+    return value
+
+
+def _check_plot_path(plot: Path | None) -> None:
+    if plot is None:
+        return
+    if plot.suffix.lower() != ".png":
+        raise InputError(f"expected a .png file name, got {str(plot)!r}", field="--plot")
+    if not plot.parent.exists() or not plot.parent.is_dir():
+        raise InputError(f"directory {str(plot.parent)!r} does not exist", field="--plot")
+
+
+def _table(result: SimResult) -> Table:
+    table = Table(title=f"{result.series_name}: {len(result.demand)} steps, lead {result.lead_steps} step(s)")
+    for column in ("policy", "unserved", "short steps", "replica-h", "peak", "changes", "vs oracle"):
+        table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
+    for name, run in result.runs.items():
+        m = run.metrics
+        cost = "-" if m.cost_vs_oracle is None else f"{m.cost_vs_oracle:.3f}x"
+        table.add_row(
+            name,
+            f"{m.unserved_fraction:.4%}",
+            str(m.underprovisioned_steps),
+            f"{m.replica_hours:,.1f}",
+            str(m.peak_replicas),
+            str(m.scale_changes),
+            cost,
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app (filled in by its issue)."""
+    """Add ``pitboss simulate`` to the root app."""
+
+    @app.command("simulate")
+    @guarded
+    def simulate_cmd(
+        series_path: Annotated[Path, typer.Argument(metavar="SERIES.csv", help="demand trace (timestamp,value)")],
+        capacity_per_replica: Annotated[
+            str, typer.Option("--capacity-per-replica", help="demand per step one replica serves")
+        ],
+        lead_time: Annotated[str, typer.Option("--lead-time", help="time for a new replica to be ready, e.g. 10m")],
+        events_path: Annotated[
+            Path | None, typer.Option("--events", help="known events CSV (start,end,kind,name)")
+        ] = None,
+        min_replicas: Annotated[str, typer.Option("--min", help="minReplicas")] = "1",
+        max_replicas: Annotated[str, typer.Option("--max", help="maxReplicas")] = "500",
+        policies: Annotated[str, typer.Option("--policies", help="comma-separated policies")] = ",".join(POLICY_NAMES),
+        test_days: Annotated[
+            str, typer.Option("--test-days", help="simulate the last N days; earlier data is history")
+        ] = "7",
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+        plot: Annotated[Path | None, typer.Option("--plot", help="write a PNG plot here")] = None,
+        hpa_target: Annotated[str, typer.Option("--hpa-target", help="HPA target utilization (0-1]")] = "0.8",
+        keda_min: Annotated[
+            str | None, typer.Option("--keda-min", help="keda-cron minReplicas during events (default: derived)")
+        ] = None,
+        quantile: Annotated[
+            str, typer.Option("--quantile", help="forecast headroom quantile: 0.5, 0.9, 0.95 or 0.99")
+        ] = "0.95",
+        refit_every: Annotated[
+            str, typer.Option("--refit-every", help="refit the forecasters this often (auto: 1h, at least 24 steps)")
+        ] = "auto",
+    ) -> None:
+        """Replay a recorded trace against hpa, keda-cron, holt-winters, pitboss and the oracle."""
+        names = parse_policies(policies)
+        lead = parse_duration(lead_time, field="--lead-time")
+        refit = None if refit_every.strip().lower() == "auto" else parse_duration(refit_every, field="--refit-every")
+        if refit is not None and refit.total_seconds() <= 0:
+            raise InputError("must be positive", field="--refit-every")
+        config = SimConfig(
+            capacity_per_replica=_number(capacity_per_replica, "--capacity-per-replica", positive=True),
+            lead_time=lead,
+            min_replicas=int(_number(min_replicas, "--min", integer=True, minimum=0)),
+            max_replicas=int(_number(max_replicas, "--max", integer=True, minimum=1)),
+            test_days=_number(test_days, "--test-days", positive=True),
+        )
+        target = _number(hpa_target, "--hpa-target", positive=True)
+        if target > 1:
+            raise InputError(f"expected a utilization in (0, 1], got {hpa_target!r}", field="--hpa-target")
+        q = _number(quantile, "--quantile")
+        if q not in (0.5, 0.9, 0.95, 0.99):
+            raise InputError(f"expected one of 0.5, 0.9, 0.95, 0.99, got {quantile!r}", field="--quantile")
+        settings = PolicySettings(
+            hpa_target=target,
+            keda_min=None if keda_min is None else int(_number(keda_min, "--keda-min", integer=True, minimum=0)),
+            headroom_quantile=q,
+            refit_every=refit,
+        )
+        _check_plot_path(plot)
+        series = read_series(series_path)
+        events = read_events(events_path) if events_path is not None else []
+        ctx = make_context(series, events, config)  # validates --test-days against the series first
+        scalers = [build(name, settings) for name in names]
+
+        with (
+            warnings.catch_warnings(),
+            Progress(
+                TextColumn("[bold]simulate[/bold] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+                disable=as_json and not err_console.is_terminal,
+            ) as bar,
+        ):
+            warnings.simplefilter("ignore")  # model fallbacks warn once per refit; the notes carry them
+            task = bar.add_task(", ".join(names), total=ctx.steps * len(scalers))
+            result = simulate(
+                series,
+                events,
+                config,
+                scalers,
+                progress=lambda n: bar.advance(task, n),
+                reference=Oracle(),
+            )
+        if plot is not None:
+            from controller.simulate.plot import plot_result
+
+            plot_result(result, plot)
+        if as_json:
+            typer.echo(json.dumps(result.to_json()))
+            return
+        console.print(_table(result))
+        console.print(
+            f"capacity {config.capacity_per_replica:g}/replica, lead {format_duration(lead)}, "
+            f"replicas {config.min_replicas}..{config.max_replicas}, HPA target {target:g}, "
+            f"forecast quantile p{round(q * 100)}, refit every {'auto' if refit is None else format_duration(refit)}",
+            highlight=False,
+        )
+        for run in result.runs.values():
+            for note in run.notes:
+                console.print(f"note ({run.name}): {note}", highlight=False, markup=False)
+        if plot is not None:
+            console.print(f"plot written to {plot}", highlight=False)

@@ -50,3 +50,8 @@ class Decision:
     forecast_peak: float | None = None  # headroom-quantile peak over the sizing window
     forecast_peak_at: datetime | None = None
     flags: frozenset[str] = field(default_factory=frozenset)
+    # The clamped recommendation before stabilization and step limits (what the
+    # HPA records): callers append (now, recommended_replicas) to
+    # ObservedState.recommendations. In ForecastOnly/Paused mode, what Active
+    # mode would have recommended. None when nothing could be computed.
+    recommended_replicas: int | None = None

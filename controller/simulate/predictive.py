@@ -1,0 +1,191 @@
+"""Forecast-driven policies: ``decide()`` fed by a forecasting model, and the oracle.
+
+``Predictive`` is what the operator does, replayed: every ``refit_every`` it
+fits the model on the trace *before* now (at most ``max_history`` steps, the
+events that are known by then) and predicts the steps until the next refit
+plus the lead time; at every step it calls ``controller.core.decide`` with
+that forecast, the last complete step's demand and its own recommendation
+history. Between refits, a model with ``update(new_points)`` (the calendar
+model's residual filter) absorbs each completed step and predicts the next
+lead + 2 steps again, as the operator does every cycle. A model without it
+(holt-winters) predicts once per refit and ``decide`` picks its window out of
+that forecast: exactly what predicting at every step would give, since such a
+model's state only changes when it is refitted.
+
+* ``holt-winters``: the seasonality-only model, no events (what Crane, the
+  predictive HPA and the clouds' predictive scaling do);
+* ``pitboss``: the ``calendar`` model with the event calendar.
+
+``Oracle`` knows the whole demand (it alone reads the future): it asks at each
+step for the replicas the next ``lead`` steps need, the fewest at zero
+unserved demand. Used by the simulator through ``controller.simulate.policies``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from controller.core.decide import decide
+from controller.core.decision import ObservedState
+from controller.core.limits import clamp, replicas_for
+from controller.core.policy import Policy
+from controller.simulate.engine import SimContext, StepView
+from forecasting import registry
+from forecasting.base import Event, Forecast, Forecaster
+
+
+class Predictive:
+    """decide() over a model refitted on the past as the operator would."""
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        *,
+        use_events: bool,
+        refit_every: timedelta | None = None,
+        max_history: int = 21 * 1440,
+        headroom_quantile: float = 0.95,
+        scale_down: dict[str, Any] | None = None,
+        model_params: dict[str, Any] | None = None,
+        update_every: timedelta | None = None,
+    ) -> None:
+        if refit_every is not None and refit_every <= timedelta(0):
+            raise ValueError(f"refit-every: must be positive, got {refit_every}")
+        if max_history < 2:
+            raise ValueError(f"max-history: needs at least 2 steps, got {max_history}")
+        self.name = name
+        self.model_name = model
+        self.use_events = use_events
+        self.refit_every = refit_every
+        self.max_history = max_history
+        self.headroom_quantile = headroom_quantile
+        self.scale_down = scale_down or {}
+        self.model_params = model_params or {}
+        if update_every is not None and update_every <= timedelta(0):
+            raise ValueError(f"update-every: must be positive, got {update_every}")
+        self.update_every = update_every
+        self.notes: list[str] = []
+        self.refits = 0
+        self.failed_refits = 0
+        self.fit_seconds = 0.0
+        self.failed_updates = 0
+        self.update_seconds = 0.0
+
+    def reset(self, ctx: SimContext) -> None:
+        cfg = ctx.config
+        step = ctx.step
+        # The decision at step t must cover steps t .. t + lead (a replica asked
+        # now is ready lead steps later, and the next decision comes one step
+        # later), so decide() gets the lead in whole steps and a sync period
+        # shorter than a step.
+        spec: dict[str, Any] = {
+            "capacity_per_replica": cfg.capacity_per_replica,
+            "min_replicas": cfg.min_replicas,
+            "max_replicas": cfg.max_replicas,
+            "lead_time": step * ctx.lead_steps,
+            "sync_period": min(timedelta(seconds=15), step / 2),
+            "headroom_quantile": self.headroom_quantile,
+        }
+        if self.scale_down:
+            spec["scale_down"] = self.scale_down
+        self.policy = Policy.model_validate(spec)
+        self._ctx = ctx
+        # Default: hourly, as the operator refits, but never more often than every
+        # 24 steps (hourly data gets a daily refit; update() absorbs each step).
+        refit = self.refit_every if self.refit_every is not None else max(timedelta(hours=1), 24 * step)
+        self._refit_steps = max(1, round(refit / step))
+        self._horizon = self._refit_steps + ctx.lead_steps + 2
+        self._model: Forecaster = registry.create(self.model_name, **self.model_params)
+        self._forecast: Forecast | None = None
+        window = self.policy.scale_down.stabilization_window
+        self._recs: deque[tuple[datetime, int]] = deque(maxlen=max(1, round(window / step) + 1))
+        self.notes, self.refits, self.failed_refits, self.fit_seconds = [], 0, 0, 0.0
+        self.failed_updates, self.update_seconds = 0, 0.0
+        self._updates = callable(getattr(self._model, "update", None))
+        self._update_steps = 1 if self.update_every is None else max(1, round(self.update_every / step))
+        self._events = sorted(ctx.events, key=lambda e: e.start) if self.use_events else []
+        self._near: list[Event] = []
+
+    def _refit(self, t: int) -> None:
+        history = self._ctx.history(t, self.max_history)
+        began = perf_counter()
+        now = self._ctx.index[t]
+        # Only the events near the fitted history and the coming horizon matter
+        # to the model; passing fewer keeps each update cheap.
+        margin = pd.Timedelta(days=1)
+        until = now + pd.Timedelta(self._ctx.step * self._horizon) + margin
+        self._near = [e for e in self._events if e.end >= now - margin and e.start <= until]
+        if len(history):
+            fit_events = [e for e in self._events if e.end >= history.index[0] - margin and e.start <= until]
+        else:
+            fit_events = []
+        try:
+            self._model.fit(history, fit_events)
+            self._forecast = self._model.predict(self._horizon, fit_events)
+        except ValueError as exc:
+            self.failed_refits += 1
+            if self.failed_refits <= 3:
+                self.notes.append(f"refit at {self._ctx.index[t]} failed: {exc}")
+            # Keep the previous forecast: decide() treats it as stale once it ends.
+        self.fit_seconds += perf_counter() - began
+        self.refits += 1
+
+    def _due(self, t: int) -> bool:
+        return (t % self._refit_steps) % self._update_steps == 0
+
+    def _update(self, t: int) -> None:
+        """Absorb the last complete step (models with ``update``) and forecast again."""
+        began = perf_counter()
+        try:
+            # The last refit or update was exactly update_steps ago: absorb the steps since.
+            self._model.update(self._ctx.history(t, self._update_steps))  # type: ignore[attr-defined]
+            self._forecast = self._model.predict(self._update_steps + self._ctx.lead_steps + 2, self._near)
+        except ValueError as exc:
+            self.failed_updates += 1
+            if self.failed_updates <= 3:
+                self.notes.append(f"update at {self._ctx.index[t]} failed: {exc}")
+        self.update_seconds += perf_counter() - began
+
+    def desired(self, view: StepView) -> int:
+        if view.t % self._refit_steps == 0:
+            self._refit(view.t)
+        elif self._updates and self.failed_refits < self.refits and self._due(view.t):
+            self._update(view.t)
+        state = ObservedState(
+            now=view.now.to_pydatetime(),
+            current_replicas=view.current_replicas,
+            ready_replicas=view.ready_replicas,
+            observed_demand=view.observed_demand,
+            recommendations=tuple(self._recs),
+        )
+        decision = decide(self.policy, self._forecast, state)
+        if decision.recommended_replicas is not None:
+            self._recs.append((state.now, decision.recommended_replicas))
+        return decision.desired_replicas
+
+
+class Oracle:
+    """Perfect foresight with the same lead time: min replicas at zero unserved demand."""
+
+    name = "oracle"
+
+    def reset(self, ctx: SimContext) -> None:
+        cfg = ctx.config
+        demand = np.nan_to_num(ctx.demand, nan=0.0)
+        need = np.array([replicas_for(d, cfg.capacity_per_replica) for d in demand], dtype=np.int64)
+        need = np.clip(need, cfg.min_replicas, cfg.max_replicas)
+        lead = ctx.lead_steps
+        # Ready at s = min(asked[s-lead .. s]) >= need[s]  <=>  asked[u] >= max(need[u .. u+lead]).
+        padded = np.concatenate([need, np.full(lead, cfg.min_replicas, dtype=np.int64)])
+        plan = np.lib.stride_tricks.sliding_window_view(padded, lead + 1).max(axis=1)
+        self._plan = np.array([clamp(int(x), cfg.min_replicas, cfg.max_replicas)[0] for x in plan])
+
+    def desired(self, view: StepView) -> int:
+        return int(self._plan[view.t])
