@@ -3,7 +3,10 @@
 ``run`` connects to the cluster (in-cluster config inside a Pod, else the
 kubeconfig), takes part in leader election and reconciles every
 ScalingPolicy each sync period (``--once``: one cycle, a table, exit);
-SIGTERM/SIGINT release the Lease and exit 0. ``crds`` prints (or writes) the
+SIGTERM/SIGINT release the Lease and exit 0. Every cycle the leader also
+evaluates the incident rules: incidents go to the local log
+(``--incidents-db``), to Kubernetes Events on the policy and, with
+``--alertmanager-url``, to Alertmanager. ``crds`` prints (or writes) the
 CRDs generated from the resource models. ``validate`` checks ScalingPolicy /
 TrafficEvent manifests offline. Registered on the root app by cli.app.
 """
@@ -21,6 +24,7 @@ import yaml
 from rich.table import Table
 
 from cli.common import console, guarded
+from cli.incidents_cmd import DEFAULT_DB as DEFAULT_INCIDENTS_DB  # the same log `pitboss incidents list` reads
 from controller.core.durations import format_duration, parse_duration
 from controller.errors import InputError
 
@@ -68,9 +72,23 @@ def run(
     lease_duration: str = typer.Option("15s", "--lease-duration"),
     identity: str | None = typer.Option(None, "--identity", help="leader-election identity (default: pod name + pid)"),
     log_level: str = typer.Option("INFO", "--log-level"),
+    alertmanager_url: str | None = typer.Option(
+        None, "--alertmanager-url", envvar="PITBOSS_ALERTMANAGER_URL",
+        help="send incidents to this Alertmanager (API v2), e.g. http://alertmanager:9093"),
+    alertmanager_timeout: str = typer.Option("5s", "--alertmanager-timeout",
+                                             help="per request to Alertmanager (delivery runs off the loop)"),
+    incidents_db: Path = typer.Option(
+        Path(DEFAULT_INCIDENTS_DB), "--incidents-db", envvar="PITBOSS_INCIDENTS_DB",
+        help="local incident log and delivery outbox (SQLite; read by `pitboss incidents list`)"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
-    from controller.operator.app import SourceFactory, build_operator, start_watches
+    from controller.operator.app import (
+        SourceFactory,
+        build_incidents,
+        build_operator,
+        open_incident_log,
+        start_watches,
+    )
     from controller.operator.metrics import serve
 
     period = parse_duration(sync_period, field="--sync-period")
@@ -84,10 +102,18 @@ def run(
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         raise InputError(f"expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}", field="--log-level")
+    if alertmanager_url is not None and not alertmanager_url.startswith(("http://", "https://")):
+        raise InputError(f"expected an http:// or https:// URL, got {alertmanager_url!r}", field="--alertmanager-url")
+    am_timeout = parse_duration(alertmanager_timeout, field="--alertmanager-timeout")
+    if not 0.1 <= am_timeout.total_seconds() <= 60:
+        raise InputError(f"expected 100ms..60s, got {alertmanager_timeout!r}", field="--alertmanager-timeout")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    api_client = _api_client(kubeconfig, context)
+    api_client = _api_client(kubeconfig, context)  # no request yet: a bad kubeconfig fails before any file is made
+    incident_log = open_incident_log(incidents_db)
     sources = SourceFactory(prometheus_url)
+    incidents = build_incidents(api_client, db=incident_log, alertmanager_url=alertmanager_url,
+                                alertmanager_timeout=am_timeout, sli=sources.sli, identity=identity)
     op = build_operator(
         api_client,
         namespace=namespace,
@@ -98,11 +124,18 @@ def run(
         lease_namespace=lease_namespace,
         lease_duration=lease,
         identity=identity,
+        incidents=incidents,
+        deliver_in_background=not once,
     )
     if metrics_port:
         serve(op.metrics, metrics_port)
     if once:
-        report = op.loop.step()
+        try:
+            report = op.loop.step()  # a leader cycle delivers its incidents inline at its end
+            firing = len(incidents.engine.active)
+            pending = {q.name: q.pending() for q in incidents.engine.queues if q.pending()}
+        finally:
+            op.close()
         if op.elector is not None:
             op.elector.release()
         if report is None:
@@ -116,13 +149,18 @@ def run(
         console.print(table)
         console.print(f"{len(report.outcomes)} policies in {report.seconds:.3f}s "
                       f"(API {report.api_seconds:.3f}s, demand {report.source_seconds:.3f}s)")
+        console.print(f"incidents: {firing} firing (log {incidents_db})"
+                      + (f"; undelivered: {pending}" if pending else ""))
         return
     signal.signal(signal.SIGTERM, lambda *_: op.loop.stop())
     signal.signal(signal.SIGINT, lambda *_: op.loop.stop())
     start_watches(op, namespace)
     logging.getLogger("pitboss.operator").info(
         "operator running: sync %s, namespace %s", format_duration(period), namespace or "(all)")
-    op.loop.run()
+    try:
+        op.loop.run()
+    finally:
+        op.close()
 
 
 @operator_app.command("sync-events")

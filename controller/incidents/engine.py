@@ -9,10 +9,17 @@ written to the local log (when there is one) *before* it is queued for the
 sinks, and firing incidents are re-queued every ``resend_interval`` for sinks
 that want re-sends (Alertmanager), so the local log and the queues together
 never lose an incident while a sink is down.
+
+The operator evaluates on its loop thread (``process(..., deliver=False)``)
+and delivers on a thread of its own (``flush``), so a slow or dead sink never
+holds up a reconcile cycle: ``process``/``hold`` share one lock, concurrent
+``flush`` calls are serialized by another, and the outbox (the SQLite log) is
+thread-safe.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -68,6 +75,8 @@ class IncidentEngine:
         # join a scope the first time a matching scope is processed.
         self._members: dict[ScopeKey, set[str]] = {}
         self._unscoped: set[str] = set(self.active)
+        self._lock = threading.RLock()  # process / hold (the loop thread) vs the open-incident snapshot of flush
+        self._flush_lock = threading.Lock()  # one flush at a time (a delivery thread and a final flush)
 
     def _scope_members(self, scope: Mapping[str, str] | None) -> set[str]:
         if scope is None:
@@ -102,8 +111,41 @@ class IncidentEngine:
             if not resend_only or queue.sink.resend:
                 queue.submit(incident)
 
-    def process(self, now: datetime, signals: Sequence[Signal], scope: Mapping[str, str] | None = None) -> CycleResult:
-        """Apply this cycle's ``signals``; resolve open incidents in ``scope`` that were not reported."""
+    def process(self, now: datetime, signals: Sequence[Signal], scope: Mapping[str, str] | None = None,
+                *, deliver: bool = True) -> CycleResult:
+        """Apply this cycle's ``signals``; resolve open incidents in ``scope`` that were not reported.
+
+        ``deliver=False`` only queues (the caller flushes, e.g. on a delivery thread); then
+        ``delivered`` and ``pending`` stay empty (counting the outbox every call costs queries).
+        """
+        with self._lock:
+            result = self._process(now, signals, scope)
+        if deliver:
+            result.delivered = self.flush(now)
+            result.pending = {q.name: q.pending() for q in self.queues}
+        return result
+
+    def hold(self, now: datetime, scope: Mapping[str, str]) -> list[Incident]:
+        """This cycle could not evaluate ``scope``: keep its open incidents firing, resolve none.
+
+        Firing incidents are still re-queued every ``resend_interval`` (so Alertmanager does not let
+        them expire meanwhile). Returns the open incidents of the scope. Nothing is delivered here.
+        """
+        with self._lock:
+            members = self._scope_members(scope)
+            out = []
+            for fp in sorted(members):
+                incident = self.active.get(fp)
+                if incident is None:
+                    continue
+                out.append(incident)
+                last = self._last_sent.get(fp)
+                if last is None or now - last >= self.resend_interval:
+                    self._emit(incident, transition=False, resend_only=True)
+                    self._last_sent[fp] = now
+            return out
+
+    def _process(self, now: datetime, signals: Sequence[Signal], scope: Mapping[str, str] | None) -> CycleResult:
         result = CycleResult()
         members = self._scope_members(scope)
         seen: dict[str, Signal] = {}
@@ -138,8 +180,6 @@ class IncidentEngine:
                 group.discard(fp)
             result.resolved.append(done)
             self._emit(done, transition=True)
-        result.delivered = self.flush(now)
-        result.pending = {q.name: q.pending() for q in self.queues}
         open_ids = self.active if scope is None else members
         result.active = sorted((self.active[fp] for fp in open_ids if fp in self.active),
                                key=lambda i: (i.starts_at, i.id))
@@ -153,11 +193,15 @@ class IncidentEngine:
         incident is sent to it again at once, rather than at the next resend.
         """
         delivered: dict[str, int] = {}
-        for queue in self.queues:
-            delivered[queue.name] = queue.flush(now, force=force)
-            if queue.recovered and queue.sink.resend and self.active:
-                queue.recovered = False
-                for incident in self.active.values():
-                    queue.submit(incident)
-                delivered[queue.name] += queue.flush(now, force=True)
+        with self._flush_lock:
+            for queue in self.queues:
+                delivered[queue.name] = queue.flush(now, force=force)
+                if queue.recovered and queue.sink.resend:
+                    queue.recovered = False
+                    with self._lock:
+                        snapshot = list(self.active.values())
+                    for incident in snapshot:
+                        queue.submit(incident)
+                    if snapshot:
+                        delivered[queue.name] += queue.flush(now, force=True)
         return delivered

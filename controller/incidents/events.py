@@ -3,8 +3,8 @@
 The operator implements ``EventRecorder`` with the ``kubernetes`` client
 (an Event whose involvedObject is the ScalingPolicy); ``RecordingEventRecorder``
 is the in-memory fake. ``KubernetesEventSink`` is the engine's sink: one
-``Warning`` event when an incident fires, one ``Normal`` event when it resolves
-(it does not want re-sends).
+``Warning`` event when an incident fires (what, why, runbook and id), one
+``Normal`` event when it resolves (it does not want re-sends).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ class KubernetesEventSink:
                 name=incident.labels.get("policy", "unknown"),
                 event_type="Warning" if firing else "Normal",
                 reason=incident.alertname if firing else f"{incident.alertname}Resolved",
-                message=(f"[{incident.severity}] {incident.summary} ({incident.runbook_url}) id={incident.id}"
+                message=(f"[{incident.severity}] {incident.summary}: {incident.description}"
+                         f" ({incident.runbook_url}) id={incident.id}"
                          if firing else f"resolved: {incident.summary} id={incident.id}"),
                 at=incident.updated_at,
             )

@@ -3,7 +3,11 @@
 ``build_operator`` connects the Reconciler to the real adapters (policy
 store, /scale targets, Event recorder, Lease), the demand sources
 (``controller.sources``: Prometheus for ``metric.promql``, a direct scrape for
-``metric.scrape``) and the forecasting registry. ``watch_stream`` feeds the
+``metric.scrape``) and the forecasting registry. ``build_incidents`` wires the
+incident engine: the local SQLite log always (log and durable outbox),
+Alertmanager when a URL is given, Kubernetes Events on the policies always;
+``build_operator(incidents=...)`` puts it in the loop and starts its delivery
+thread (sending only while this instance leads). ``watch_stream`` feeds the
 loop's wake-ups from ScalingPolicy and TrafficEvent watches. Called by
 ``pitboss operator run``; tests build the same pieces against the emulator.
 """
@@ -15,14 +19,22 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, watch
 
 from controller.core.decision import ReplicaLag
-from controller.errors import PermanentError
+from controller.errors import InputError, PermanentError
+from controller.incidents.alertmanager import AlertmanagerClient, AlertmanagerSink
+from controller.incidents.engine import IncidentEngine
 from controller.incidents.events import EventRecorder as IncidentEventRecorder
+from controller.incidents.events import KubernetesEventSink
+from controller.incidents.queue import Sink
+from controller.incidents.rules import RuleSettings
+from controller.incidents.store import IncidentLog
 from controller.operator.clock import Clock, SystemClock
+from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory
 from controller.operator.kube import (
     KubernetesEventRecorder,
     KubernetesLeaseApi,
@@ -36,6 +48,8 @@ from controller.operator.metrics import OperatorMetrics
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
 from controller.sources.base import DemandSource
+from controller.sources.retry import Backoff
+from controller.sources.sli import SLISource
 from controller.targets.kubernetes import KubernetesScaleTarget
 
 log = logging.getLogger(__name__)
@@ -77,6 +91,7 @@ class SourceFactory:
         self.prometheus_url = prometheus_url
         self._sources: dict[tuple[str, str, str], DemandSource] = {}
         self._client: Any = None
+        self._sli: SLISource | None = None
 
     def __call__(self, policy: PolicyObject, spec: ScalingPolicySpec) -> DemandSource:
         metric = spec.metric
@@ -105,6 +120,19 @@ class SourceFactory:
             self._client = PrometheusClient(PrometheusConfig(url=self.prometheus_url or ""))
         return self._client
 
+    def sli(self, policy: PolicyObject, spec: ScalingPolicySpec) -> SLISource | None:
+        """An SLIFactory: the casino SLIs through Prometheus (one shared reader), or the policy's scrape source."""
+        if spec.metric.promql is not None:
+            if not self.prometheus_url:
+                return None
+            if self._sli is None:
+                from controller.sources.sli import PrometheusSLI
+
+                self._sli = PrometheusSLI(self._prometheus())
+            return self._sli
+        source = self(policy, spec)
+        return source if isinstance(source, SLISource) else None
+
     def lag(self, policy: PolicyObject, spec: ScalingPolicySpec) -> LagSource | None:
         """A LagFactory: the lagQuery through Prometheus (None without a query or a Prometheus)."""
         db = spec.database_replicas
@@ -122,6 +150,19 @@ class Operator:
     elector: LeaderElector | None
     metrics: OperatorMetrics
     api_client: client.ApiClient
+    incidents: IncidentReporter | None = None
+
+    def close(self) -> None:
+        """Stop incident delivery after one last attempt (bounded by the sinks' timeouts); close the log."""
+        reporter = self.incidents
+        if reporter is None:
+            return
+        if reporter.worker is not None:
+            reporter.worker.stop()
+        if self.loop.leading or self.elector is None:
+            reporter.flush(self.reconciler.clock.now())
+        if reporter.engine.log is not None:
+            reporter.engine.log.close()
 
 
 def build_operator(
@@ -139,8 +180,15 @@ def build_operator(
     metrics: OperatorMetrics | None = None,
     forecaster: Any = None,
     lag: LagFactory | None = None,
+    incidents: IncidentReporter | None = None,
+    deliver_in_background: bool = True,
 ) -> Operator:
-    """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``."""
+    """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``.
+
+    With ``incidents`` the loop evaluates the incident rules every cycle; delivery runs on a
+    ``DeliveryWorker`` thread (started here) unless ``deliver_in_background`` is False (then each
+    cycle delivers inline at its end: ``--once``).
+    """
     clock = clock or SystemClock()
     identity = identity or default_identity()
     metrics = metrics or OperatorMetrics()
@@ -154,6 +202,7 @@ def build_operator(
         metrics=metrics,
         forecaster=forecaster,
         lag=lag,
+        incidents=incidents,
     )
     elector = (
         LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
@@ -162,7 +211,57 @@ def build_operator(
         else None
     )
     loop = OperatorLoop(reconciler, elector=elector, sync_period=sync_period, identity=identity)
-    return Operator(loop, reconciler, elector, metrics, api_client)
+    if incidents is not None and deliver_in_background:
+        incidents.worker = DeliveryWorker(incidents.engine, clock, leading=lambda: loop.leading,
+                                          metrics=metrics).start()
+    return Operator(loop, reconciler, elector, metrics, api_client, incidents)
+
+
+def open_incident_log(db: str | Path) -> IncidentLog:
+    """The local incident log at ``db`` (created with its directory); InputError naming --incidents-db."""
+    path = Path(db)
+    if path.is_dir():
+        raise InputError(f"expected a file, got the directory {path}", field="--incidents-db")
+    try:
+        return IncidentLog(path)
+    except InputError as exc:
+        detail = str(exc).split(": ", 1)[-1]  # without IncidentLog's own source/field prefix
+        raise InputError(f"{path}: {detail}", field="--incidents-db") from None
+
+
+def build_incidents(
+    api_client: client.ApiClient | None,
+    *,
+    db: str | Path | IncidentLog,
+    alertmanager_url: str | None = None,
+    alertmanager_timeout: timedelta = timedelta(seconds=5),
+    sli: SLIFactory | None = None,
+    identity: str | None = None,
+    settings: RuleSettings | None = None,
+    resend_interval: timedelta = timedelta(minutes=1),
+    backoff: Backoff | None = None,
+    extra_sinks: tuple[Sink, ...] = (),
+) -> IncidentReporter:
+    """The incident engine of one operator process and its sinks.
+
+    The local log (SQLite at ``db``) always, as the log and the durable outbox; Alertmanager API v2
+    when ``alertmanager_url`` is given; Kubernetes Events on the ScalingPolicy when ``api_client`` is
+    given (always, in the operator). Bad values raise InputError naming the flag.
+    """
+    sinks: list[Sink] = []
+    if alertmanager_url is not None:
+        try:
+            am = AlertmanagerClient(alertmanager_url, timeout=alertmanager_timeout)
+        except ValueError as exc:
+            raise InputError(str(exc).removeprefix("alertmanager url: "), field="--alertmanager-url") from None
+        sinks.append(AlertmanagerSink(am))
+    if api_client is not None:
+        sinks.append(KubernetesEventSink(incident_event_recorder(api_client, identity)))
+    sinks.extend(extra_sinks)
+    log_ = db if isinstance(db, IncidentLog) else open_incident_log(db)
+    engine = IncidentEngine(sinks, log=log_, resend_interval=resend_interval,
+                            backoff=backoff or Backoff(base=1.0, cap=60.0, attempts=1))
+    return IncidentReporter(engine, settings=settings, sli=sli, emits_events=api_client is not None)
 
 
 def incident_event_recorder(api_client: client.ApiClient, identity: str | None = None) -> IncidentEventRecorder:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from controller.operator.resources import ScalingPolicySpec
@@ -97,3 +98,13 @@ class ForecastCache:
             fc, error, model = None, f"forecast failed: {exc}", None
         self._entries[uid] = _Entry(key, end, end, model, fc, error)
         return fc, error
+
+
+def value_at(forecast: Forecast, q: float, now: datetime) -> float | None:
+    """The forecast's ``q`` quantile for the step containing ``now`` (None outside it, or not finite)."""
+    stamps = forecast.index.asi8  # int64 ns: numpy's searchsorted, without pandas' scalar checks
+    i = int(np.searchsorted(stamps, pd.Timestamp(now).value, side="right")) - 1
+    if not 0 <= i < len(stamps):
+        return None
+    value = float(forecast.quantile(q)[i])
+    return value if math.isfinite(value) else None

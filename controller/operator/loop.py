@@ -76,6 +76,11 @@ class OperatorLoop:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def leading(self) -> bool:
+        """True while this instance holds the lease (always, without leader election)."""
+        return self._leading.is_set()
+
     def _renew_forever(self) -> None:
         """The lease lives on its own thread: a cycle longer than the lease must not lose it."""
         assert self.elector is not None

@@ -3,8 +3,8 @@
 ``OperatorMetrics`` owns a private registry (so tests and several instances
 in one process do not collide): reconcile duration, decisions by reason,
 desired vs current replicas per policy, forecast error, leader status, API
-errors. ``serve()`` exposes /metrics plus /healthz and /readyz for the
-Deployment's probes. Updated by the loop; scraped by Prometheus.
+errors, open incidents and the incident delivery queue per sink. ``serve()``
+exposes /metrics plus /healthz and /readyz for the Deployment's probes. Updated by the loop; scraped by Prometheus.
 """
 
 from __future__ import annotations
@@ -62,6 +62,13 @@ class OperatorMetrics:
         )
         self.scales = Counter(
             "pitboss_operator_scale_writes_total", "Patches of /scale, by target kind.", ["kind"],
+            registry=self.registry,
+        )
+        self.incidents_firing = Gauge(
+            "pitboss_operator_incidents_firing", "Open incidents this instance raised.", registry=self.registry,
+        )
+        self.incident_queue = Gauge(
+            "pitboss_operator_incident_queue", "Incidents waiting for delivery, per sink.", ["sink"],
             registry=self.registry,
         )
         self.heartbeat = time.monotonic()

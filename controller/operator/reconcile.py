@@ -10,7 +10,10 @@ forecasts (cached until the history grid or the events move), calls the pure
 written; a 409 re-reads and retries), and writes status with conditions and,
 on a change, a Kubernetes Event that says why. Paused touches nothing but its
 own status; ForecastOnly writes status and Events only; without metrics it
-holds. All I/O goes through small protocols, so tests and the benchmark plug
+holds. Then, when incidents are wired (``controller.operator.incidents``), the
+same facts become the policy's ``CycleInput`` and the rules are evaluated
+(queued for delivery on another thread: a sink never slows the cycle). All
+I/O goes through small protocols, so tests and the benchmark plug
 in fakes or the real client; the time spent in the Kubernetes adapters is
 measured apart (``CycleReport.api_seconds``). Called by the loop and the CLI.
 """
@@ -21,11 +24,9 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 
 from controller.core.decision import Decision, ObservedState, ReplicaLag
@@ -34,11 +35,14 @@ from controller.core.policy import Policy
 from controller.errors import PermanentError, RetryableError
 from controller.operator import status as st
 from controller.operator.clock import Clock
-from controller.operator.forecasts import ForecastCache, ForecasterFactory
+from controller.operator.forecasts import ForecastCache, ForecasterFactory, value_at
+from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
 from controller.operator.metrics import OperatorMetrics
+from controller.operator.report import CycleReport, PolicyOutcome
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
 from controller.sources.base import DemandSource
+from controller.sources.observe import read_current
 from controller.targets.base import ScaleConflict, ScaleState, ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
 from forecasting.base import Event, Forecast
 
@@ -75,36 +79,6 @@ def _default_forecaster() -> ForecasterFactory:
     return registry.create
 
 
-@dataclass
-class PolicyOutcome:
-    """What one policy's reconcile did (for logs, tests and the benchmark)."""
-
-    namespace: str
-    name: str
-    reason: str
-    message: str
-    current: int | None = None
-    desired: int | None = None
-    scaled: bool = False
-    error: str | None = None
-
-
-@dataclass
-class CycleReport:
-    """One cycle: outcomes plus where the time went."""
-
-    outcomes: list[PolicyOutcome] = field(default_factory=list)
-    seconds: float = 0.0
-    api_seconds: float = 0.0  # inside Kubernetes adapters (client + HTTP + server)
-    source_seconds: float = 0.0  # inside demand sources
-    fits: int = 0  # full forecast fits this cycle
-    updates: int = 0  # incremental forecast updates (model.update) this cycle
-
-    @property
-    def pitboss_seconds(self) -> float:
-        return max(0.0, self.seconds - self.api_seconds - self.source_seconds)
-
-
 class Reconciler:
     """Runs the per-policy reconcile against injected adapters."""
 
@@ -121,6 +95,7 @@ class Reconciler:
         decide: DecideFn | None = None,
         lag: LagFactory | None = None,
         metrics: OperatorMetrics | None = None,
+        incidents: IncidentReporter | None = None,
     ) -> None:
         self.store = store
         self.targets = targets
@@ -132,6 +107,7 @@ class Reconciler:
         self.decide = decide or _default_decide()
         self.lag = lag
         self.metrics = metrics or OperatorMetrics()
+        self.incidents = incidents
         self.forecasts = ForecastCache(self.forecaster)
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
@@ -189,6 +165,8 @@ class Reconciler:
             self.forecasts.forget_except(seen)
             for uid in set(self._specs) - seen:
                 del self._specs[uid]
+            self._incident("forget_except", policies, self.clock.now(), self.namespace)
+        self._incident("end_cycle", self.clock.now())
         report.seconds = time.perf_counter() - t0
         self.metrics.reconcile_seconds.labels("cycle").observe(report.seconds)
         self.metrics.heartbeat = time.monotonic()
@@ -216,6 +194,7 @@ class Reconciler:
         try:
             spec, core_policy = self._parse(policy)
         except ValueError as exc:
+            self._incident("hold", policy, now)
             return self._invalid(policy, builder, str(exc))
         builder.ok(st.INVALID_SPEC, False, "SpecValid", "the spec is valid")
         builder.set(mode=spec.mode)
@@ -223,6 +202,7 @@ class Reconciler:
 
         if spec.mode == "Paused":
             builder.ok(st.READY, False, "Paused", "mode is Paused: the target is left alone")
+            self._incident("resolve", policy, now)
             self._write_status(policy, builder)
             return PolicyOutcome(policy.namespace, policy.name, "Paused", "paused")
 
@@ -232,8 +212,10 @@ class Reconciler:
                 scale = self.targets.get_scale(key)
                 db_key, db_scale = self._db_scale(policy, spec)
         except (TargetNotFound, TargetForbidden) as exc:
+            self._incident("hold", policy, now, scale_error=str(exc))
             return self._unable(policy, builder, exc)
         except RetryableError as exc:
+            self._incident("hold", policy, now, scale_error=str(exc))
             builder.ok(st.READY, False, "APIUnavailable", str(exc))
             self._write_status(policy, builder, quiet=True)
             return PolicyOutcome(policy.namespace, policy.name, "APIUnavailable", str(exc), error=str(exc))
@@ -275,6 +257,7 @@ class Reconciler:
 
         # act (Active only: the one place /scale is written)
         scaled, current, db_current = False, scale.replicas, None if db_scale is None else db_scale.replicas
+        scale_error: str | None = None
         if spec.mode == "Active":
             try:
                 if desired != scale.replicas:
@@ -286,9 +269,11 @@ class Reconciler:
                     db_scale = self._set_replicas(db_key, db_target, db_scale)
                     db_current = db_scale.replicas
             except (TargetNotFound, TargetForbidden) as exc:
+                self._incident("hold", policy, now, scale_error=str(exc))
                 return self._unable(policy, builder, exc)
             except RetryableError as exc:
                 builder.ok(st.ABLE_TO_SCALE, False, "ScaleFailed", str(exc))
+                scale_error = str(exc)
 
         # record
         self._record(policy, spec, builder, decision, scale, current, db_current, forecast, scaled, now)
@@ -296,13 +281,31 @@ class Reconciler:
             self._scaled_event(policy, spec, decision, state.current_replicas, current, matching, now)
         elif spec.mode == "ForecastOnly" and st.decision_changed(old, decision):
             self._emit(policy, "Normal", decision.reason, f"{spec.target_ref.name}: {decision.message}", now)
-        if metrics_error and st.transitioned(old, st.METRICS_AVAILABLE, "False"):
+        # incidents: the same facts, once per policy per cycle (evaluated here, delivered on another thread)
+        self._incident("observe", policy, spec, core_policy, state, decision, events=matching, forecast=forecast,
+                       metrics_error=metrics_error, scale_error=scale_error)
+        incident_events = self.incidents is not None and self.incidents.emits_events
+        if metrics_error and not incident_events and st.transitioned(old, st.METRICS_AVAILABLE, "False"):
             self._emit(policy, "Warning", "MetricsUnavailable", f"holding {current} replicas: {metrics_error}", now)
         self.metrics.decisions.labels(policy.namespace, policy.name, decision.reason).inc()
         self.metrics.desired.labels(policy.namespace, policy.name).set(desired)
         self.metrics.current.labels(policy.namespace, policy.name).set(current)
         return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, scale.replicas, desired,
                              scaled)
+
+    def _incident(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Call ``IncidentReporter.<method>``; its failure is logged, never fails the policy or the cycle."""
+        if self.incidents is None:
+            return
+        reporter = self.incidents
+        pit, src = reporter.seconds, reporter.source_seconds
+        try:
+            getattr(reporter, method)(*args, **kwargs)
+        except Exception:
+            log.exception("incidents: %s failed", method)
+        finally:
+            self._report.incident_seconds += reporter.seconds - pit
+            self._report.source_seconds += reporter.source_seconds - src
 
     def _parse(self, policy: PolicyObject) -> tuple[ScalingPolicySpec, Policy]:
         """The validated spec and its core Policy, cached per (uid, generation)."""
@@ -332,15 +335,16 @@ class Reconciler:
             source = self.demand(policy, spec)
             with self._source():
                 history = source.history(end - spec.forecast.history, end, step)
-                observed = source.current(now)
+                reading = read_current(source, now)  # a retryable failure -> unknown, with the reason
         except (RetryableError, PermanentError, OSError, TimeoutError) as exc:
             return None, None, f"demand source failed: {exc}"
         known = int(history.notna().sum()) if history is not None else 0
         if known < 2:
-            return None, observed, f"only {known} demand point(s) in the last {format_duration(spec.forecast.history)}"
-        if observed is None:
-            return history, None, "current demand unavailable (stale or missing)"
-        return history, observed, None
+            window = format_duration(spec.forecast.history)
+            return None, reading.value, f"only {known} demand point(s) in the last {window}"
+        if reading.value is None:
+            return history, None, f"current demand unavailable: {reading.error or 'stale or missing'}"
+        return history, reading.value, None
 
     def _lags(self, policy: PolicyObject, spec: ScalingPolicySpec, now: datetime) -> tuple[ReplicaLag, ...]:
         if spec.database_replicas is None or self.lag is None:
@@ -369,15 +373,9 @@ class Reconciler:
     def _forecast_error_metric(
         self, policy: PolicyObject, forecast: Forecast, observed: float | None, now: datetime
     ) -> None:
-        if observed is None or observed <= 0 or len(forecast.index) == 0:
-            return
-        i = int(forecast.index.searchsorted(pd.Timestamp(now), side="right")) - 1
-        if 0 <= i < len(forecast.index):
-            predicted = float(forecast.quantile(0.5)[i])
-            if np.isfinite(predicted):
-                self.metrics.forecast_error.labels(policy.namespace, policy.name).set(
-                    abs(observed - predicted) / observed
-                )
+        predicted = value_at(forecast, 0.5, now)
+        if observed is not None and observed > 0 and predicted is not None:
+            self.metrics.forecast_error.labels(policy.namespace, policy.name).set(abs(observed - predicted) / observed)
 
     # ---- act helpers ----------------------------------------------------------
     def _set_replicas(self, key: TargetKey, desired: int, scale: ScaleState) -> ScaleState:

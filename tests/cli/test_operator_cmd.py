@@ -108,7 +108,8 @@ def test_run_once_against_the_emulator(kube: Any, api: Any, tmp_path: Path) -> N
     create(api, scaling_policy("slots", {"targetRef": {"kind": "Deployment", "name": "slots-api"},
                                          "metric": {"promql": "sum(rate(x[1m]))"}, "capacityPerReplica": 100}))
     result = runner.invoke(app, ["operator", "run", "--once", "--kubeconfig", str(_kubeconfig(tmp_path, url)),
-                                 "--lease-namespace", SYSTEM_NAMESPACE, "--identity", "cli-once"])
+                                 "--lease-namespace", SYSTEM_NAMESPACE, "--identity", "cli-once",
+                                 "--incidents-db", str(tmp_path / "incidents.db")])
     assert result.exit_code == 0, result.output
     assert "slots" in result.stdout and "MetricsUnavailable" in result.stdout
     status = emu.get("pitboss.dev/v1alpha1", "scalingpolicies", NAMESPACE, "slots")["status"]
@@ -122,6 +123,7 @@ def test_run_once_against_the_emulator(kube: Any, api: Any, tmp_path: Path) -> N
 def test_sigterm_releases_the_lease_and_exits_cleanly(kube: Any, tmp_path: Path) -> None:
     emu, url = kube
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    env["PITBOSS_INCIDENTS_DB"] = str(tmp_path / "incidents.db")  # not the repo's var/incidents.db
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "pitboss"), "operator", "run",
          "--kubeconfig", str(_kubeconfig(tmp_path, url)),

@@ -130,3 +130,33 @@ def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str 
         lease_duration=lease_duration,
         identity=identity,
     )
+
+
+def make_incident_operator(url: str, clock: Clock, demand: Any, db: Any, *, identity: str = "op-a",
+                           leader_election: bool = False, alertmanager_url: str | None = None,
+                           sli: Any = None, lag: Any = None, namespace: str | None = None,
+                           background: bool = True, token: str | None = None) -> Operator:
+    """An operator with incidents wired as ``pitboss operator run`` wires them.
+
+    The local SQLite log at ``db``, Kubernetes Events through the official client on the emulator,
+    and Alertmanager when ``alertmanager_url`` is given; delivery on the background thread
+    (``background``). Backoff is short so retries happen within a test's few fake-clock cycles.
+    """
+    from controller.operator.app import build_incidents
+    from controller.sources.retry import Backoff
+
+    incidents = build_incidents(api_client_for(url, token), db=db, alertmanager_url=alertmanager_url,
+                                alertmanager_timeout=timedelta(seconds=2), sli=sli, identity=identity,
+                                backoff=Backoff(base=0.5, cap=2.0, attempts=1))
+    return build_operator(
+        api_client_for(url, token),
+        namespace=namespace,
+        demand=demand,
+        lag=lag,
+        clock=clock,
+        leader_election=leader_election,
+        lease_namespace=SYSTEM_NAMESPACE,
+        identity=identity,
+        incidents=incidents,
+        deliver_in_background=background,
+    )

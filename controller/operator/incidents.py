@@ -1,0 +1,289 @@
+"""Incidents from the reconcile loop: one CycleInput per policy per cycle, one engine per process.
+
+The Reconciler calls ``IncidentReporter.observe`` once per policy after it has
+decided and acted (the facts it already holds: decision, observed state,
+forecast, demand error, scale-call failures, replica lags, and SLI error
+ratios when the policy's source supplies them); the pure rules
+(``controller.incidents.rules.evaluate``) turn them into signals and the
+``IncidentEngine`` (scoped per policy) into incidents, written to the local
+SQLite log at once. Delivery to the sinks (Alertmanager, Kubernetes Events)
+happens on a ``DeliveryWorker`` thread, kicked at the end of each leader cycle,
+so a sink that is slow or down never holds up or fails a cycle: the engine's
+queues keep what is undelivered and retry with backoff. Only the leader runs
+cycles, so only the leader evaluates; the worker sends only while leading.
+Built by ``controller.operator.app.build_incidents``; tests build it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from controller.core.decision import Decision, ObservedState
+from controller.core.policy import Policy
+from controller.errors import PermanentError, RetryableError
+from controller.incidents.engine import CycleResult, IncidentEngine
+from controller.incidents.model import Incident
+from controller.incidents.rules import ALL_WINDOWS, CycleInput, RuleSettings, evaluate
+from controller.operator.clock import Clock
+from controller.operator.forecasts import value_at
+from controller.operator.kube import PolicyObject
+from controller.operator.metrics import OperatorMetrics
+from controller.operator.resources import ScalingPolicySpec
+from controller.sources.sli import Ratios, SLISource
+from forecasting.base import Event, Forecast
+
+log = logging.getLogger(__name__)
+
+SLIFactory = Callable[[PolicyObject, ScalingPolicySpec], SLISource | None]
+
+
+@dataclass
+class _PolicyMemory:
+    """What the rules need across cycles for one policy (by uid)."""
+
+    scope: dict[str, str]
+    scale_failures: int = 0
+    last_scale_error: str | None = None
+    # (forecast step, actual demand, forecast upper quantile): one entry per step, the latest reading wins.
+    checks: deque[tuple[int, float | None, float | None]] = field(default_factory=deque)
+
+
+@dataclass
+class _CachedRatios:
+    at: float
+    ratios: Ratios | None
+
+
+class IncidentReporter:
+    """Builds each policy's CycleInput, evaluates the rules and feeds the engine (no delivery here)."""
+
+    def __init__(
+        self,
+        engine: IncidentEngine,
+        *,
+        settings: RuleSettings | None = None,
+        sli: SLIFactory | None = None,
+        sli_interval: timedelta = timedelta(minutes=1),
+        emits_events: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or RuleSettings()
+        self.sli = sli
+        self.sli_interval = sli_interval.total_seconds()
+        self.emits_events = emits_events  # a KubernetesEventSink is wired: the loop need not repeat its Warnings
+        self.worker: DeliveryWorker | None = None
+        self._memory: dict[str, _PolicyMemory] = {}
+        self._sli_cache: dict[int, _CachedRatios] = {}  # by id() of the SLI source (the factory keeps them)
+        self.seconds = 0.0  # in the rules, the engine and the local log (Pitboss time, for the benchmark)
+        self.source_seconds = 0.0  # in SLI queries (source time)
+
+    # ---- per policy -------------------------------------------------------------------------
+    def _mem(self, policy: PolicyObject) -> _PolicyMemory:
+        key = policy.uid or f"{policy.namespace}/{policy.name}"
+        mem = self._memory.get(key)
+        if mem is None:
+            mem = self._memory[key] = _PolicyMemory({"namespace": policy.namespace, "policy": policy.name},
+                                                    checks=deque(maxlen=self.settings.forecast_miss_steps))
+        return mem
+
+    def scale_call(self, policy: PolicyObject, error: str | None) -> None:
+        """Record the outcome of this cycle's calls to the scale target (None: they all succeeded)."""
+        mem = self._mem(policy)
+        if error is None:
+            mem.scale_failures, mem.last_scale_error = 0, None
+        else:
+            mem.scale_failures += 1
+            mem.last_scale_error = error
+
+    def observe(
+        self,
+        policy: PolicyObject,
+        spec: ScalingPolicySpec,
+        core: Policy,
+        state: ObservedState,
+        decision: Decision,
+        *,
+        events: Sequence[Event],
+        forecast: Forecast | None,
+        metrics_error: str | None,
+        scale_error: str | None = None,
+    ) -> CycleResult:
+        """Evaluate every rule for this policy now and apply the signals (queued, not delivered).
+
+        ``scale_error`` is this cycle's failed call to the scale target (None: the calls succeeded).
+        """
+        t0 = time.perf_counter()
+        self.scale_call(policy, scale_error)
+        mem = self._mem(policy)
+        ratios = self._ratios(policy, spec, state.now) if metrics_error is None else None
+        t1 = time.perf_counter()
+        self.source_seconds += t1 - t0
+        self._check_forecast(mem, spec, forecast, state)
+        cycle = CycleInput(
+            policy_name=policy.name,
+            policy=core,
+            state=state,
+            decision=decision,
+            namespace=policy.namespace,
+            events=events,
+            forecast_checks=[(a, q) for _, a, q in mem.checks],
+            scale_failures=mem.scale_failures,
+            last_scale_error=mem.last_scale_error,
+            error_ratios=ratios,
+            metrics_error=metrics_error,
+        )
+        result = self.engine.process(state.now, evaluate(cycle, self.settings), mem.scope, deliver=False)
+        self.seconds += time.perf_counter() - t1
+        return result
+
+    def hold(self, policy: PolicyObject, now: datetime, *, scale_error: str | None = None) -> list[Incident]:
+        """The cycle stopped before deciding (target unreadable, invalid spec): keep open incidents, resolve none."""
+        t0 = time.perf_counter()
+        if scale_error is not None:
+            self.scale_call(policy, scale_error)
+        try:
+            return self.engine.hold(now, self._mem(policy).scope)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def resolve(self, policy: PolicyObject, now: datetime) -> CycleResult:
+        """Stop watching this policy (Paused): resolve its open incidents."""
+        t0 = time.perf_counter()
+        try:
+            return self.engine.process(now, [], self._mem(policy).scope, deliver=False)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def forget_except(self, policies: Iterable[PolicyObject], now: datetime, namespace: str | None = None) -> None:
+        """After a complete pass: resolve the incidents of policies that are gone and drop their memory.
+
+        Also those reloaded from the log for policies deleted while the operator was down (in
+        ``namespace`` when the operator watches only one).
+        """
+        t0 = time.perf_counter()
+        current = list(policies)
+        keep = {p.uid or f"{p.namespace}/{p.name}" for p in current}
+        live = {(p.namespace, p.name) for p in current}
+        for key in [k for k in self._memory if k not in keep]:
+            scope = self._memory.pop(key).scope
+            if (scope["namespace"], scope["policy"]) not in live:  # not re-created under the same name
+                self.engine.process(now, [], scope, deliver=False)
+        active = list(self.engine.active.values())
+        orphans = {(i.labels.get("namespace", ""), i.labels.get("policy", "")) for i in active}
+        for ns, name in sorted(orphans - live):
+            if name and (namespace is None or ns == namespace):
+                self.engine.process(now, [], {"namespace": ns, "policy": name}, deliver=False)
+        self.seconds += time.perf_counter() - t0
+
+    def end_cycle(self, now: datetime) -> None:
+        """Hand the queued changes to the delivery worker (or deliver inline when there is none)."""
+        if self.worker is not None:
+            self.worker.kick()
+        else:
+            self.flush(now)
+
+    def flush(self, now: datetime) -> dict[str, int]:
+        """Deliver what is queued now, on this thread (``--once``, shutdown, tests)."""
+        try:
+            return self.engine.flush(now)
+        except Exception:  # a sink bug must never take the loop down; the queue keeps the incidents
+            log.exception("incident delivery failed")
+            return {}
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _ratios(self, policy: PolicyObject, spec: ScalingPolicySpec, now: datetime) -> Ratios | None:
+        """SLI error ratios from the policy's source, refreshed at most every ``sli_interval`` per source."""
+        if self.sli is None:
+            return None
+        source = self.sli(policy, spec)
+        if source is None:
+            return None
+        cached = self._sli_cache.get(id(source))
+        mono = time.monotonic()
+        if cached is not None and mono - cached.at < self.sli_interval:
+            return cached.ratios
+        try:
+            ratios: Ratios | None = source.error_ratios(now, ALL_WINDOWS)
+        except (RetryableError, PermanentError, OSError) as exc:
+            log.warning("%s/%s: SLI error ratios unavailable: %s", policy.namespace, policy.name, exc)
+            ratios = None
+        self._sli_cache[id(source)] = _CachedRatios(mono, ratios)
+        return ratios
+
+    def _check_forecast(self, mem: _PolicyMemory, spec: ScalingPolicySpec, forecast: Forecast | None,
+                        state: ObservedState) -> None:
+        """Remember (actual, forecast upper quantile) for the current forecast step (latest reading wins)."""
+        step_ns = int(spec.forecast.step.total_seconds() * 1e9)
+        step = pd.Timestamp(state.now).value // step_ns  # the forecast step's number
+        upper = None if forecast is None else value_at(forecast, self.settings.forecast_miss_quantile, state.now)
+        entry = (step, state.observed_demand, upper)
+        if mem.checks and mem.checks[-1][0] == step:
+            mem.checks[-1] = entry
+        else:
+            mem.checks.append(entry)
+
+
+class DeliveryWorker:
+    """A daemon thread that flushes the engine's queues when kicked, and retries while anything is pending."""
+
+    def __init__(self, engine: IncidentEngine, clock: Clock, *, leading: Callable[[], bool] = lambda: True,
+                 retry_every: timedelta = timedelta(seconds=1), metrics: OperatorMetrics | None = None) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.clock = clock
+        self.leading = leading
+        self.retry_every = retry_every.total_seconds()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.flushes = 0
+        self.delivered = 0
+
+    def start(self) -> DeliveryWorker:
+        """Start the thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="incident-delivery", daemon=True)
+            self._thread.start()
+        return self
+
+    def kick(self) -> None:
+        """Deliver now (called at the end of each leader cycle)."""
+        self._wake.set()
+
+    def pending(self) -> int:
+        """Incidents waiting for any sink."""
+        return sum(q.pending() for q in self.engine.queues)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            kicked = self._wake.wait(self.retry_every)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if not self.leading() or not (kicked or self.pending()):
+                continue
+            try:
+                counts = self.engine.flush(self.clock.now())
+                self.flushes += 1
+                self.delivered += sum(counts.values())
+                if self.metrics is not None:
+                    self.metrics.incidents_firing.set(len(self.engine.active))
+                    for queue in self.engine.queues:
+                        self.metrics.incident_queue.labels(queue.name).set(queue.pending())
+            except Exception:  # never let the thread die: the queue keeps the incidents for the next try
+                log.exception("incident delivery failed")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread (pending incidents stay in the outbox for the next start)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
