@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell md5sum pyproject.toml | cut -c1-8)
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps demo test lint bench bench-casino bench-forecast \
-        bench-simulate bench-operator bench-observe clean
+        bench-simulate bench-operator bench-observe bench-local clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-bench: bench-casino bench-forecast bench-simulate bench-operator bench-observe
+bench: bench-casino bench-forecast bench-simulate bench-operator bench-observe bench-local
 
 bench-casino: install
 	$(PY) benchmarks/bench_casino.py
@@ -49,6 +49,9 @@ bench-operator: install
 
 bench-observe: install system-deps
 	$(PY) benchmarks/bench_observe.py
+
+bench-local: install
+	$(PY) benchmarks/bench_local.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

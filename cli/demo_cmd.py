@@ -1,198 +1,26 @@
 """CLI command: ``pitboss demo``, the main job on embedded defaults (``make demo``).
 
-Registered on the root app by ``cli.app``. Interim version (issue 2), until
-the control plane lands: starts the casino API under uvicorn in-process on
-SQLite under ``var/demo/`` and a free loopback port, drives a short bounded
-burst of real HTTP traffic (players, deposits, a tournament, spins, then a
-burst at three times the admission cap), and prints what /metrics shows.
+Registered on the root app by ``cli.app``. Runs ``controller.local.run``: local
+casino replicas (uvicorn processes on 127.0.0.1, one SQLite file), a
+synthesized casino trace with one tournament spike replayed in compressed
+time by a bounded load generator, the calendar forecaster, ``decide`` and the
+local incident log; then prints the summary and writes ``<out>/report.html``
+(and ``run.json``). See docs/demo.md.
 """
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-import shutil
-import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
-from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
-from rich.progress import Progress
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from casino.app import create_app
-from casino.config import CasinoSettings
-from cli.common import console, guarded
-
-PASSWORD = "demo-password"
-
-
-def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
-    """Prometheus' histogram_quantile over cumulative (upper bound, count) buckets, +Inf last."""
-    buckets = sorted(buckets)
-    if not buckets or buckets[-1][1] <= 0:
-        return None
-    rank = q * buckets[-1][1]
-    lower, below = 0.0, 0.0
-    for upper, count in buckets:
-        if count >= rank:
-            if upper == float("inf"):
-                return lower
-            return lower + (upper - lower) * ((rank - below) / (count - below) if count > below else 0)
-        lower, below = upper, count
-    return lower
-
-
-def summarize(metrics_text: str) -> dict[str, Any]:
-    """The demo's view of /metrics: requests, latency quantiles, bets, wallet, admission."""
-    requests: dict[tuple[str, str, str], float] = {}
-    buckets: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    plain: dict[str, float] = {}
-    wallet: dict[tuple[str, str], float] = {}
-    rejections: dict[str, float] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        for s in family.samples:
-            if s.name == "casino_http_requests_total":
-                requests[(s.labels["route"], s.labels["method"], s.labels["status"])] = s.value
-            elif s.name == "casino_http_request_duration_seconds_bucket":
-                key = (s.labels["route"], s.labels["method"])
-                buckets.setdefault(key, []).append((float(s.labels["le"]), s.value))
-            elif s.name == "casino_wallet_transactions_total":
-                wallet[(s.labels["type"], s.labels["outcome"])] = s.value
-            elif s.name == "casino_admission_rejections_total":
-                rejections[s.labels["route"]] = s.value
-            elif s.name.startswith("casino_") and not s.labels:
-                plain[s.name] = s.value
-            elif s.name in ("casino_bets_total", "casino_bet_amount_minor_total", "casino_win_amount_minor_total"):
-                plain[s.name] = plain.get(s.name, 0.0) + s.value
-    latency = {key: (histogram_quantile(0.5, b), histogram_quantile(0.99, b)) for key, b in buckets.items()}
-    return {"requests": requests, "latency": latency, "plain": plain, "wallet": wallet, "rejections": rejections}
-
-
-async def _traffic(base: str, admin: str, players: int, spins: int, cap: int, progress: Progress) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=4 * cap, max_keepalive_connections=4 * cap)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        task = progress.add_task("players: register, log in, deposit", total=players)
-        tokens: list[dict[str, str]] = []
-        run = secrets.token_hex(3)
-        for i in range(players):
-            name = f"demo{run}{i}"
-            (await client.post("/v1/players", json={"username": name, "password": PASSWORD})).raise_for_status()
-            r = await client.post("/v1/sessions", json={"username": name, "password": PASSWORD})
-            h = {"Authorization": f"Bearer {r.raise_for_status().json()['token']}"}
-            (await client.post("/v1/wallet/deposits", json={"amount": 50_000},
-                               headers={**h, "Idempotency-Key": f"dep-{name}"})).raise_for_status()
-            tokens.append(h)
-            progress.advance(task)
-        now = datetime.now(UTC)
-        admin_h = {"Authorization": f"Bearer {admin}"}
-        r = await client.post("/v1/admin/events", headers=admin_h, json={
-            "name": "Demo Spin Cup", "kind": "tournament", "start": (now - timedelta(minutes=5)).isoformat(),
-            "end": (now + timedelta(hours=1)).isoformat(), "expected_lift": 1.5, "services": ["casino-api"]})
-        tournament = r.raise_for_status().json()["id"]
-        await client.post("/v1/admin/events", headers=admin_h, json={
-            "name": "Weekend promotion", "kind": "promotion", "start": (now + timedelta(days=1)).isoformat(),
-            "end": (now + timedelta(days=2)).isoformat(), "expected_lift": 3.0, "services": ["casino-api"]})
-        for h in tokens:
-            (await client.post(f"/v1/tournaments/{tournament}/entries", headers=h)).raise_for_status()
-
-        async def spin_wave(label: str, slug: str, concurrency: int, total: int) -> dict[int, int]:
-            task = progress.add_task(label, total=total)
-            gate = asyncio.Semaphore(concurrency)
-            statuses: dict[int, int] = {}
-
-            async def one(i: int) -> None:
-                async with gate:
-                    r = await client.post("/v1/games/slots/spins", json={"bet": 100},
-                                          headers={**tokens[i % len(tokens)], "Idempotency-Key": f"{slug}-{i}"})
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                progress.advance(task)
-
-            await asyncio.gather(*(one(i) for i in range(total)))
-            return statuses
-
-        steady = await spin_wave("spins within the admission cap", "steady", max(1, cap // 2), spins)
-        if set(steady) != {201}:
-            raise RuntimeError(f"spins within the admission cap failed: statuses {steady}")
-        burst = await spin_wave(f"burst at 3x the admission cap ({3 * cap} in flight)", "burst", 3 * cap, spins)
-        board = (await client.get(f"/v1/tournaments/{tournament}/leaderboard", params={"limit": 3})).json()
-        metrics = (await client.get("/metrics")).text
-        events = (await client.get("/v1/events", params={"to": (now + timedelta(days=7)).isoformat()})).json()
-    return {"steady": steady, "burst": burst, "leaderboard": board, "metrics": metrics, "events": events}
-
-
-async def run_demo(data_dir: Path, players: int, spins: int, cap: int) -> dict[str, Any]:
-    import uvicorn
-
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    data_dir.mkdir(parents=True)
-    admin = secrets.token_urlsafe(16)
-    settings = CasinoSettings(database_url=f"sqlite:///{data_dir / 'casino.db'}", admin_token=SecretStr(admin),
-                              max_in_flight=cap, tournament_refresh_seconds=0.5)
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                           lifespan="on"))
-    serving = asyncio.create_task(server.serve())
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if serving.done() or time.monotonic() > deadline:
-                raise RuntimeError("the casino API did not start (see the log above)")
-            await asyncio.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        with Progress(console=console, transient=True) as progress:
-            result = await _traffic(f"http://127.0.0.1:{port}", admin, players, spins, cap, progress)
-        result["audit"] = await app.state.casino.ledger.audit()
-        result["port"] = port
-    finally:
-        server.should_exit = True
-        await serving
-    return result
-
-
-def render(result: dict[str, Any], cap: int) -> None:
-    view = summarize(result["metrics"])
-    table = Table(title="Requests by route and status (casino_http_requests_total)")
-    for col in ("route", "method", "status", "requests", "p50 ms", "p99 ms"):
-        table.add_column(col, justify="right" if col not in ("route", "method") else "left")
-    shown: set[tuple[str, str]] = set()
-    for (route, method, status), count in sorted(view["requests"].items()):
-        p50, p99 = view["latency"].get((route, method), (None, None))
-        fmt = (lambda v: "-" if v is None else f"{v * 1000:.1f}")  # noqa: E731
-        first = (route, method) not in shown  # the histogram is per route and method, all statuses together
-        shown.add((route, method))
-        table.add_row(route, method, status, f"{count:.0f}", fmt(p50) if first else "", fmt(p99) if first else "")
-    console.print(table)
-    p = view["plain"]
-    bets, wagered, won = p.get("casino_bets_total", 0), p.get("casino_bet_amount_minor_total", 0), \
-        p.get("casino_win_amount_minor_total", 0)
-    games = Table(title="Slots and wallet")
-    games.add_column("metric")
-    games.add_column("value", justify="right")
-    games.add_row("bets (casino_bets_total)", f"{bets:.0f}")
-    games.add_row("wagered / won (minor units)", f"{wagered:.0f} / {won:.0f}")
-    games.add_row("observed return to player", f"{won / wagered:.1%}" if wagered else "-")
-    for (kind, outcome), count in sorted(view["wallet"].items()):
-        games.add_row(f"wallet {kind} {outcome}", f"{count:.0f}")
-    games.add_row("ledger: sum of all entries (must be 0)", str(result["audit"]["sum_of_entries"]))
-    games.add_row("ledger: player balances = player entries",
-                  str(result["audit"]["sum_of_player_balances"] == result["audit"]["sum_of_player_entries"]))
-    console.print(games)
-    adm = Table(title=f"Admission control (cap {cap} in flight per replica)")
-    adm.add_column("wave")
-    adm.add_column("statuses")
-    adm.add_row("within the cap", ", ".join(f"{k}: {v}" for k, v in sorted(result["steady"].items())))
-    adm.add_row("burst at 3x the cap", ", ".join(f"{k}: {v}" for k, v in sorted(result["burst"].items())))
-    adm.add_row("casino_admission_rejections_total", f"{sum(view['rejections'].values()):.0f}")
-    console.print(adm)
-    board = ", ".join(f"#{row['rank']} {row['username']} {row['score']}" for row in result["leaderboard"])
-    console.print(f"Tournament leaderboard: {board or '(no wins yet)'}")
-    console.print(f"Calendar (next 7 days): {', '.join(e['name'] + ' (' + e['kind'] + ')' for e in result['events'])}")
+from cli.common import console, fail, guarded
+from controller.local.recorder import CycleRecord
+from controller.local.run import Hooks, RunConfig, run_local
+from dashboards.report import summary_rows, write_report
 
 
 def register(app: typer.Typer) -> None:
@@ -201,14 +29,48 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     @guarded
     def demo(
-        data_dir: Annotated[Path, typer.Option(help="where the demo's SQLite database lives (wiped first)")] = Path(
-            "var/demo"),
-        players: Annotated[int, typer.Option(min=1, max=100, help="players to register")] = 6,
-        spins: Annotated[int, typer.Option(min=1, max=20_000, help="spins per wave (two waves)")] = 300,
-        max_in_flight: Annotated[int, typer.Option(min=1, max=1000, help="the admission cap")] = 8,
+        duration: Annotated[float, typer.Option(help="real seconds of live replay (10-900)")] = 90.0,
+        speed: Annotated[float, typer.Option(help="simulated seconds per real second (1-600)")] = 60.0,
+        out: Annotated[Path, typer.Option(help="output directory (its run files are replaced)")] = Path("var/demo"),
+        max_replicas: Annotated[int, typer.Option(help="most local replicas (1-8)")] = 4,
+        seed: Annotated[int, typer.Option(help="seed of the synthesized trace")] = 7,
     ) -> None:
-        """Run the casino API on SQLite, drive a short burst of traffic, show what /metrics says."""
-        console.print(f"[bold]Pitboss demo[/]: casino API on SQLite under {data_dir}/ (interim demo, issue 2)")
-        result = asyncio.run(run_demo(data_dir, players, spins, max_in_flight))
-        console.print(f"casino API served on 127.0.0.1:{result['port']}; it has been stopped.")
-        render(result, max_in_flight)
+        """Pre-scale local casino replicas ahead of a known tournament, then report (var/demo/report.html)."""
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out: expected a directory, got the file {out}")
+        config = RunConfig(out=out, duration=duration, speed=speed, max_replicas=max_replicas, seed=seed)
+        console.print(f"[bold]Pitboss demo[/]: {config.live_minutes} simulated minutes in {duration:g}s"
+                      f" ({speed:g}x); replicas admit {config.max_in_flight} requests x {config.service_time:g}s"
+                      f" = {config.max_in_flight / config.service_time:g} req/s, sized at {config.capacity:g} req/s")
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console,
+                      transient=True) as progress:
+            task = progress.add_task("starting", total=duration)
+
+            def on_cycle(c: CycleRecord) -> None:
+                observed = "?" if c.observed is None else f"{c.observed:.0f}"
+                progress.update(task, completed=c.elapsed, description=(
+                    f"{c.t:%H:%M} demand {observed} req/s, ready {c.ready}/{c.desired} {c.reason}"))
+
+            def on_stage(text: str) -> None:
+                progress.console.print(f"- {text}")
+
+            try:
+                record = run_local(config, Hooks(stage=on_stage, cycle=on_cycle))
+            except KeyboardInterrupt:
+                raise fail("interrupted; every replica was stopped", 130) from None
+        report = write_report(record, out / "report.html")
+        table = Table(title="Pitboss local run")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for label, value in summary_rows(record, record.summary()):
+            table.add_row(label, value)
+        console.print(table)
+        decisions = Table(title="Scaling decisions")
+        for col in ("time", "replicas", "reason"):
+            decisions.add_column(col)
+        for c in record.decisions():
+            if c.scaled:
+                decisions.add_row(f"{c.t:%H:%M}", f"{c.current} -> {c.desired}", c.reason)
+        console.print(decisions)
+        console.print(f"report: {report}")
+        console.print(f"run data: {out / 'run.json'}; incidents: pitboss incidents list --db {out / 'incidents.db'}")

@@ -1,74 +1,89 @@
-"""``pitboss demo`` through CliRunner: a real uvicorn server on SQLite, real HTTP traffic, /metrics read back."""
+"""``pitboss demo`` through CliRunner: the full local run, short and compressed, on real processes and HTTP.
+
+One bounded run (30 s real at 120x: 60 simulated minutes, the tournament 24 minutes in) asserts that the
+replicas were scaled up before the event started, that the report holds the plot and the decisions, and
+that every replica process is gone afterwards. Bad flags exit 2 with a one-line error before anything starts.
+"""
 
 from __future__ import annotations
 
-import math
+import json
 import re
+import socket
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from cli.demo_cmd import histogram_quantile, summarize
 
 runner = CliRunner()
 
 
-def test_demo_runs_on_a_fresh_directory_and_reports_metrics(tmp_path: Path) -> None:
-    data = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--data-dir", str(data), "--players", "3", "--spins", "80",
-                                 "--max-in-flight", "4"], env={"COLUMNS": "200"})
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_prescales_before_the_event_and_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--duration", "30", "--speed", "120", "--out", str(out)],
+                           env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    out = result.output
-    assert "Requests by route and status" in out and "/v1/games/slots/spins" in out
-    assert "bets (casino_bets_total)" in out
-    assert re.search(r"sum of all entries \(must be 0\)\s*│\s*0\s*│", out), out
-    assert "casino_admission_rejections_total" in out
-    assert re.search(r"within the cap\s*│\s*201: 80\s*│", out), out  # every spin under the cap succeeded
-    burst = re.search(r"burst at 3x the cap\s*│\s*([^│]*)│", out)
-    assert burst and set(re.findall(r"(\d{3}):", burst.group(1))) <= {"201", "503"}, out
-    assert "Demo Spin Cup (tournament)" in out
-    assert (data / "casino.db").exists()
-    # a second run starts from a clean database
-    again = runner.invoke(app, ["demo", "--data-dir", str(data), "--players", "1", "--spins", "5"])
-    assert again.exit_code == 0, again.output
+    assert "Pitboss local run" in result.output and "unserved share" in result.output
+    assert "ScaleUpForecast" in result.output
+    assert f"report: {out / 'report.html'}" in result.output
 
+    run = json.loads((out / "run.json").read_text())
+    event = next(e for e in run["events"] if e["name"] == "live-tournament")
+    start = pd.Timestamp(event["start"])
+    cycles = run["cycles"]
+    ups = [c for c in cycles if c["scaled"] and c["desired"] > c["current"]]
+    assert ups, "never scaled up"
+    first_up = ups[0]
+    assert first_up["reason"] == "ScaleUpForecast"
+    assert pd.Timestamp(first_up["t"]) < start  # decided before the event...
+    lead = pd.Timedelta(minutes=run["meta"]["lead_time_min"])
+    grown = [c for c in cycles if c["ready"] > 1]
+    assert grown and pd.Timestamp(grown[0]["t"]) <= start + lead / 2  # ...and ready around its start
+    assert max(c["desired"] for c in cycles) >= 3
+    assert run["summary"]["scale_up_lead_min"]["live-tournament"] > 0
+    assert run["summary"]["offered"] > 300 and run["summary"]["served"] > 0
 
-@pytest.mark.parametrize("args", [["--players", "0"], ["--spins", "-1"], ["--max-in-flight", "0"]])
-def test_demo_refuses_bad_flags(args: list[str], tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--data-dir", str(tmp_path), *args])
-    assert result.exit_code == 2
+    html = (out / "report.html").read_text()
+    assert re.search(r"<img alt='demand vs ready capacity vs forecast band' src='data:image/png;base64,", html)
+    assert "<h2>Decisions</h2>" in html and "ScaleUpForecast" in html and "needs" in html
+    assert (out / "incidents.db").exists() and (out / "casino.db").exists()
+
+    ports = [int(e["detail"].split()[-1]) for e in run["replica_events"] if e["what"] == "spawned"]
+    assert len(ports) >= 3
+    assert not any(_listening(p) for p in ports), "a replica outlived the demo"
 
 
 @pytest.mark.parametrize(
-    ("q", "buckets", "expected"),
+    ("args", "message"),
     [
-        (0.5, [(0.1, 50.0), (0.2, 100.0), (math.inf, 100.0)], 0.1),
-        (0.75, [(0.1, 50.0), (0.2, 100.0), (math.inf, 100.0)], 0.15),
-        (0.99, [(0.1, 0.0), (1.0, 0.0), (math.inf, 10.0)], 1.0),  # all in +Inf: the last finite bound
-        (0.5, [(0.1, 0.0), (math.inf, 0.0)], None),
-        (0.5, [], None),
+        (["--duration", "5"], "duration"),
+        (["--duration", "10", "--speed", "60"], "at least 20 simulated minutes"),
+        (["--speed", "0"], "speed"),
+        (["--speed", "1000"], "speed"),
+        (["--max-replicas", "0"], "maxReplicas"),
+        (["--max-replicas", "9"], "maxReplicas"),
+        (["--seed", "-1"], "seed"),
     ],
 )
-def test_histogram_quantile_matches_prometheus(q: float, buckets: list[tuple[float, float]],
-                                               expected: float | None) -> None:
-    got = histogram_quantile(q, buckets)
-    assert got == expected if expected is None else math.isclose(got or 0, expected)
+def test_demo_refuses_bad_flags(args: list[str], message: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 2
+    assert message in result.output and result.output.count("error:") == 1
+    assert not (tmp_path / "x").exists()  # nothing started, nothing written
 
 
-def test_summarize_reads_the_contract_names() -> None:
-    text = "\n".join([
-        '# TYPE casino_http_requests_total counter',
-        'casino_http_requests_total{route="/v1/wallet",method="GET",status="200"} 3',
-        '# TYPE casino_admission_rejections_total counter',
-        'casino_admission_rejections_total{route="/v1/wallet"} 2',
-        '# TYPE casino_bets_total counter',
-        'casino_bets_total{game="slots"} 5',
-        '# TYPE casino_admission_capacity gauge',
-        'casino_admission_capacity 8',
-    ]) + "\n"
-    view = summarize(text)
-    assert view["requests"] == {("/v1/wallet", "GET", "200"): 3.0}
-    assert view["rejections"] == {"/v1/wallet": 2.0}
-    assert view["plain"]["casino_bets_total"] == 5.0 and view["plain"]["casino_admission_capacity"] == 8.0
+def test_demo_refuses_a_file_as_output_directory(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    result = runner.invoke(app, ["demo", "--out", str(target)])
+    assert result.exit_code == 2 and "--out" in result.output
+    assert target.read_text() == "keep me"
