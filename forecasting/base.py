@@ -8,7 +8,10 @@ Conventions:
   UTC ``DatetimeIndex`` with a set ``freq``; NaN marks a gap;
 * ``predict(horizon, events)`` forecasts the ``horizon`` steps right after the
   end of the fitted history;
-* a Forecast always has the quantiles in ``REQUIRED_QUANTILES``, monotone in q.
+* a Forecast always has the quantiles in ``REQUIRED_QUANTILES``, monotone in q;
+* optionally, a model also implements ``SupportsUpdate.update(new_points)``:
+  absorb points that continue the fitted history without a full refit, so a
+  loop can refit hourly and update every cycle (check with ``isinstance``).
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ class Forecast:
         """A DataFrame with columns mean, q50, q90, ... indexed by timestamp."""
         data = {"mean": self.mean}
         for q in sorted(self.quantiles):
-            data[f"q{round(q * 100):02d}"] = self.quantiles[q]
+            pct = q * 100
+            # q50, q95 ...; a fractional percentage keeps its decimals (q2.5, q97.5).
+            data[f"q{round(pct):02d}" if abs(pct - round(pct)) < 1e-9 else f"q{pct:g}"] = self.quantiles[q]
         return pd.DataFrame(data, index=self.index)
 
 
@@ -86,4 +91,14 @@ class Forecaster(Protocol):
 
     def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:
         """Forecast ``horizon`` steps after the fitted history, given known events."""
+        ...
+
+
+@runtime_checkable
+class SupportsUpdate(Protocol):
+    """Optional extension of Forecaster: a cheap incremental update between refits."""
+
+    def update(self, new_points: pd.Series) -> Self:
+        """Absorb ``new_points`` (same grid, continuing the fitted history; points at or
+        before its end are ignored). ``predict`` then forecasts after the new end. Returns self."""
         ...

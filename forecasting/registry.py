@@ -9,9 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from forecasting.base import Forecaster
+from forecasting.models.auto import Auto
+from forecasting.models.calendar import Calendar
+from forecasting.models.holt_winters import HoltWinters
+from forecasting.models.seasonal_naive import SeasonalNaive
 
-# name -> class; filled by the forecasting engine (one line per model file).
-MODELS: dict[str, type[Forecaster]] = {}
+# name -> class; one line per model file.
+MODELS: dict[str, type[Forecaster]] = {
+    SeasonalNaive.name: SeasonalNaive,
+    HoltWinters.name: HoltWinters,
+    Calendar.name: Calendar,
+    Auto.name: Auto,
+}
 
 
 def names() -> list[str]:

@@ -1,0 +1,1 @@
+"""Forecasting models, one per file; registered by name in ``forecasting.registry``."""

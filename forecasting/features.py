@@ -1,0 +1,230 @@
+"""Calendar features: Fourier daily/weekly terms and event-shape regressors.
+
+Called by the ``calendar`` model to build its design matrix. Seasonal
+columns come from per-slot lookup tables cached per (step, harmonics), so a
+refit over 20,000 one-minute points costs a gather, not 400,000 sines. Event
+columns give each event *kind* a ramp-up / plateau / decay shape, split in
+bins whose coefficients (log lifts) are learned from past events:
+
+    pre     [start - R, start)              anticipation
+    ramp1-4 [start + (k-1)R/4, start + kR/4)  ramp-up, in quarters
+    plat    [start + R, end)                plateau
+    decay1  [end, end + R/2)                decay, first part
+    decay2  [end + R/2, end + R)            decay, second part
+    decay3  [end + R, end + 3R)             decay, tail
+
+with R = clamp(duration / 4, one step, 30 minutes). Everything is UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from forecasting.base import Event
+
+DAY_NS = 86_400 * 10**9
+WEEK_NS = 7 * DAY_NS
+MONDAY_OFFSET_NS = 3 * DAY_NS  # 1970-01-01 was a Thursday: shift so that slot 0 is Monday 00:00
+MAX_RAMP = pd.Timedelta(minutes=30)
+
+BINS: tuple[str, ...] = ("pre", "ramp1", "ramp2", "ramp3", "ramp4", "plat", "decay1", "decay2", "decay3")
+# Share of the plateau's log lift each bin is expected to carry: the prior shape.
+NOMINAL_SHAPE = np.array([0.1, 0.3, 0.55, 0.8, 0.95, 1.0, 0.6, 0.35, 0.12])
+
+
+@lru_cache(maxsize=32)
+def _fourier_table(period_ns: int, step_ns: int, harmonics: int) -> np.ndarray:
+    slots = period_ns // step_ns
+    phase = 2 * np.pi * np.arange(slots) / slots
+    cols = []
+    for k in range(1, harmonics + 1):
+        cols.append(np.sin(k * phase))
+        cols.append(np.cos(k * phase))
+    table = np.column_stack(cols) if cols else np.zeros((slots, 0))
+    table.setflags(write=False)
+    return table
+
+
+def _fourier(stamps_ns: np.ndarray, step_ns: int, period_ns: int, harmonics: int, shift_ns: int = 0) -> np.ndarray:
+    if harmonics <= 0:
+        return np.zeros((len(stamps_ns), 0))
+    if period_ns % step_ns == 0:
+        table = _fourier_table(period_ns, step_ns, harmonics)
+        slot = ((stamps_ns + shift_ns) % period_ns) // step_ns
+        return table[slot]
+    phase = 2 * np.pi * ((stamps_ns + shift_ns) % period_ns) / period_ns
+    k = np.arange(1, harmonics + 1)
+    ang = phase[:, None] * k[None, :]
+    out = np.empty((len(stamps_ns), 2 * harmonics))
+    out[:, 0::2] = np.sin(ang)
+    out[:, 1::2] = np.cos(ang)
+    return out
+
+
+def seasonal_design(
+    index: pd.DatetimeIndex,
+    step: pd.Timedelta,
+    *,
+    daily: int,
+    weekly: int,
+    day_types: int,
+    day_levels: bool = False,
+) -> np.ndarray:
+    """Intercept, daily Fourier terms, weekly Fourier terms and, with ``day_types`` > 0,
+    a level and ``day_types`` daily harmonics again for Fridays, Saturdays and Sundays
+    (each relative to Monday-Thursday), so each day type gets its own daily shape.
+    With ``day_levels`` (and no day types) only those three levels: a weekend that
+    starts and ends sharply at midnight is a step, which few weekly harmonics smear."""
+    stamps = index.asi8
+    step_ns = int(step.value)
+    cols = [np.ones((len(stamps), 1))]
+    day_terms = _fourier(stamps, step_ns, DAY_NS, daily)
+    cols.append(day_terms)
+    cols.append(_fourier(stamps, step_ns, WEEK_NS, weekly, MONDAY_OFFSET_NS))
+    if day_types > 0 or day_levels:
+        dow = ((stamps + MONDAY_OFFSET_NS) % WEEK_NS) // DAY_NS
+        shape = day_terms[:, : 2 * day_types]
+        for day in (4, 5, 6):
+            flag = (dow == day).astype(float)[:, None]
+            cols.append(flag)
+            if day_types > 0:
+                cols.append(shape * flag)
+    return np.hstack(cols)
+
+
+def ramp_of(event: Event, step: pd.Timedelta) -> pd.Timedelta:
+    """The ramp length R of an event."""
+    return max(step, min(MAX_RAMP, (event.end - event.start) / 4))
+
+
+def event_window(stamps: np.ndarray, event: Event, step_ns: int) -> tuple[int, int, np.ndarray]:
+    """(i0, i1, bins): the event's shape-bin indicators over ``stamps[i0:i1]`` (one column per bin)."""
+    s, e = event.start.value, event.end.value
+    r = max(step_ns, min(MAX_RAMP.value, (e - s) // 4))
+    i0, i1 = np.searchsorted(stamps, [s - r, e + 3 * r])
+    tt = stamps[i0:i1]
+    quarter = [min(s + k * r // 4, e) for k in (1, 2, 3, 4)]
+    edges = np.array([s - r, s, *quarter, e, e + r // 2, e + r, e + 3 * r])
+    # A bin is [edges[j], edges[j+1]); ramp bins may be empty for short events or coarse steps.
+    which = np.searchsorted(edges, tt, side="right") - 1
+    bins = np.zeros((len(tt), len(BINS)))
+    ok = (which >= 0) & (which < len(BINS))
+    bins[np.flatnonzero(ok), which[ok]] = 1.0
+    return int(i0), int(i1), bins
+
+
+def event_bins(index: pd.DatetimeIndex, event: Event, step: pd.Timedelta) -> np.ndarray:
+    """(len(index), len(BINS)) indicator matrix of the event's shape bins (see module docstring)."""
+    out = np.zeros((len(index), len(BINS)))
+    i0, i1, bins = event_window(index.asi8, event, int(step.value))
+    out[i0:i1] = bins
+    return out
+
+
+@dataclass(frozen=True)
+class EventLayout:
+    """Which event columns a fitted model has, and how to build them for any index.
+
+    Per kind: the shape bins, plus (for kinds of day-long events) the
+    plateau times ``shape_harmonics`` daily Fourier pairs, so a holiday can
+    learn a different daily shape, not only a level. Per recurring event
+    name (the same name on several dates, e.g. a yearly holiday): a plateau
+    level and shape deviation from its kind.
+    """
+
+    kinds: tuple[str, ...]
+    long_kinds: frozenset[str]
+    names: tuple[str, ...]
+    long_names: frozenset[str]
+    shape_harmonics: int
+
+    def offsets(self) -> tuple[dict[str, int], dict[str, int], int]:
+        """Column offset of every kind block and name block, and the total width."""
+        pos, kind_at, name_at = 0, {}, {}
+        for kind in self.kinds:
+            kind_at[kind] = pos
+            pos += len(BINS) + (2 * self.shape_harmonics if kind in self.long_kinds else 0)
+        for name in self.names:
+            name_at[name] = pos
+            pos += 1 + (2 * self.shape_harmonics if name in self.long_names else 0)
+        return kind_at, name_at, pos
+
+    def design(self, index: pd.DatetimeIndex, events: Sequence[Event], step: pd.Timedelta) -> np.ndarray:
+        """(len(index), width) event columns; overlapping events add up."""
+        kind_at, name_at, width = self.offsets()
+        out = np.zeros((len(index), width))
+        stamps, step_ns, k = index.asi8, int(step.value), self.shape_harmonics
+        plat = BINS.index("plat")
+        for event in events:
+            in_kind, in_name = event.kind in kind_at, event.name in name_at
+            if not (in_kind or in_name):
+                continue
+            i0, i1, bins = event_window(stamps, event, step_ns)
+            if i0 >= i1:
+                continue
+            plateau = bins[:, plat : plat + 1]
+            shape = None
+            if k and (event.kind in self.long_kinds or event.name in self.long_names):
+                shape = _fourier(stamps[i0:i1], step_ns, DAY_NS, k) * plateau
+            if in_kind:
+                j = kind_at[event.kind]
+                out[i0:i1, j : j + len(BINS)] += bins
+                if event.kind in self.long_kinds and shape is not None:
+                    out[i0:i1, j + len(BINS) : j + len(BINS) + 2 * k] += shape
+            if in_name:
+                j = name_at[event.name]
+                out[i0:i1, j : j + 1] += plateau
+                if event.name in self.long_names and shape is not None:
+                    out[i0:i1, j + 1 : j + 1 + 2 * k] += shape
+        return out
+
+
+def plan_layout(
+    events: Sequence[Event], index: pd.DatetimeIndex, observed: np.ndarray, step: pd.Timedelta, shape_harmonics: int
+) -> EventLayout:
+    """The event columns worth fitting on ``index``: kinds with events on observed points,
+    and names that touch observed points and recur in ``events`` (so they will be seen again)."""
+    stamps, step_ns = index.asi8, int(step.value)
+    obs_count = np.concatenate([[0], np.cumsum(observed)])
+    kinds: dict[str, list[float]] = {}
+    names: dict[str, list[float]] = {}
+    for event in events:
+        i0, i1, _ = event_window(stamps, event, step_ns)
+        if obs_count[i1] - obs_count[i0] == 0:
+            continue
+        hours = (event.end - event.start) / pd.Timedelta(hours=1)
+        kinds.setdefault(event.kind, []).append(hours)
+        names.setdefault(event.name, []).append(hours)
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.name] = counts.get(event.name, 0) + 1
+    recurring = sorted(name for name in names if counts[name] > 1)
+    day_long = 12.0 if step < pd.Timedelta(hours=6) else float("inf")
+    return EventLayout(
+        kinds=tuple(sorted(kinds)),
+        long_kinds=frozenset(k for k, h in kinds.items() if float(np.median(h)) >= day_long),
+        names=tuple(recurring),
+        long_names=frozenset(n for n in recurring if float(np.median(names[n])) >= day_long),
+        shape_harmonics=shape_harmonics,
+    )
+
+
+def nominal_presence(index: pd.DatetimeIndex, events: Sequence[Event], step: pd.Timedelta) -> np.ndarray:
+    """Per point, the largest nominal shape weight of any event touching it (0 outside events)."""
+    out = np.zeros(len(index))
+    for event in events:
+        i0, i1, bins = event_window(index.asi8, event, int(step.value))
+        out[i0:i1] = np.maximum(out[i0:i1], bins @ NOMINAL_SHAPE)
+    return out
+
+
+def relevant(events: Sequence[Event], start: pd.Timestamp, end: pd.Timestamp) -> list[Event]:
+    """Events whose shape (including ramp and decay margins) can touch [start, end]."""
+    margin = 4 * MAX_RAMP.value
+    lo, hi = start.value - margin, end.value + margin
+    return [e for e in events if e.start.value <= hi and e.end.value >= lo]

@@ -1,0 +1,340 @@
+"""``calendar``: seasonality plus known events, the Pitboss forecaster.
+
+Log demand is a ridge-regularised least-squares fit of a calendar design
+matrix (daily and weekly Fourier terms; own daily shapes for Fridays,
+Saturdays and Sundays once the history holds three weeks; see
+``forecasting.features``) plus event regressors: per event ``kind`` a
+ramp-up / plateau / decay shape whose log lift is learned from the past
+events in the history (day-long kinds, such as holidays, also learn a daily
+shape), and per recurring event *name* (a yearly holiday) a deviation from
+its kind. The ridge prior pulls a kind toward its ``expected_lift`` (else no
+lift) only where data is thin; a kind never seen is forecast with its
+``expected_lift`` (else the pooled lift of the kinds seen) and a wider
+interval. What the calendar does not explain (weather, a busy day) is
+tracked by a steady-state Kalman filter on the residuals (AR(1) signal +
+white noise), so short horizons start from the current level and decay to
+the calendar.
+
+Quantiles: empirical quantiles of the recent standardised residuals (eight
+weeks), scaled to the horizon's error variance, and inflated inside event
+windows by the spread of the kind's lift across its past occurrences (so the
+0.95 quantile sizes to an upper quantile of the lift). ``update(new_points)``
+absorbs new points in O(new points) without a refit (about 1 ms per
+1-minute cycle, update + 60-step predict). At most ``max_points`` (28 days
+of 1-minute data) are used. Histories under two days fall back to
+``seasonal-naive`` with a warning. Used through ``forecasting.registry``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from forecasting.base import Event, Forecast
+from forecasting.features import (
+    BINS,
+    NOMINAL_SHAPE,
+    event_window,
+    plan_layout,
+    relevant,
+    seasonal_design,
+)
+from forecasting.models.seasonal_naive import SeasonalNaive
+from forecasting.series import (
+    DAY,
+    QUANTILES,
+    WEEK,
+    assemble,
+    check_horizon,
+    future_index,
+    prepare_history,
+    step_of,
+)
+
+
+def _continuation(points: pd.Series, last: pd.Timestamp, step: pd.Timedelta) -> pd.Series | None:
+    """The points after ``last`` on its grid, with NaN for missing steps (None if there are none).
+    A lean version of ``extend_history`` for the per-cycle update path."""
+    if not isinstance(points, pd.Series) or not isinstance(points.index, pd.DatetimeIndex):
+        raise ValueError("new_points: expected a pandas Series on a DatetimeIndex")
+    index = points.index if points.index.tz is not None else points.index.tz_localize("UTC")
+    stamps = index.asi8 if str(index.tz) == "UTC" else index.tz_convert("UTC").asi8
+    values = np.asarray(points.to_numpy(), dtype=float)
+    keep = stamps > last.value
+    if not keep.any():
+        return None
+    stamps, values = stamps[keep], values[keep]
+    if (values < 0).any() or np.isinf(values).any():
+        raise ValueError("new_points: expected finite non-negative values")
+    offset = stamps - last.value
+    if (offset % step.value).any():
+        raise ValueError(f"new_points: timestamps are off the {step} grid of the history")
+    pos = offset // step.value - 1
+    out = np.full(int(pos.max()) + 1, np.nan)
+    out[pos] = values
+    return pd.Series(out, index=pd.date_range(last + step, periods=len(out), freq=step))
+
+
+Z = {0.025: -1.96, 0.05: -1.645, 0.1: -1.2816, 0.5: 0.0, 0.9: 1.2816, 0.95: 1.645, 0.975: 1.96, 0.99: 2.326}
+MIN_SPAN = 2 * DAY
+
+
+class Calendar:
+    """Fourier seasonality + per-kind event lifts in log space, Kalman-corrected level."""
+
+    name: ClassVar[str] = "calendar"
+
+    def __init__(
+        self,
+        daily_harmonics: int = 10,
+        weekly_harmonics: int = 3,
+        day_type_harmonics: int = 6,
+        shape_harmonics: int = 4,
+        max_points: int = 40_320,
+        prior_weight: float = 0.05,
+        lift_sigma: float = 0.2,
+        unseen_sigma: float = 0.35,
+        unknown_sigma: float = 0.5,
+    ) -> None:
+        if min(daily_harmonics, weekly_harmonics, day_type_harmonics, shape_harmonics) < 0:
+            raise ValueError("harmonics: expected a non-negative number")
+        if prior_weight <= 0:
+            raise ValueError(f"prior_weight: expected a positive weight, got {prior_weight}")
+        if max_points < 100:
+            raise ValueError(f"max_points: expected at least 100, got {max_points}")
+        self.daily_harmonics = daily_harmonics
+        self.weekly_harmonics = weekly_harmonics
+        self.day_type_harmonics = day_type_harmonics
+        self.shape_harmonics = shape_harmonics
+        self.max_points = max_points  # 28 days of 1-minute data by default: older points are dropped
+        # Ridge weight of the event priors, sigma^2 / tau^2 with log noise sigma ~0.1 and prior sd tau ~0.5:
+        # negligible once a kind has data, decisive for bins it has none in.
+        self.prior_weight = prior_weight
+        self.lift_sigma = lift_sigma
+        self.unseen_sigma = unseen_sigma
+        self.unknown_sigma = unknown_sigma
+        self._fallback: SeasonalNaive | None = None
+        self._fitted = False
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, history: pd.Series, events: Sequence[Event] = ()) -> Self:
+        """Fit the calendar regression, per-kind lifts and the residual filter."""
+        hist = prepare_history(history)
+        step = step_of(hist)
+        self._fitted = True
+        if hist.index[-1] - hist.index[0] < MIN_SPAN or step >= DAY:
+            warnings.warn(
+                f"calendar: history spans {hist.index[-1] - hist.index[0]} at step {step}; "
+                "needs two days of sub-daily data, falling back to seasonal-naive",
+                stacklevel=2,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._fallback = SeasonalNaive().fit(hist)
+            return self
+        self._fallback = None
+        if len(hist) > self.max_points:
+            hist = hist.iloc[-self.max_points :]
+        self._step = step
+        self._events = list(events)
+        span = hist.index[-1] - hist.index[0]
+        day_steps = int(DAY / step)
+        self._daily = min(self.daily_harmonics, max(0, day_steps // 2 - 1))
+        self._weekly = self.weekly_harmonics if span >= WEEK else 0
+        # Own daily shapes for Fri/Sat/Sun need several of each, or one-off days (and their events) get absorbed.
+        self._day_types = min(self._daily, self.day_type_harmonics) if span >= 3 * WEEK else 0
+        self._day_levels = span >= 2 * WEEK - DAY
+
+        y = hist.to_numpy()
+        observed = y[np.isfinite(y)]
+        self._offset = max(1e-3, 0.01 * float(np.median(observed)))
+        z = np.log(y + self._offset)
+        idx = hist.index
+        evs = relevant(self._events, idx[0], idx[-1])
+        S = self._seasonal(idx)
+        obs = np.isfinite(z)
+        layout = plan_layout(evs, idx, obs, step, self.shape_harmonics)
+        self._layout = layout
+        self._kinds = list(layout.kinds)
+        E = layout.design(idx, evs, step)
+        X = np.hstack([S, E])
+        prior = np.zeros(X.shape[1])
+        penalty = np.full(X.shape[1], 1e-6 * max(1, int(obs.sum())))
+        penalty[0] = 0.0
+        kind_at, _, _ = layout.offsets()  # recurring names: deviation from the kind, prior 0
+        penalty[S.shape[1] :] = self.prior_weight
+        for kind, j in kind_at.items():
+            lifts = [e.expected_lift for e in evs if e.kind == kind and e.expected_lift]
+            if lifts:
+                prior[S.shape[1] + j : S.shape[1] + j + len(BINS)] = math.log(float(np.mean(lifts))) * NOMINAL_SHAPE
+        Xo, zo = X[obs], z[obs]
+        A = Xo.T @ Xo + np.diag(penalty)
+        b = Xo.T @ zo + penalty * prior
+        beta = np.linalg.solve(A, b)
+        self._beta_s, self._beta_e = beta[: S.shape[1]], beta[S.shape[1] :]
+        resid = np.full(len(z), np.nan)
+        resid[obs] = zo - Xo @ beta
+        self._calibrate(resid)
+        self._kind_sigma = self._lift_spread(idx, resid, evs)
+        plats = [self._beta_e[j + BINS.index("plat")] for j in kind_at.values()]
+        self._pooled = float(np.mean(plats)) if plats else 0.0
+        self._last = idx[-1]
+        self._run_filter(resid, reset=True)
+        return self
+
+    def _seasonal(self, idx: pd.DatetimeIndex) -> np.ndarray:
+        return seasonal_design(
+            idx,
+            self._step,
+            daily=self._daily,
+            weekly=self._weekly,
+            day_types=self._day_types,
+            day_levels=self._day_levels,
+        )
+
+    def _calibrate(self, resid: np.ndarray) -> None:
+        """Residual scale, AR(1)+noise split, steady-state Kalman gain, standardised quantiles."""
+        r = resid[np.isfinite(resid)]
+        var = float(np.var(r)) if r.size > 1 else 0.0
+        self._var = max(var, 1e-8)
+
+        def acf(lag: int) -> float:
+            a, b = resid[:-lag], resid[lag:]
+            ok = np.isfinite(a) & np.isfinite(b)
+            if ok.sum() < 10:
+                return 0.0
+            return float(np.mean(a[ok] * b[ok]) / self._var)
+
+        r1, r2 = acf(1), acf(2)
+        if r1 > 0.05 and r2 > 0:
+            phi = min(0.9995, max(0.0, r2 / r1))
+            signal = min(1.0, r1 / phi) if phi > 0 else 0.0
+        else:
+            phi, signal = 0.0, 0.0
+        self._phi = phi
+        # Scale and tail shape from the recent residuals (8 weeks): a long history's calmer or
+        # stormier past should not set today's interval width.
+        recent = resid[-max(500, int(8 * WEEK / self._step)) :]
+        recent = recent[np.isfinite(recent)]
+        if recent.size > 20:
+            r = recent
+            self._var = max(float(np.var(r)), 1e-8)
+        self._sig_var = signal * self._var
+        self._noise_var = max(self._var - self._sig_var, 1e-10)
+        innov = self._sig_var * (1 - phi**2)
+        p = self._sig_var
+        gain = 0.0
+        for _ in range(200):
+            gain = p / (p + self._noise_var)
+            p = phi**2 * (1 - gain) * p + innov
+        self._gain = gain
+        self._post_var = (1 - gain) * p if p > 0 else 0.0
+        std = r / math.sqrt(self._var) if r.size > 20 else None
+        self._zq = {q: float(np.quantile(std, q)) if std is not None else Z[q] for q in QUANTILES}
+        centre = self._zq[0.5]
+        self._zq = {q: v - centre for q, v in self._zq.items()}
+
+    def _run_filter(self, resid: np.ndarray, *, reset: bool) -> None:
+        """Advance the residual-level state over ``resid`` (NaN = no observation)."""
+        if reset:
+            rate = (1 - self._gain) * self._phi
+            keep = len(resid) if rate <= 0 else min(len(resid), max(200, int(8 / max(1e-6, 1 - rate))))
+            resid = resid[-keep:]
+            self._s, self._p = 0.0, self._sig_var
+        phi, gain, innov = self._phi, self._gain, self._sig_var * (1 - self._phi**2)
+        s, p = self._s, self._p
+        for value in resid:
+            s, p = phi * s, phi * phi * p + innov
+            if value == value:  # not NaN
+                s += gain * (value - s)
+                p *= 1 - gain
+        self._s, self._p = s, p
+
+    def _lift_spread(self, idx: pd.DatetimeIndex, resid: np.ndarray, evs: Sequence[Event]) -> dict[str, float]:
+        """Per kind: spread of the log lift across past occurrences (shrunk toward lift_sigma)."""
+        devs: dict[str, list[float]] = {k: [] for k in self._kinds}
+        for event in evs:
+            if event.kind not in devs:
+                continue
+            i0, i1 = np.searchsorted(idx.asi8, [event.start.value, event.end.value])
+            window = resid[i0:i1]
+            window = window[np.isfinite(window)]
+            if window.size:
+                devs[event.kind].append(float(window.mean()))
+        n0 = 2.0
+        out = {}
+        for kind, values in devs.items():
+            arr = np.asarray(values)
+            out[kind] = math.sqrt((float(np.sum(arr**2)) + n0 * self.lift_sigma**2) / (max(len(arr) - 1, 0) + n0))
+        return out
+
+    # --------------------------------------------------------------- update
+    def update(self, new_points: pd.Series) -> Self:
+        """Absorb points after the fitted history: residuals against the fitted calendar,
+        then the Kalman state. O(new points); the calendar coefficients stay as fitted."""
+        if not self._fitted:
+            raise ValueError("update: call fit before update")
+        if self._fallback is not None:
+            self._fallback.update(new_points)
+            return self
+        ext = _continuation(new_points, self._last, self._step)
+        if ext is None:
+            return self
+        z = np.log(ext.to_numpy() + self._offset)
+        resid = z - self._center(ext.index, self._events)
+        self._run_filter(resid, reset=False)
+        self._last = ext.index[-1]
+        return self
+
+    # -------------------------------------------------------------- predict
+    def _center(self, idx: pd.DatetimeIndex, events: Sequence[Event]) -> np.ndarray:
+        """Calendar + learned event log lifts (no residual level) over ``idx``."""
+        evs = relevant(events, idx[0], idx[-1])
+        mu = self._seasonal(idx) @ self._beta_s
+        if self._beta_e.size:
+            mu = mu + self._layout.design(idx, evs, self._step) @ self._beta_e
+        stamps, step_ns = idx.asi8, int(self._step.value)
+        for event in evs:
+            if event.kind in self._kinds:
+                continue
+            lift = math.log(event.expected_lift) if event.expected_lift else self._pooled
+            i0, i1, bins = event_window(stamps, event, step_ns)
+            mu[i0:i1] += bins @ (lift * NOMINAL_SHAPE)
+        return mu
+
+    def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:
+        """Quantile forecast of the ``horizon`` steps after the fitted (or updated) history."""
+        if not self._fitted:
+            raise ValueError("predict: call fit before predict")
+        horizon = check_horizon(horizon)
+        if self._fallback is not None:
+            fc = self._fallback.predict(horizon, events)
+            return Forecast(index=fc.index, mean=fc.mean, quantiles=fc.quantiles, model=self.name)
+        idx = future_index(self._last, self._step, horizon)
+        decay = self._phi ** np.arange(1, horizon + 1)
+        mu = self._center(idx, events) + decay * self._s
+        var = self._noise_var + self._sig_var * (1 - decay**2) + decay**2 * self._p
+        # Event-lift uncertainty: the largest (sigma * nominal shape) of the events at each point.
+        ev_var = np.zeros(horizon)
+        for event in relevant(events, idx[0], idx[-1]):
+            if event.kind in self._kind_sigma:
+                sigma = self._kind_sigma[event.kind]
+            else:
+                sigma = self.unseen_sigma if event.expected_lift else self.unknown_sigma
+            i0, i1, bins = event_window(idx.asi8, event, int(self._step.value))
+            ev_var[i0:i1] = np.maximum(ev_var[i0:i1], (sigma * (bins @ NOMINAL_SHAPE)) ** 2)
+        sd = np.sqrt(var)
+        median = np.exp(mu) - self._offset
+        offsets = {}
+        for q in QUANTILES:
+            base = self._zq[q] * sd
+            extra = Z[q] ** 2 * ev_var
+            off = math.copysign(1.0, Z[q]) * np.sqrt(base**2 + extra) if Z[q] else base
+            offsets[q] = np.exp(mu + off) - self._offset - median
+        mean = np.exp(mu + (var + ev_var) / 2) - self._offset
+        return assemble(idx, median, offsets, model=self.name, mean=mean)
