@@ -17,8 +17,14 @@ the calendar.
 
 Quantiles: empirical quantiles of the recent standardised residuals (eight
 weeks), scaled to the horizon's error variance, and inflated inside event
-windows by the spread of the kind's lift across its past occurrences (so the
-0.95 quantile sizes to an upper quantile of the lift). ``update(new_points)``
+windows by the spread of the kind's lift across its past occurrences, times
+(1 + 1/n) for a kind seen n times (so the 0.95 quantile sizes to an upper
+quantile of the lift, wider for rare kinds), plus what the kind's shape bins
+missed beyond that (its ramp); overlapping events add their variances.
+In-event nowcast: the filter state also holds, per event under way, that
+occurrence's log-lift deviation from its kind (prior: the kind's spread), so
+once points inside an event are seen the rest of it is forecast at the lift
+actually realised, with the lift uncertainty shrunk accordingly. ``update(new_points)``
 absorbs new points in O(new points) without a refit (about 1 ms per
 1-minute cycle, update + 60-step predict). At most ``max_points`` (28 days
 of 1-minute data) are used. Histories under two days fall back to
@@ -88,6 +94,7 @@ class Calendar:
     """Fourier seasonality + per-kind event lifts in log space, Kalman-corrected level."""
 
     name: ClassVar[str] = "calendar"
+    SHAPE_SPREAD: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -180,11 +187,12 @@ class Calendar:
         resid = np.full(len(z), np.nan)
         resid[obs] = zo - Xo @ beta
         self._calibrate(resid)
-        self._kind_sigma = self._lift_spread(idx, resid, evs)
+        self._kind_sigma, self._kind_n = self._lift_spread(idx, resid, evs)
+        self._shape_var = self._shape_spread(idx, resid, evs)
         plats = [self._beta_e[j + BINS.index("plat")] for j in kind_at.values()]
         self._pooled = float(np.mean(plats)) if plats else 0.0
         self._last = idx[-1]
-        self._run_filter(resid, reset=True)
+        self._run_filter(resid, idx.asi8, reset=True)
         return self
 
     def _seasonal(self, idx: pd.DatetimeIndex) -> np.ndarray:
@@ -239,24 +247,112 @@ class Calendar:
         centre = self._zq[0.5]
         self._zq = {q: v - centre for q, v in self._zq.items()}
 
-    def _run_filter(self, resid: np.ndarray, *, reset: bool) -> None:
-        """Advance the residual-level state over ``resid`` (NaN = no observation)."""
+    def _prior_var(self, event: Event) -> float:
+        """Prior variance of one occurrence's log-lift deviation from what the calendar forecasts.
+
+        A kind's spread across its past occurrences, times (1 + 1/n) for the uncertainty of its
+        learned mean lift: a rare kind (few occurrences) gets a wider interval, not a narrower one."""
+        if event.kind in self._kind_sigma:
+            n = max(1, self._kind_n.get(event.kind, 1))
+            return self._kind_sigma[event.kind] ** 2 * (1.0 + 1.0 / n)
+        return (self.unseen_sigma if event.expected_lift else self.unknown_sigma) ** 2
+
+    def _run_filter(self, resid: np.ndarray, stamps: np.ndarray, *, reset: bool) -> None:
+        """Advance the filter state over ``resid`` (NaN = no observation) at ``stamps``.
+
+        The state is the residual level (AR(1)) plus, for each event whose window the points
+        reach, that occurrence's log-lift deviation from its kind (a constant with the kind's
+        prior spread, observed through the event's shape): in-event nowcasting. Once points
+        inside an event are seen, its deviation is estimated and its variance shrinks, so the
+        rest of the event is forecast at the lift actually realised, with a tighter interval."""
         if reset:
             rate = (1 - self._gain) * self._phi
             keep = len(resid) if rate <= 0 else min(len(resid), max(200, int(8 / max(1e-6, 1 - rate))))
-            resid = resid[-keep:]
-            self._s, self._p = 0.0, self._sig_var
-        phi, gain, innov = self._phi, self._gain, self._sig_var * (1 - self._phi**2)
-        s, p = self._s, self._p
-        for value in resid:
-            s, p = phi * s, phi * phi * p + innov
-            if value == value:  # not NaN
-                s += gain * (value - s)
-                p *= 1 - gain
-        self._s, self._p = s, p
+            resid, stamps = resid[-keep:], stamps[-keep:]
+            self._x = np.zeros(1)
+            self._P = np.full((1, 1), self._sig_var)
+            self._keys: list[Event] = []
+        if not len(resid):
+            return
+        phi, gain, innov, noise = self._phi, self._gain, self._sig_var * (1 - self._phi**2), self._noise_var
+        step_ns = int(self._step.value)
+        first, last = pd.Timestamp(int(stamps[0]), tz="UTC"), pd.Timestamp(int(stamps[-1]), tz="UTC")
+        windows: dict[Event, tuple[int, int, np.ndarray, np.ndarray]] = {}
+        active = np.zeros(len(resid), dtype=bool)
+        for event in relevant(self._events, first, last):
+            i0, i1, bins = event_window(stamps, event, step_ns)
+            if i0 < i1:
+                w = bins @ NOMINAL_SHAPE
+                # Where the kind's shape itself misses (its ramp), a residual says less about the lift.
+                shape = self._shape_var.get(event.kind)
+                extra = np.zeros(len(w))
+                if shape is not None:
+                    extra = np.maximum(bins @ shape - self._prior_var(event) * w**2, 0.0)
+                windows[event] = (i0, i1, w, extra)
+                active[i0:i1] = True
+        # Occurrences whose window ended before these points no longer matter.
+        gone = [k for k, e in enumerate(self._keys) if e not in windows]
+        x, P, keys = self._x, self._P, self._keys
+        if gone:
+            x, P, keys = self._drop(x, P, keys, gone)
+        n = len(resid)
+        i = 0
+        while i < n:
+            if not keys and not active[i]:
+                # Plain steady-state filter on the level: the fast path outside events.
+                s, p = float(x[0]), float(P[0, 0])
+                while i < n and not active[i]:
+                    value = resid[i]
+                    s, p = phi * s, phi * phi * p + innov
+                    if value == value:  # not NaN
+                        s += gain * (value - s)
+                        p *= 1 - gain
+                    i += 1
+                x, P = np.array([s]), np.array([[p]])
+                continue
+            for event, (i0, _i1, _, _) in windows.items():
+                if i0 == i and event not in keys:
+                    keys = [*keys, event]
+                    x = np.append(x, 0.0)
+                    grown = np.zeros((len(x), len(x)))
+                    grown[:-1, :-1] = P
+                    grown[-1, -1] = self._prior_var(event)
+                    P = grown
+            ended = [k for k, e in enumerate(keys) if windows[e][1] <= i]
+            if ended:
+                x, P, keys = self._drop(x, P, keys, ended)
+            x[0] *= phi
+            P[0, :] *= phi
+            P[:, 0] *= phi
+            P[0, 0] += innov
+            value = resid[i]
+            if value == value:
+                h = np.empty(len(x))
+                h[0] = 1.0
+                r = noise
+                for k, event in enumerate(keys, start=1):
+                    i0, _, w, extra = windows[event]
+                    h[k] = w[i - i0]
+                    r += extra[i - i0]
+                ph = P @ h
+                gain_vec = ph / (h @ ph + r)
+                x = x + gain_vec * (value - h @ x)
+                P = P - np.outer(gain_vec, ph)
+            i += 1
+        self._x, self._P, self._keys = x, P, keys
 
-    def _lift_spread(self, idx: pd.DatetimeIndex, resid: np.ndarray, evs: Sequence[Event]) -> dict[str, float]:
-        """Per kind: spread of the log lift across past occurrences (shrunk toward lift_sigma)."""
+    @staticmethod
+    def _drop(
+        x: np.ndarray, P: np.ndarray, keys: list[Event], gone: list[int]
+    ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
+        keep = [0] + [k + 1 for k in range(len(keys)) if k not in gone]
+        return x[keep], P[np.ix_(keep, keep)], [e for k, e in enumerate(keys) if k not in gone]
+
+    def _lift_spread(
+        self, idx: pd.DatetimeIndex, resid: np.ndarray, evs: Sequence[Event]
+    ) -> tuple[dict[str, float], dict[str, int]]:
+        """Per kind: spread of the log lift across past occurrences (shrunk toward lift_sigma),
+        and how many occurrences it was measured on."""
         devs: dict[str, list[float]] = {k: [] for k in self._kinds}
         for event in evs:
             if event.kind not in devs:
@@ -267,10 +363,39 @@ class Calendar:
             if window.size:
                 devs[event.kind].append(float(window.mean()))
         n0 = 2.0
-        out = {}
+        out, counts = {}, {}
         for kind, values in devs.items():
             arr = np.asarray(values)
             out[kind] = math.sqrt((float(np.sum(arr**2)) + n0 * self.lift_sigma**2) / (max(len(arr) - 1, 0) + n0))
+            counts[kind] = len(arr)
+        return out, counts
+
+    def _shape_spread(self, idx: pd.DatetimeIndex, resid: np.ndarray, evs: Sequence[Event]) -> dict[str, np.ndarray]:
+        """Per kind and shape bin: the residual variance beyond the base one, as a new point would see it.
+
+        The ramp bins of a kind whose real ramp does not follow its bins (a 3-minute jump into a
+        jackpot, a tournament whose ramp length varies) miss by more than the plateau's lift spread
+        says; this measures how much more, from the in-sample residuals of its past occurrences
+        corrected for the coefficients fitted on them (n points per bin: times (n + 1) / (n - 1))."""
+        if not self.SHAPE_SPREAD:
+            return {}
+        stamps, step_ns = idx.asi8, int(self._step.value)
+        ss = {k: np.zeros(len(BINS)) for k in self._kinds}
+        count = {k: np.zeros(len(BINS)) for k in self._kinds}
+        for event in evs:
+            if event.kind not in ss:
+                continue
+            i0, i1, bins = event_window(stamps, event, step_ns)
+            r = resid[i0:i1]
+            ok = np.isfinite(r)
+            ss[event.kind] += np.where(ok, r, 0.0) ** 2 @ bins
+            count[event.kind] += ok.astype(float) @ bins
+        out = {}
+        for kind in self._kinds:
+            n = count[kind]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pred = np.where(n >= 3, ss[kind] / np.maximum(n, 1) * (n + 1) / np.maximum(n - 1, 1), 0.0)
+            out[kind] = np.maximum(pred - self._var, 0.0)
         return out
 
     # --------------------------------------------------------------- update
@@ -287,7 +412,7 @@ class Calendar:
             return self
         z = np.log(ext.to_numpy() + self._offset)
         resid = z - self._center(ext.index, self._events)
-        self._run_filter(resid, reset=False)
+        self._run_filter(resid, ext.index.asi8, reset=False)
         self._last = ext.index[-1]
         return self
 
@@ -317,17 +442,36 @@ class Calendar:
             return Forecast(index=fc.index, mean=fc.mean, quantiles=fc.quantiles, model=self.name)
         idx = future_index(self._last, self._step, horizon)
         decay = self._phi ** np.arange(1, horizon + 1)
-        mu = self._center(idx, events) + decay * self._s
-        var = self._noise_var + self._sig_var * (1 - decay**2) + decay**2 * self._p
-        # Event-lift uncertainty: the largest (sigma * nominal shape) of the events at each point.
+        x, P = self._x, self._P
+        mu = self._center(idx, events) + decay * x[0]
+        var = self._noise_var + self._sig_var * (1 - decay**2) + decay**2 * P[0, 0]
+        # Event-lift uncertainty. Occurrences already under way carry their nowcast deviation
+        # (point forecast moved toward the realised lift, spread shrunk by what was seen);
+        # the others their kind's prior spread. Overlapping events' lifts multiply, so their
+        # log-lift deviations add, and so do their variances.
+        H = np.zeros((horizon, len(x)))
+        H[:, 0] = decay
         ev_var = np.zeros(horizon)
+        state = {event: k for k, event in enumerate(self._keys, start=1)}
+        step_ns = int(self._step.value)
         for event in relevant(events, idx[0], idx[-1]):
-            if event.kind in self._kind_sigma:
-                sigma = self._kind_sigma[event.kind]
+            i0, i1, bins = event_window(idx.asi8, event, step_ns)
+            if i0 >= i1:
+                continue
+            w = bins @ NOMINAL_SHAPE
+            prior = self._prior_var(event) * w**2
+            shape = self._shape_var.get(event.kind)
+            if shape is not None:  # what the kind's shape misses beyond its lift spread
+                ev_var[i0:i1] += np.maximum(bins @ shape - prior, 0.0)
+            k = state.get(event)
+            if k is None:
+                ev_var[i0:i1] += prior
             else:
-                sigma = self.unseen_sigma if event.expected_lift else self.unknown_sigma
-            i0, i1, bins = event_window(idx.asi8, event, int(self._step.value))
-            ev_var[i0:i1] = np.maximum(ev_var[i0:i1], (sigma * (bins @ NOMINAL_SHAPE)) ** 2)
+                H[i0:i1, k] = w
+        if len(x) > 1:
+            mu = mu + H[:, 1:] @ x[1:]
+            joint = np.einsum("ij,jk,ik->i", H, P, H)
+            ev_var += np.maximum(joint - decay**2 * P[0, 0], 0.0)
         sd = np.sqrt(var)
         median = np.exp(mu) - self._offset
         offsets = {}
