@@ -12,10 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from casino.api import events, games, ops, players, tournaments, wallet
 from casino.api.deps import CasinoState
@@ -42,6 +47,8 @@ async def open_state(settings: CasinoSettings, metrics: CasinoMetrics) -> Casino
             log.info("applied casino migrations %s", applied)
         ledger = Ledger(db, settings.currency)
         await ledger.load_house_accounts()
+        if db.is_postgres:
+            await db.movement_pool()  # open it now: the first spin should not pay for the connections
     except BaseException:
         await db.dispose()
         raise
@@ -71,6 +78,23 @@ async def purge_idempotency_keys(st: CasinoState, every_seconds: float = 600.0) 
         await asyncio.sleep(every_seconds)
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (Python's json accepts them in a body) as strings, so a 422 can echo them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422 body, except that ``{"amount": NaN}`` no longer turns into a 500 while rendering it."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+
 def create_app(settings: CasinoSettings | None = None) -> FastAPI:
     """A casino API on ``settings`` (defaults: SQLite under var/, in-process leaderboards)."""
     settings = settings or CasinoSettings()
@@ -95,7 +119,10 @@ def create_app(settings: CasinoSettings | None = None) -> FastAPI:
         description="Wallet (double-entry ledger), slots, tournaments and the event calendar that Pitboss reads.",
         lifespan=lifespan,
     )
-    routers = [m.router for m in (players, wallet, games, tournaments, events, ops)]
+    app.add_exception_handler(RequestValidationError, validation_error)
+    # Spins are the hottest route: their router is matched first (route paths do not overlap, so the
+    # order changes nothing but the order of the OpenAPI document).
+    routers = [m.router for m in (games, wallet, players, tournaments, events, ops)]
     for router in routers:
         app.include_router(router)
     app.add_middleware(AdmissionMiddleware, metrics=metrics, max_in_flight=settings.max_in_flight,

@@ -17,6 +17,7 @@ on the process's single writer thread (``casino.sqlite_writer``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -27,15 +28,16 @@ from typing import Any, Literal
 import asyncpg
 from sqlalchemy import text
 
-from casino.db import Database
+from casino.db import POOL_TIMEOUT, Database
 
 Outcome = Literal["ok", "replayed", "insufficient_funds", "conflict"]
 HOUSE_CASH = "house:cash"
 HOUSE_SLOTS = "house:slots"
 PLAYER = None  # a leg on the player's own account
 
-# Sent through asyncpg directly (a prepared statement per connection, one round trip, no
-# SQLAlchemy statement overhead on the hottest path); outside a transaction it is atomic by itself.
+# Sent through asyncpg directly on the database's movement pool (a prepared statement per connection,
+# one round trip, no SQLAlchemy pool or statement overhead on the hottest path); outside a transaction
+# it is atomic by itself.
 _PG_MOVE = """
 WITH w AS (
     UPDATE accounts SET balance = balance + $1
@@ -51,6 +53,7 @@ WITH w AS (
 )
 SELECT balance FROM w
 """
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once; same bytes as json.dumps(separators=...)
 _STORED = text(
     "SELECT request_hash, status_code, body, balance FROM idempotency_keys WHERE player_id = :pid AND key = :key"
 )
@@ -121,7 +124,7 @@ class Ledger:
                 continue
             entries.append((PLAYER, leg.type, leg.amount))
             entries.append((self.house[leg.house], leg.type, -leg.amount))
-        body_text = json.dumps(body, separators=(",", ":"))
+        body_text = _COMPACT.encode(body)
         if self.db.is_postgres:
             return await self._move_pg(player_id, key, request_hash, txn, now, delta, required, entries, body,
                                        body_text, status_code)
@@ -133,10 +136,16 @@ class Ledger:
                        status_code: int) -> MoveResult:
         args = (delta, pid, required, txn, now, [e[0] for e in entries], [e[1] for e in entries],
                 [e[2] for e in entries], key, rhash, status_code, body_text)
+        pool = await self.db.movement_pool()
         try:
-            async with self.db.engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                row = await raw.driver_connection.fetchrow(_PG_MOVE, *args)  # type: ignore[union-attr]
+            # Wait at most POOL_TIMEOUT for a connection, as SQLAlchemy's pool does; asyncio.timeout is a
+            # timer handle, where acquire(timeout=...) would run every checkout as a task of its own.
+            async with asyncio.timeout(POOL_TIMEOUT):
+                pg = await pool.acquire()
+            try:
+                row = await pg.fetchrow(_PG_MOVE, *args)
+            finally:
+                await pool.release(pg)
         except asyncpg.UniqueViolationError:
             row = None  # the key exists (possibly committed by a concurrent twin): answer from the store
         if row is not None:

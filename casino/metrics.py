@@ -8,11 +8,16 @@ the Prometheus rules and the dashboards: do not rename.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
 # The *_created series double the exposition and nothing here reads them.
 disable_created_metrics()
 
+# Label children are looked up once and kept: ``.labels()`` validates and locks on every call.
+# The caches are bounded so that label values chosen by clients (HTTP methods) cannot grow them forever.
+MAX_CACHED_CHILDREN = 4096
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -38,11 +43,37 @@ class CasinoMetrics:
         self.pool_size = Gauge("casino_db_pool_size", "Database connection pool size", registry=r)
         self.capacity = Gauge("casino_admission_capacity", "Per-replica cap on in-flight requests", registry=r)
         self.capacity.set(max_in_flight)
+        self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._bets: dict[str, tuple[Any, Any, Any]] = {}
+        self._wallet: dict[tuple[str, str], Any] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and record its latency."""
+        key = (route, method, status)
+        children = self._http.get(key)
+        if children is None:
+            children = (self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
+            if len(self._http) < MAX_CACHED_CHILDREN:
+                self._http[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def record_wallet(self, kind: str, outcome: str) -> None:
+        """Count one wallet movement (``casino_wallet_transactions_total``)."""
+        key = (kind, outcome)
+        child = self._wallet.get(key)
+        if child is None:
+            child = self._wallet[key] = self.wallet.labels(kind, outcome)
+        child.inc()
 
     def record_bet(self, game: str, bet: int, win: int) -> None:
-        self.bets.labels(game).inc()
-        self.bet_amount.labels(game).inc(bet)
-        self.win_amount.labels(game).inc(win)
+        children = self._bets.get(game)
+        if children is None:
+            children = self._bets[game] = (self.bets.labels(game), self.bet_amount.labels(game),
+                                           self.win_amount.labels(game))
+        children[0].inc()
+        children[1].inc(bet)
+        children[2].inc(win)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -63,9 +63,7 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             route = scope.get("route")
             path = getattr(route, "path", None) or scope.get("pitboss_route") or UNMATCHED
-            method = scope["method"]
-            self.metrics.requests.labels(path, method, str(status)).inc()
-            self.metrics.latency.labels(path, method).observe(time.perf_counter() - start)
+            self.metrics.observe_request(path, scope["method"], status, time.perf_counter() - start)
 
 
 class AdmissionMiddleware:

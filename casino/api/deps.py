@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from casino.auth import Principal, SessionCache, token_digest
@@ -46,6 +47,9 @@ bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/session
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
+INVALID_TOKEN = "Authorization: token is invalid or expired; log in again at POST /v1/sessions"
+
+
 def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
@@ -54,12 +58,20 @@ async def current_player(st: State, credentials: Credentials) -> Principal:
     """The player behind the bearer token: 401 when missing, unknown, forged or expired."""
     if credentials is None or not credentials.credentials:
         raise unauthorized("Authorization: expected 'Bearer <token>' from POST /v1/sessions")
-    digest = token_digest(credentials.credentials)
+    principal = await authenticate(st, credentials.credentials)
+    if principal is None:
+        raise unauthorized(INVALID_TOKEN)
+    return principal
+
+
+async def authenticate(st: CasinoState, token: str) -> Principal | None:
+    """The live session behind a bearer token (cached for a while), or None; marks the token active."""
+    digest = token_digest(token)
     principal = st.sessions.get(digest)
     if principal is None:
         principal = await st.players.session(digest)
         if principal is None:
-            raise unauthorized("Authorization: token is invalid or expired; log in again at POST /v1/sessions")
+            return None
         st.sessions.put(principal)
     st.sessions.touch(digest)
     return principal
@@ -83,9 +95,23 @@ async def require_admin(st: State, credentials: Credentials) -> None:
 Admin = Depends(require_admin)
 
 
+# Encoders built once: ``json.dumps`` with any non-default option builds a new encoder per call.
+# Their output is byte-for-byte what the json.dumps calls they replace produce (stored request
+# hashes stay valid across versions).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_RESPONSE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+class MoneyResponse(JSONResponse):
+    """Starlette's JSONResponse, rendered with a prebuilt encoder (identical bytes)."""
+
+    def render(self, content: Any) -> bytes:
+        return _RESPONSE.encode(content).encode("utf-8")
+
+
 def request_hash(path: str, body: dict[str, Any]) -> str:
     """Fingerprint of an idempotent request: its route and its canonical JSON body."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    canonical = _CANONICAL.encode(body)
     return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
 
 

@@ -8,19 +8,19 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from casino.api.deps import Player, State, over_limit, request_hash
+from casino.api.deps import CasinoState, Player, State, over_limit, request_hash
+from casino.api.fastpath import FastPathRoute, fast_path
 from casino.api.schemas import SpinOut, SpinRequest
 from casino.api.wallet import MOVE_RESPONSES, IdempotencyKey, respond
+from casino.auth import Principal
 from casino.games import slots
 from casino.ledger import HOUSE_SLOTS, Leg
 
-router = APIRouter(prefix="/v1/games", tags=["games"])
+router = APIRouter(prefix="/v1/games", tags=["games"], route_class=FastPathRoute)
 log = logging.getLogger(__name__)
 
 
-@router.post("/slots/spins", status_code=201, response_model=SpinOut, responses=MOVE_RESPONSES)
-async def spin(body: SpinRequest, st: State, player: Player, idempotency_key: IdempotencyKey) -> JSONResponse:
-    """Bet, spin three reels, get paid; the same Idempotency-Key replays the same spin."""
+async def _spin(st: CasinoState, player: Principal, idempotency_key: str, body: SpinRequest) -> JSONResponse:
     if body.bet > st.settings.max_bet:
         raise over_limit("bet", body.bet, st.settings.max_bet)
     outcome = slots.spin(body.bet)
@@ -34,9 +34,17 @@ async def spin(body: SpinRequest, st: State, player: Player, idempotency_key: Id
     if result.outcome == "ok":
         st.metrics.record_bet("slots", body.bet, outcome.win)
         if outcome.win:
-            st.metrics.wallet.labels("win", "ok").inc()
+            st.metrics.record_wallet("win", "ok")
             await _score(st, player.username, outcome.win)
     return answer
+
+
+# Well-formed spins skip FastAPI's dependency resolution (casino.api.fastpath); anything else takes FastAPI's path.
+@router.post("/slots/spins", status_code=201, response_model=SpinOut, responses=MOVE_RESPONSES)
+@fast_path(SpinRequest, _spin)
+async def spin(body: SpinRequest, st: State, player: Player, idempotency_key: IdempotencyKey) -> JSONResponse:
+    """Bet, spin three reels, get paid; the same Idempotency-Key replays the same spin."""
+    return await _spin(st, player, idempotency_key, body)
 
 
 async def _score(st: State, username: str, win: int) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from casino.api.deps import Player, State, over_limit, request_hash
+from casino.api.deps import MoneyResponse, Player, State, over_limit, request_hash
 from casino.api.schemas import AmountRequest, LedgerEntryOut, Problem, TransactionOut, WalletOut, from_ms
 from casino.ledger import HOUSE_CASH, Leg, MoveResult
 
@@ -24,14 +24,14 @@ MOVE_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def respond(st: State, kind: str, result: MoveResult, detail: str) -> JSONResponse:
     """Turn a ledger result into the HTTP answer and count it."""
-    st.metrics.wallet.labels(kind, result.outcome).inc()
+    st.metrics.record_wallet(kind, result.outcome)
     if result.outcome == "insufficient_funds":
         raise HTTPException(status_code=409, detail=f"insufficient funds: balance {result.balance} < {detail}")
     if result.outcome == "conflict":
         raise HTTPException(status_code=422,
                             detail="Idempotency-Key: already used with a different request; use a new key")
     headers = {"Idempotent-Replayed": "true"} if result.outcome == "replayed" else None
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+    return MoneyResponse(result.body, status_code=result.status_code, headers=headers)
 
 
 @router.get("", response_model=WalletOut, responses={401: {"model": Problem}})
