@@ -153,9 +153,11 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
         cur = dbapi_conn.cursor()
+        # The busy timeout first: switching a fresh file to WAL needs a lock that replicas
+        # (or test databases) opening it at the same moment contend for.
+        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
