@@ -12,6 +12,7 @@ never the whole workload. Called by the reconcile loop
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from kubernetes import client
@@ -73,20 +74,13 @@ class KubernetesScaleTarget:
         raise ValueError(f"targetRef.kind: expected one of {', '.join(KINDS)}, got {kind!r}")
 
     def _state(self, key: TargetKey, scale: Any) -> ScaleState:
-        spec_replicas = int((scale.spec.replicas if scale.spec else 0) or 0)
-        status_replicas = int((scale.status.replicas if scale.status else 0) or 0)
-        ready = status_replicas
-        if self.read_ready:
-            _, _, read_status = self._methods(key.kind)
-            workload = call_api(read_status, f"{key} /status", key.name, key.namespace)
-            ready = int((workload.status.ready_replicas if workload.status else 0) or 0)
-        return ScaleState(
-            replicas=spec_replicas,
-            status_replicas=status_replicas,
-            ready_replicas=ready,
-            resource_version=scale.metadata.resource_version if scale.metadata else None,
-            selector=(scale.status.selector or "") if scale.status else "",
-        )
+        state = _scale_state(scale, default_replicas=0)
+        if not self.read_ready:
+            return state
+        _, _, read_status = self._methods(key.kind)
+        workload = call_api(read_status, f"{key} /status", key.name, key.namespace)
+        ready = int((workload.status.ready_replicas if workload.status else 0) or 0)
+        return replace(state, ready_replicas=ready)
 
     def get_scale(self, key: TargetKey) -> ScaleState:
         """Read /scale (and /status for ready replicas)."""
@@ -103,12 +97,16 @@ class KubernetesScaleTarget:
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
         scale = call_api(patch, f"{key} /scale", key.name, key.namespace, body)
-        spec_replicas = int((scale.spec.replicas if scale.spec else replicas) or 0)
-        status_replicas = int((scale.status.replicas if scale.status else 0) or 0)
-        return ScaleState(
-            replicas=spec_replicas,
-            status_replicas=status_replicas,
-            ready_replicas=status_replicas,
-            resource_version=scale.metadata.resource_version if scale.metadata else None,
-            selector=(scale.status.selector or "") if scale.status else "",
-        )
+        return _scale_state(scale, default_replicas=replicas)
+
+
+def _scale_state(scale: Any, *, default_replicas: int) -> ScaleState:
+    """A ScaleState from an autoscaling/v1 Scale; ready replicas default to status.replicas."""
+    status_replicas = int((scale.status.replicas if scale.status else 0) or 0)
+    return ScaleState(
+        replicas=int((scale.spec.replicas if scale.spec else default_replicas) or 0),
+        status_replicas=status_replicas,
+        ready_replicas=status_replicas,
+        resource_version=scale.metadata.resource_version if scale.metadata else None,
+        selector=(scale.status.selector or "") if scale.status else "",
+    )

@@ -17,21 +17,19 @@ from typer.testing import CliRunner
 from cli.app import app
 from controller.operator.crds import all_crds
 from tests.conftest import REPO
-from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, api, create, deployment, kube, scaling_policy
+from tests.kube.fixtures import (
+    NAMESPACE,
+    SYSTEM_NAMESPACE,
+    api,
+    create,
+    deployment,
+    kube,
+    scaling_policy,
+    write_kubeconfig,
+)
 
 __all__ = ["api", "kube"]
 runner = CliRunner()
-
-
-def _kubeconfig(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emu",
-        "clusters": [{"name": "emu", "cluster": {"server": url}}],
-        "users": [{"name": "op", "user": {"token": "operator-token"}}],
-        "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "op"}}],
-    }))
-    return path
 
 
 def test_crds_prints_the_generated_crds() -> None:
@@ -107,7 +105,7 @@ def test_run_once_against_the_emulator(kube: Any, api: Any, tmp_path: Path) -> N
     create(api, deployment("slots-api", 3))
     create(api, scaling_policy("slots", {"targetRef": {"kind": "Deployment", "name": "slots-api"},
                                          "metric": {"promql": "sum(rate(x[1m]))"}, "capacityPerReplica": 100}))
-    result = runner.invoke(app, ["operator", "run", "--once", "--kubeconfig", str(_kubeconfig(tmp_path, url)),
+    result = runner.invoke(app, ["operator", "run", "--once", "--kubeconfig", str(write_kubeconfig(tmp_path, url)),
                                  "--lease-namespace", SYSTEM_NAMESPACE, "--identity", "cli-once",
                                  "--incidents-db", str(tmp_path / "incidents.db")])
     assert result.exit_code == 0, result.output
@@ -126,7 +124,7 @@ def test_sigterm_releases_the_lease_and_exits_cleanly(kube: Any, tmp_path: Path)
     env["PITBOSS_INCIDENTS_DB"] = str(tmp_path / "incidents.db")  # not the repo's var/incidents.db
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "pitboss"), "operator", "run",
-         "--kubeconfig", str(_kubeconfig(tmp_path, url)),
+         "--kubeconfig", str(write_kubeconfig(tmp_path, url)),
          "--sync-period", "1s", "--lease-duration", "5s", "--lease-namespace", SYSTEM_NAMESPACE,
          "--identity", "cli-run", "--log-level", "WARNING"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -11,9 +11,11 @@ tests/controller/targets.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from controller.operator.crds import all_crds
@@ -21,6 +23,18 @@ from tests.kube.emulator import EmulatorThread, StrictKubernetesEmulator
 
 NAMESPACE = "casino"
 SYSTEM_NAMESPACE = "pitboss-system"
+
+
+def write_kubeconfig(directory: Path, url: str, token: str = "operator-token") -> Path:
+    """A kubeconfig in ``directory`` pointing the official client at the emulator on ``url``."""
+    path = directory / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "emu",
+        "clusters": [{"name": "emu", "cluster": {"server": url}}],
+        "users": [{"name": "op", "user": {"token": token}}],
+        "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "op"}}],
+    }))
+    return path
 
 
 def api_client_for(url: str, token: str | None = None) -> client.ApiClient:

@@ -15,20 +15,9 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from controller.incidents.alertmanager import AlertmanagerClient
-from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, create, deployment, scaling_policy
+from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, create, deployment, scaling_policy, write_kubeconfig
 
 runner = CliRunner()
-
-
-def _kubeconfig(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emu",
-        "clusters": [{"name": "emu", "cluster": {"server": url}}],
-        "users": [{"name": "op", "user": {"token": "operator-token"}}],
-        "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "op"}}],
-    }))
-    return path
 
 
 @pytest.mark.parametrize(
@@ -49,7 +38,7 @@ def test_run_rejects_bad_incident_flags(kube: Any, tmp_path: Path, flags: list[s
     (tmp_path / "garbage.db").write_bytes(b"this is not an SQLite database at all, just bytes" * 4)
     (tmp_path / "file").write_text("a file where a directory is needed")
     args = [f.replace("{tmp}", str(tmp_path)) for f in flags]
-    result = runner.invoke(app, ["operator", "run", "--once", "--kubeconfig", str(_kubeconfig(tmp_path, url)),
+    result = runner.invoke(app, ["operator", "run", "--once", "--kubeconfig", str(write_kubeconfig(tmp_path, url)),
                                  *args], env={"KUBERNETES_SERVICE_HOST": ""})
     assert result.exit_code == 2, result.output
     line = result.stderr.strip()
@@ -66,7 +55,7 @@ def test_run_once_records_delivers_and_lists_the_incident(kube: Any, api: Any, t
         "targetRef": {"kind": "Deployment", "name": "cli-incidents-api"},
         "metric": {"promql": "sum(rate(x[1m]))"}, "capacityPerReplica": 100}))
     db = tmp_path / "var" / "incidents.db"
-    result = runner.invoke(app, ["operator", "run", "--once", "--kubeconfig", str(_kubeconfig(tmp_path, url)),
+    result = runner.invoke(app, ["operator", "run", "--once", "--kubeconfig", str(write_kubeconfig(tmp_path, url)),
                                  "--lease-namespace", SYSTEM_NAMESPACE, "--identity", "cli-incidents",
                                  "--incidents-db", str(db)],
                            env={"KUBERNETES_SERVICE_HOST": "", "PITBOSS_ALERTMANAGER_URL": alertmanager.url})
