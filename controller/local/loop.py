@@ -53,7 +53,6 @@ from controller.sources.base import DemandSource
 from controller.targets.base import ScaleTarget, TargetKey
 from forecasting.base import Event, Forecast, Forecaster, SupportsUpdate
 
-
 LOCAL_SCOPE = ("local", "casino")  # (namespace, policy) of the local run, as its incidents are labelled
 LOCAL_IDENTITY = "local"
 
