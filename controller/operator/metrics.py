@@ -197,17 +197,17 @@ class OperatorMetrics:
         current: dict[str, tuple[str, datetime, tuple[str, ...]]] = {}
         counts: dict[tuple[str, ...], int] = {}
         for incident in active:
-            labels = (incident.alertname, str(incident.severity), incident.labels.get("namespace", ""),
+            labels: tuple[str, ...] = (incident.alertname, str(incident.severity), incident.labels.get("namespace", ""),
                       incident.labels.get("policy", ""))
             current[incident.id] = (incident.alertname, incident.starts_at, labels)
             counts[labels] = counts.get(labels, 0) + 1
         for ident, (alertname, started, _) in self._open.items():
             if ident not in current:
                 self.incident_resolve.labels(alertname).observe(max(0.0, (now - started).total_seconds()))
-        for labels in self._firing_labels - set(counts):
-            self.incident_firing.labels(*labels).set(0)  # stays at 0: "none firing" is data, not a gap
-        for labels, n in counts.items():
-            self.incident_firing.labels(*labels).set(n)
+        for gone in self._firing_labels - set(counts):
+            self.incident_firing.labels(*gone).set(0)  # stays at 0: "none firing" is data, not a gap
+        for firing, n in counts.items():
+            self.incident_firing.labels(*firing).set(n)
         self._firing_labels |= set(counts)
         self._open = current
 
