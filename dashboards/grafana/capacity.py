@@ -59,8 +59,8 @@ def build() -> dm.Dashboard:
         w=8, h=6, decimals=1))
     board = board.with_panel(stat_panel(
         "Pitboss cost against reactive, last 7 days",
-        "Pitboss' replica-hours as a share of the reactive autoscaler's: above 100 % is the price of being ready"
-        " before events, below 100 % is saved capacity.",
+        "What does being ready before events cost against a reactive autoscaler? Pitboss' replica-hours as a share"
+        " of the reactive autoscaler's: above 100 % is the price of readiness, below 100 % is saved capacity.",
         "percentunit",
         [Q(f"sum(increase({PITBOSS_SECONDS}[7d])) / sum(increase({REACTIVE_SECONDS}[7d]))", "pitboss / reactive")],
         w=8, h=6, thresholds=[(1.0, "orange"), (1.5, "red")]))
@@ -80,8 +80,8 @@ def build() -> dm.Dashboard:
     board = board.with_panel(dashed(replicas, "reactive"))
     board = board.with_panel(ts(
         "Replica-hours per hour: Pitboss and reactive",
-        "Where does the cost difference come from: hour by hour, replica-hours of each autoscaler.",
-        "h", "replica-hours per hour",
+        "Where does the cost difference come from? Hour by hour, the replica-hours of each autoscaler.",
+        "short", "replica-hours per hour",
         [Q(f"sum by (autoscaler) (rate({REPLICA_SECONDS}[$__rate_interval]))", "{{autoscaler}}")], w=12, h=8))
 
     board = board.with_row(row("Unserved demand and upcoming events"))
