@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from dashboards.grafana.common import SVC, Q, dashboard, dashed, finish, namespace_var, row, service_var, \
-    stat_panel, ts
+from dashboards.grafana.common import SVC, Q, dashboard, dashed, finish, namespace_var, row, service_var, stat_panel, ts
 
 UID = "pitboss-business"
 BETS = f"casino_bet_amount_minor_total{{{SVC}}}"

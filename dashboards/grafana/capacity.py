@@ -11,12 +11,28 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from dashboards.grafana.common import POL, Q, annotation, bars, dashboard, dashed, fill_between, finish, \
-    namespace_var, policy_var, row, sel, stat_panel, table_panel, ts
+from dashboards.grafana.common import (
+    POL,
+    Q,
+    annotation,
+    bars,
+    dashboard,
+    dashed,
+    fill_between,
+    finish,
+    namespace_var,
+    policy_var,
+    row,
+    sel,
+    stat_panel,
+    table_panel,
+    ts,
+)
 
 UID = "pitboss-capacity"
-EVENT_START = f"max by (namespace, policy, event, kind) (pitboss_operator_traffic_event_start_timestamp_seconds{{{POL}}})"
-EVENT_END = f"max by (namespace, policy, event, kind) (pitboss_operator_traffic_event_end_timestamp_seconds{{{POL}}})"
+BY_EVENT = "max by (namespace, policy, event, kind)"
+EVENT_START = f"{BY_EVENT} ({sel('pitboss_operator_traffic_event_start_timestamp_seconds')})"
+EVENT_END = f"{BY_EVENT} ({sel('pitboss_operator_traffic_event_end_timestamp_seconds')})"
 REPLICA_SECONDS = sel("pitboss_operator_replica_seconds_total")
 PITBOSS_SECONDS = sel("pitboss_operator_replica_seconds_total", 'autoscaler="pitboss"')
 REACTIVE_SECONDS = sel("pitboss_operator_replica_seconds_total", 'autoscaler="reactive"')

@@ -11,8 +11,24 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from dashboards.grafana.common import BUSINESS_ROUTES, POL, SVC, Q, bars, dashboard, dashed, fill_between, \
-    finish, namespace_var, policy_var, row, sel, service_var, stat_panel, ts
+from dashboards.grafana.common import (
+    BUSINESS_ROUTES,
+    POL,
+    SVC,
+    Q,
+    bars,
+    dashboard,
+    dashed,
+    fill_between,
+    finish,
+    namespace_var,
+    policy_var,
+    row,
+    sel,
+    service_var,
+    stat_panel,
+    ts,
+)
 
 UID = "pitboss-service"
 

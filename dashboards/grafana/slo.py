@@ -13,8 +13,20 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import dashboard as dm
 
 from controller.incidents.rules import DEFAULT_SLOS
-from dashboards.grafana.common import POL, SVC, Q, bars, dashboard, finish, namespace_var, policy_var, row, \
-    service_var, stat_panel, ts
+from dashboards.grafana.common import (
+    POL,
+    SVC,
+    Q,
+    bars,
+    dashboard,
+    finish,
+    namespace_var,
+    policy_var,
+    row,
+    service_var,
+    stat_panel,
+    ts,
+)
 
 UID = "pitboss-slo"
 WINDOWS = ("5m", "30m", "1h", "6h", "3d")
@@ -67,7 +79,8 @@ def build() -> dm.Dashboard:
         "Firing incidents by alert",
         "Which alerts fire, for which policy, and since when (CapacityNotReady, ForecastMiss, ErrorBudgetBurn, ...)?",
         "short", "incidents",
-        [Q(f"sum by (alertname, severity) (pitboss_operator_incident_firing{{{POL}}})", "{{alertname}} ({{severity}})")],
+        [Q(f"sum by (alertname, severity) (pitboss_operator_incident_firing{{{POL}}})",
+           "{{alertname}} ({{severity}})")],
         w=12, h=8, stack=True, links=["pitboss-service"]))
     board = board.with_panel(bars(
         "Time to resolve by alert (p90 over the range)",
