@@ -58,6 +58,8 @@ def build_cmd(
     manifests_dir: Annotated[Path | None, typer.Option("--manifests", help="also write the kustomize component"
                                                         " here (manifests/components/dashboards)")] = None,
     images: Annotated[Path | None, typer.Option(help="also draw each dashboard's layout here (docs/img)")] = None,
+    docs: Annotated[Path | None, typer.Option(help="also rewrite the panel tables of this page"
+                                              " (docs/dashboards.md)")] = None,
 ) -> None:
     """Write the dashboards' JSON (and, when asked, the kustomize component and layout pictures)."""
     paths = build.write_all(_out_dir(out, "--out"))
@@ -65,6 +67,10 @@ def build_cmd(
         paths += manifests.write_component(_out_dir(manifests_dir, "--manifests"))
     if images is not None:
         paths += layout.draw_all(build.load_all(out), _out_dir(images, "--images"))
+    if docs is not None:
+        if not docs.is_file():
+            raise InputError(f"expected a Markdown file, got {docs}", field="--docs")
+        paths.append(layout.update_docs(docs, build.load_all(out)))
     for path in paths:
         console.print(f"wrote {path}")
 
