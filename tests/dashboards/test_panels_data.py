@@ -76,7 +76,8 @@ def _business(base_url: str, stop: threading.Event, errors: list[str]) -> None:
                 c.post("/v1/wallet/withdrawals", json={"amount": 10},
                        headers={**auth, "Idempotency-Key": f"w{n}"}).raise_for_status()
             else:
-                response = c.post("/v1/games/slots/spins", json={"bet": 5}, headers={**auth, "Idempotency-Key": f"s{n}"})
+                response = c.post("/v1/games/slots/spins", json={"bet": 5},
+                                  headers={**auth, "Idempotency-Key": f"s{n}"})
                 if response.status_code not in (201, 409):
                     errors.append(f"spin: {response.status_code} {response.text[:100]}")
             time.sleep(0.1)
