@@ -69,7 +69,13 @@ def run(
     metrics_port: int = typer.Option(0, "--metrics-port", help="serve /metrics, /healthz, /readyz here (0: off)"),
     leader_election: bool = typer.Option(True, "--leader-election/--no-leader-election"),
     lease_namespace: str = typer.Option("pitboss-system", "--lease-namespace", envvar="POD_NAMESPACE"),
-    lease_duration: str = typer.Option("15s", "--lease-duration"),
+    lease_duration: str = typer.Option("15s", "--lease-duration",
+                                       help="a follower takes over after the Lease has not changed this long"),
+    renew_deadline: str | None = typer.Option(
+        None, "--renew-deadline", help="the leader stops writing when it could not renew for this long"
+        " (default: 2/3 of --lease-duration, 10s for 15s)"),
+    retry_period: str | None = typer.Option(
+        None, "--retry-period", help="renew, or try to acquire, this often (default: 2/15 of --lease-duration, 2s)"),
     identity: str | None = typer.Option(None, "--identity", help="leader-election identity (default: pod name + pid)"),
     log_level: str = typer.Option("INFO", "--log-level"),
     alertmanager_url: str | None = typer.Option(
@@ -89,6 +95,7 @@ def run(
         open_incident_log,
         start_watches,
     )
+    from controller.operator.leader import election_timings
     from controller.operator.metrics import serve
 
     period = parse_duration(sync_period, field="--sync-period")
@@ -97,6 +104,14 @@ def run(
     lease = parse_duration(lease_duration, field="--lease-duration")
     if lease.total_seconds() < 1:
         raise InputError("must be at least 1s", field="--lease-duration")
+    deadline = None if renew_deadline is None else parse_duration(renew_deadline, field="--renew-deadline")
+    retry = None if retry_period is None else parse_duration(retry_period, field="--retry-period")
+    try:
+        lease, deadline, retry = election_timings(lease, deadline, retry)
+    except ValueError as exc:
+        flag = {"renewDeadline": "--renew-deadline", "retryPeriod": "--retry-period"}.get(str(exc).split(":")[0],
+                                                                                          "--lease-duration")
+        raise InputError(str(exc).split(": ", 1)[1], field=flag) from None
     if not 0 <= metrics_port <= 65535:
         raise InputError(f"expected 0..65535, got {metrics_port}", field="--metrics-port")
     level = getattr(logging, log_level.upper(), None)
@@ -123,6 +138,8 @@ def run(
         leader_election=leader_election,
         lease_namespace=lease_namespace,
         lease_duration=lease,
+        renew_deadline=deadline,
+        retry_period=retry,
         identity=identity,
         incidents=incidents,
         deliver_in_background=not once,

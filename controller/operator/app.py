@@ -34,6 +34,7 @@ from controller.incidents.queue import Sink
 from controller.incidents.rules import RuleSettings
 from controller.incidents.store import IncidentLog
 from controller.operator.clock import Clock, SystemClock
+from controller.operator.fence import Fence, FencedEventRecorder, FencedPolicyStore, FencedScaleTarget
 from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory
 from controller.operator.kube import (
     KubernetesEventRecorder,
@@ -159,7 +160,7 @@ class Operator:
             return
         if reporter.worker is not None:
             reporter.worker.stop()
-        if self.loop.leading or self.elector is None:
+        if self.loop.leading:  # not after stop(): the fence is closed, the next leader re-sends
             reporter.flush(self.reconciler.clock.now())
         if reporter.engine.log is not None:
             reporter.engine.log.close()
@@ -176,6 +177,8 @@ def build_operator(
     lease_namespace: str = "pitboss-system",
     lease_name: str = "pitboss-operator",
     lease_duration: timedelta = timedelta(seconds=15),
+    renew_deadline: timedelta | None = None,
+    retry_period: timedelta | None = None,
     identity: str | None = None,
     metrics: OperatorMetrics | None = None,
     forecaster: Any = None,
@@ -192,10 +195,18 @@ def build_operator(
     clock = clock or SystemClock()
     identity = identity or default_identity()
     metrics = metrics or OperatorMetrics()
+    elector = (
+        LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
+                      identity=identity, lease_duration=lease_duration, renew_deadline=renew_deadline,
+                      retry_period=retry_period)
+        if leader_election
+        else None
+    )
+    fence = Fence(elector)  # every cluster write of the loop passes it (controller.operator.fence)
     reconciler = Reconciler(
-        store=KubernetesPolicyStore(api_client),
-        targets=KubernetesScaleTarget(api_client),
-        recorder=KubernetesEventRecorder(api_client, instance=identity),
+        store=FencedPolicyStore(KubernetesPolicyStore(api_client), fence),
+        targets=FencedScaleTarget(KubernetesScaleTarget(api_client), fence),
+        recorder=FencedEventRecorder(KubernetesEventRecorder(api_client, instance=identity), fence),
         demand=demand,
         clock=clock,
         namespace=namespace,
@@ -204,13 +215,7 @@ def build_operator(
         lag=lag,
         incidents=incidents,
     )
-    elector = (
-        LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
-                      identity=identity, lease_duration=lease_duration)
-        if leader_election
-        else None
-    )
-    loop = OperatorLoop(reconciler, elector=elector, sync_period=sync_period, identity=identity)
+    loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if incidents is not None and deliver_in_background:
         incidents.worker = DeliveryWorker(incidents.engine, clock, leading=lambda: loop.leading,
                                           metrics=metrics).start()

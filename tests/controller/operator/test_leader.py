@@ -81,9 +81,10 @@ def test_racing_candidates_cannot_both_win() -> None:
     clock = FakeClock(datetime(2026, 11, 27, 12, tzinfo=UTC))
     old = LeaderElector(api, clock, namespace="ns", identity="old", lease_duration=LEASE)
     assert old.try_acquire_or_renew()
-    clock.advance(LEASE * 2)
     x = LeaderElector(api, clock, namespace="ns", identity="x", lease_duration=LEASE)
     y = LeaderElector(api, clock, namespace="ns", identity="y", lease_duration=LEASE)
+    assert not x.try_acquire_or_renew() and not y.try_acquire_or_renew()  # both see old's lease, unexpired
+    clock.advance(LEASE * 2)  # old is gone: the record has not changed for a lease duration
     snapshot = api.get("ns", "pitboss-operator")
     real_get = api.get
     api.get = lambda ns, name: snapshot  # type: ignore[method-assign]  # both read the same version
@@ -95,10 +96,24 @@ def test_racing_candidates_cannot_both_win() -> None:
     assert api.leases[("ns", "pitboss-operator")]["spec"]["holderIdentity"] == "x"
 
 
-def test_lease_duration_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="leaseDuration"):
+@pytest.mark.parametrize(
+    ("lease", "deadline", "retry", "field"),
+    [
+        (timedelta(0), None, None, "leaseDuration"),
+        (timedelta(seconds=15), timedelta(seconds=15), None, "renewDeadline"),
+        (timedelta(seconds=15), timedelta(seconds=2), timedelta(seconds=2), "renewDeadline"),
+        (timedelta(seconds=15), None, timedelta(0), "retryPeriod"),
+    ],
+)
+def test_timings_follow_client_go_rules(lease: timedelta, deadline: timedelta | None, retry: timedelta | None,
+                                        field: str) -> None:
+    """leaseDuration > renewDeadline > 1.2 x retryPeriod > 0, as client-go's NewLeaderElector checks."""
+    with pytest.raises(ValueError, match=field):
         LeaderElector(InMemoryLeaseApi(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC)), namespace="n", identity="i",
-                      lease_duration=timedelta(0))
+                      lease_duration=lease, renew_deadline=deadline, retry_period=retry)
+    ok = LeaderElector(InMemoryLeaseApi(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC)), namespace="n", identity="i")
+    assert (ok.lease_duration, ok.renew_deadline, ok.retry_period) == (
+        timedelta(seconds=15), timedelta(seconds=10), timedelta(seconds=2))
 
 
 def test_watch_picks_up_a_new_policy_before_the_sync_period(kube: Any, api: Any) -> None:
