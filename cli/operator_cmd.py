@@ -1,4 +1,4 @@
-"""CLI commands: `pitboss operator run | crds | validate` (the Kubernetes operator).
+"""CLI commands: `pitboss operator run | sync-events | crds | validate` (the Kubernetes operator).
 
 ``run`` connects to the cluster (in-cluster config inside a Pod, else the
 kubeconfig), takes part in leader election and reconciles every
@@ -185,34 +185,46 @@ def run(
 def sync_events_cmd(
     casino_url: str = typer.Option(..., "--casino-url", help="base URL of the casino API, e.g. http://casino-api"),
     namespace: str = typer.Option(..., "--namespace", "-n", help="namespace of the TrafficEvents"),
-    days: int = typer.Option(30, "--days", help="sync events from now to this many days ahead"),
+    days: int = typer.Option(30, "--days", help="sync events from the past retention to this many days ahead"),
+    retention: str = typer.Option(
+        "7d", "--retention", help="keep ended events at least this long; the namespace's longest"
+        " ScalingPolicy forecast.history wins when it is longer"),
     label: list[str] = typer.Option([], "--label", help="extra label k=v on every synced TrafficEvent"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print what would change; write nothing"),
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig"),
     context: str | None = typer.Option(None, "--context"),
 ) -> None:
-    """Mirror the casino API's /v1/events calendar into TrafficEvents (create, update, delete)."""
-    from datetime import UTC, datetime, timedelta
+    """Mirror the casino API's /v1/events calendar into TrafficEvents, keeping past events for the forecast."""
+    from datetime import UTC, datetime
 
     import httpx
 
-    from controller.operator.calendar_sync import fetch_calendar, sync_events
+    from controller.operator.calendar_sync import check_labels, run_sync
 
     if not casino_url.startswith(("http://", "https://")):
         raise InputError(f"expected an http:// or https:// URL, got {casino_url!r}", field="--casino-url")
     if not 1 <= days <= 366:
         raise InputError(f"expected 1..366, got {days}", field="--days")
+    keep = parse_duration(retention, field="--retention")
+    if keep > parse_duration("3660d"):
+        raise InputError(f"expected at most 3660d, got {retention!r}", field="--retention")
     labels: dict[str, str] = {}
     for item in label:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InputError(f"expected key=value, got {item!r}", field="--label")
         labels[key] = value
-    now = datetime.now(UTC)
+    check_labels(labels)
+    api_client = _api_client(kubeconfig, context)
     with httpx.Client(base_url=casino_url, timeout=10) as http:
-        entries = fetch_calendar(http, now, now + timedelta(days=days))
-    report = sync_events(_api_client(kubeconfig, context), namespace, entries, labels)
-    console.print(f"created {len(report.created)}, updated {len(report.updated)}, deleted {len(report.deleted)}, "
-                  f"unchanged {len(report.unchanged)}")
+        report = run_sync(api_client, http, namespace, now=datetime.now(UTC), days=days, retention=keep,
+                          labels=labels, dry_run=dry_run)
+    verb = "would " if dry_run else ""
+    for what, names in (("create", report.created), ("update", report.updated), ("delete", report.deleted),
+                        ("delete (older than the retention)", report.expired)):
+        for name in names:
+            typer.echo(f"{verb}{what} trafficevent/{name}")
+    typer.echo(report.summary())
 
 
 @operator_app.command("crds")
