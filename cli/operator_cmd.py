@@ -83,9 +83,11 @@ def run(
         help="send incidents to this Alertmanager (API v2), e.g. http://alertmanager:9093"),
     alertmanager_timeout: str = typer.Option("5s", "--alertmanager-timeout",
                                              help="per request to Alertmanager (delivery runs off the loop)"),
+    alert_resend: str = typer.Option("1m", "--alert-resend-interval",
+                                     help="re-send every firing incident to Alertmanager this often"),
     incidents_db: Path = typer.Option(
         Path(DEFAULT_INCIDENTS_DB), "--incidents-db", envvar="PITBOSS_INCIDENTS_DB",
-        help="local incident log and delivery outbox (SQLite; read by `pitboss incidents list`)"),
+        help="local incident log (SQLite; read by `pitboss incidents list`)"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
     from controller.operator.app import (
@@ -122,13 +124,17 @@ def run(
     am_timeout = parse_duration(alertmanager_timeout, field="--alertmanager-timeout")
     if not 0.1 <= am_timeout.total_seconds() <= 60:
         raise InputError(f"expected 100ms..60s, got {alertmanager_timeout!r}", field="--alertmanager-timeout")
+    resend = parse_duration(alert_resend, field="--alert-resend-interval")
+    if not 1 <= resend.total_seconds() <= 3600:
+        raise InputError(f"expected 1s..1h, got {alert_resend!r}", field="--alert-resend-interval")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     api_client = _api_client(kubeconfig, context)  # no request yet: a bad kubeconfig fails before any file is made
     incident_log = open_incident_log(incidents_db)
     sources = SourceFactory(prometheus_url)
     incidents = build_incidents(api_client, db=incident_log, alertmanager_url=alertmanager_url,
-                                alertmanager_timeout=am_timeout, sli=sources.sli, identity=identity)
+                                alertmanager_timeout=am_timeout, sli=sources.sli, identity=identity,
+                                resend_interval=resend, sync_period=period)
     op = build_operator(
         api_client,
         namespace=namespace,

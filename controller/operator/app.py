@@ -4,8 +4,9 @@
 store, /scale targets, Event recorder, Lease), the demand sources
 (``controller.sources``: Prometheus for ``metric.promql``, a direct scrape for
 ``metric.scrape``) and the forecasting registry. ``build_incidents`` wires the
-incident engine: the local SQLite log always (log and durable outbox),
-Alertmanager when a URL is given, Kubernetes Events on the policies always;
+incident engine: the local SQLite log always (what `pitboss incidents list`
+reads), Alertmanager when a URL is given (the firing state re-sent each resend
+interval, no outbox), Kubernetes Events on the policies always;
 ``build_operator(incidents=...)`` puts it in the loop and starts its delivery
 thread (sending only while this instance leads). ``watch_stream`` feeds the
 loop's wake-ups from ScalingPolicy and TrafficEvent watches. Called by
@@ -244,14 +245,17 @@ def build_incidents(
     identity: str | None = None,
     settings: RuleSettings | None = None,
     resend_interval: timedelta = timedelta(minutes=1),
+    sync_period: timedelta = timedelta(seconds=15),
     backoff: Backoff | None = None,
     extra_sinks: tuple[Sink, ...] = (),
 ) -> IncidentReporter:
     """The incident engine of one operator process and its sinks.
 
-    The local log (SQLite at ``db``) always, as the log and the durable outbox; Alertmanager API v2
-    when ``alertmanager_url`` is given; Kubernetes Events on the ScalingPolicy when ``api_client`` is
-    given (always, in the operator). Bad values raise InputError naming the flag.
+    The local log (SQLite at ``db``) always; Alertmanager API v2 when ``alertmanager_url`` is given
+    (firing incidents re-sent every ``resend_interval`` with ``endsAt`` four times
+    max(resend interval, sync period) ahead, as Prometheus does); Kubernetes Events on the
+    ScalingPolicy when ``api_client`` is given (always, in the operator). Bad values raise
+    InputError naming the flag.
     """
     sinks: list[Sink] = []
     if alertmanager_url is not None:
@@ -259,7 +263,7 @@ def build_incidents(
             am = AlertmanagerClient(alertmanager_url, timeout=alertmanager_timeout)
         except ValueError as exc:
             raise InputError(str(exc).removeprefix("alertmanager url: "), field="--alertmanager-url") from None
-        sinks.append(AlertmanagerSink(am))
+        sinks.append(AlertmanagerSink(am, ttl=4 * max(resend_interval, sync_period)))
     if api_client is not None:
         sinks.append(KubernetesEventSink(incident_event_recorder(api_client, identity)))
     sinks.extend(extra_sinks)

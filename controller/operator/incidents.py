@@ -8,9 +8,12 @@ ratios when the policy's source supplies them); the pure rules
 ``IncidentEngine`` (scoped per policy) into incidents, written to the local
 SQLite log at once. Delivery to the sinks (Alertmanager, Kubernetes Events)
 happens on a ``DeliveryWorker`` thread, kicked at the end of each leader cycle,
-so a sink that is slow or down never holds up or fails a cycle: the engine's
-queues keep what is undelivered and retry with backoff. Only the leader runs
-cycles, so only the leader evaluates; the worker sends only while leading.
+so a sink that is slow or down never holds up or fails a cycle: Alertmanager
+gets the whole firing state re-sent each resend interval (nothing to queue),
+Events wait in an in-memory queue, both retried with backoff. Only the leader
+runs cycles, so only the leader evaluates; the worker sends only while it
+leads and can prove its lease. Each leadership term starts clean
+(``begin_term``): what an earlier term left undelivered is never replayed.
 Built by ``controller.operator.app.build_incidents``; tests build it directly.
 """
 
@@ -183,6 +186,12 @@ class IncidentReporter:
                 self.engine.process(now, [], {"namespace": ns, "policy": name}, deliver=False)
         self.seconds += time.perf_counter() - t0
 
+    def begin_term(self, now: datetime) -> None:
+        """This instance just became leader: send only what this term evaluates (called by the loop)."""
+        self.engine.begin_term()
+        log.info("incidents: new leadership term at %s; %d open incident(s) wait for re-evaluation",
+                 now.isoformat(), len(self.engine.active))
+
     def end_cycle(self, now: datetime) -> None:
         """Hand the queued changes to the delivery worker (or deliver inline when there is none)."""
         if self.worker is not None:
@@ -259,8 +268,11 @@ class DeliveryWorker:
         self._wake.set()
 
     def pending(self) -> int:
-        """Incidents waiting for any sink."""
+        """Incidents changed and not yet delivered to some sink."""
         return sum(q.pending() for q in self.engine.queues)
+
+    def _retrying(self) -> bool:
+        return any(q.stats.failures for q in self.engine.queues) or self.pending() > 0
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -268,7 +280,7 @@ class DeliveryWorker:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            if not self.leading() or not (kicked or self.pending()):
+            if not self.leading() or not (kicked or self._retrying()):
                 continue
             try:
                 counts = self.engine.flush(self.clock.now())
@@ -282,7 +294,7 @@ class DeliveryWorker:
                 log.exception("incident delivery failed")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread (pending incidents stay in the outbox for the next start)."""
+        """Stop the thread (the next leader re-sends what is still firing)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
