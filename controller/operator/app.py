@@ -49,6 +49,7 @@ from controller.operator.loop import OperatorLoop
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
+from controller.operator.slo import PolicySLIFactory
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
 from controller.sources.sli import SLISource
@@ -93,7 +94,7 @@ class SourceFactory:
         self.prometheus_url = prometheus_url
         self._sources: dict[tuple[str, str, str], DemandSource] = {}
         self._client: Any = None
-        self._sli: SLISource | None = None
+        self._slis: PolicySLIFactory | None = None
 
     def __call__(self, policy: PolicyObject, spec: ScalingPolicySpec) -> DemandSource:
         metric = spec.metric
@@ -123,17 +124,13 @@ class SourceFactory:
         return self._client
 
     def sli(self, policy: PolicyObject, spec: ScalingPolicySpec) -> SLISource | None:
-        """An SLIFactory: the casino SLIs through Prometheus (one shared reader), or the policy's scrape source."""
-        if spec.metric.promql is not None:
-            if not self.prometheus_url:
-                return None
-            if self._sli is None:
-                from controller.sources.sli import PrometheusSLI
+        """An SLIFactory: the policy's own ``spec.slo`` queries through Prometheus; None without spec.slo.
 
-                self._sli = PrometheusSLI(self._prometheus())
-            return self._sli
-        source = self(policy, spec)
-        return source if isinstance(source, SLISource) else None
+        No built-in query is applied to a policy that did not name its SLIs (controller.operator.slo).
+        """
+        if self._slis is None:
+            self._slis = PolicySLIFactory(self._prometheus() if self.prometheus_url else None)
+        return self._slis(policy, spec)
 
     def lag(self, policy: PolicyObject, spec: ScalingPolicySpec) -> LagSource | None:
         """A LagFactory: the lagQuery through Prometheus (None without a query or a Prometheus)."""

@@ -2,8 +2,8 @@
 
 The Reconciler calls ``IncidentReporter.observe`` once per policy after it has
 decided and acted (the facts it already holds: decision, observed state,
-forecast, demand error, scale-call failures, replica lags, and SLI error
-ratios when the policy's source supplies them); the pure rules
+forecast, demand error, scale-call failures, replica lags, and the error
+ratios of the SLIs the policy names in ``spec.slo``); the pure rules
 (``controller.incidents.rules.evaluate``) turn them into signals and the
 ``IncidentEngine`` (scoped per policy) into incidents, written to the local
 SQLite log at once. Delivery to the sinks (Alertmanager, Kubernetes Events)
@@ -126,7 +126,8 @@ class IncidentReporter:
         t0 = time.perf_counter()
         self.scale_call(policy, scale_error)
         mem = self._mem(policy)
-        ratios = self._ratios(policy, spec, state.now) if metrics_error is None else None
+        slo = getattr(spec, "slo", None)  # the policy's own SLIs; none: no burn-rate incident for it
+        ratios = self._ratios(policy, spec, state.now) if metrics_error is None and slo is not None else None
         t1 = time.perf_counter()
         self.source_seconds += t1 - t0
         self._check_forecast(mem, spec, forecast, state)
@@ -141,6 +142,7 @@ class IncidentReporter:
             scale_failures=mem.scale_failures,
             last_scale_error=mem.last_scale_error,
             error_ratios=ratios,
+            slos=() if slo is None else slo.objectives(),
             metrics_error=metrics_error,
         )
         result = self.engine.process(state.now, evaluate(cycle, self.settings), mem.scope, deliver=False)
