@@ -15,7 +15,7 @@ from controller.targets.base import ScaleConflict
 
 
 class InMemoryPolicyStore:
-    """ScalingPolicies and TrafficEvents in lists; status writes are recorded (and checked like the API: 409 on a stale resourceVersion)."""
+    """ScalingPolicies and TrafficEvents in lists; status writes are recorded (409 on a stale resourceVersion)."""
 
     def __init__(self) -> None:
         self.policies: dict[tuple[str, str], PolicyObject] = {}

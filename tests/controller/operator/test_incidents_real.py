@@ -174,6 +174,7 @@ def test_a_new_leader_carries_the_alert_and_alertmanager_never_sees_it_resolved(
     undelivered may reach Alertmanager (the stale resolve would end a live alert), and a's last
     re-send (endsAt four resend intervals ahead) must cover the gap until b re-raises it.
     """
+    import contextlib
     import threading
 
     from tests.harness import free_port
@@ -201,10 +202,8 @@ def test_a_new_leader_carries_the_alert_and_alertmanager_never_sees_it_resolved(
 
     def poll() -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(Exception):  # a failed poll is not an observation
                 seen.append((time.monotonic(), bool(_am_alerts(am, "slots"))))
-            except Exception:  # noqa: BLE001 (a failed poll is not an observation)
-                pass
             stop.wait(0.2)
 
     poller = threading.Thread(target=poll, daemon=True)
