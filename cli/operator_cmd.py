@@ -3,11 +3,13 @@
 ``run`` connects to the cluster (in-cluster config inside a Pod, else the
 kubeconfig), takes part in leader election and reconciles every
 ScalingPolicy each sync period (``--once``: one cycle, a table, exit);
-SIGTERM/SIGINT release the Lease and exit 0. Every cycle the leader also
+SIGTERM/SIGINT fence every write, then release the Lease and exit 0. Every cycle the leader also
 evaluates the incident rules: incidents go to the local log
 (``--incidents-db``), to Kubernetes Events on the policy and, with
-``--alertmanager-url``, to Alertmanager. ``crds`` prints (or writes) the
-CRDs generated from the resource models. ``validate`` checks ScalingPolicy /
+``--alertmanager-url``, to Alertmanager. ``sync-events`` mirrors the casino
+calendar into TrafficEvents, keeping past ones for the retention (a one-shot
+for the CronJob in manifests/components/sync-events). ``crds`` prints (or
+writes) the CRDs generated from the resource models. ``validate`` checks ScalingPolicy /
 TrafficEvent manifests offline. Registered on the root app by cli.app.
 """
 
