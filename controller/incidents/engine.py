@@ -111,8 +111,12 @@ class IncidentEngine:
 
     # ---- terms --------------------------------------------------------------------------------
     def begin_term(self) -> None:
-        """Leadership (re)starts: deliver nothing from earlier terms; open incidents wait for evaluation."""
-        with self._lock, self._flush_lock:
+        """Leadership (re)starts: deliver nothing from earlier terms; open incidents wait for evaluation.
+
+        Not under the flush lock: a flush stuck in a hanging sink must not hold up the caller (the
+        loop's lease renewer). A flush already in flight may still finish its send.
+        """
+        with self._lock:
             self._term.clear()
             self.resolved.clear()
             for queue in self.queues:
