@@ -36,6 +36,7 @@ from controller.errors import PermanentError, RetryableError
 from controller.operator import status as st
 from controller.operator.accounting import CycleFacts
 from controller.operator.clock import Clock
+from controller.operator.fence import NotLeader
 from controller.operator.forecasts import ForecastCache, ForecasterFactory, value_at
 from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
@@ -181,6 +182,9 @@ class Reconciler:
         t0 = time.perf_counter()
         try:
             return self._reconcile(policy, events)
+        except NotLeader as exc:  # the write fence closed mid-policy: abandon it, write nothing more
+            log.warning("%s/%s: %s", policy.namespace, policy.name, exc)
+            return PolicyOutcome(policy.namespace, policy.name, "NotLeader", str(exc), error=str(exc))
         except Exception as exc:  # one bad policy never stops the others
             log.exception("reconcile %s/%s failed", policy.namespace, policy.name)
             reason = "InternalError"
