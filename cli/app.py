@@ -8,12 +8,13 @@ from __future__ import annotations
 import typer
 
 from cli import casino_cmd, demo_cmd, forecast_cmd, incidents_cmd, operator_cmd, simulate_cmd
+from cli import events_cmd, explain_cmd, status_cmd, trace_cmd
 
 app = typer.Typer(
     name="pitboss",
     help="Calendar-aware predictive auto-scaling for online casino backends.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # pitboss --install-completion / --show-completion
     pretty_exceptions_enable=False,
 )
 
@@ -25,6 +26,8 @@ def root() -> None:
 
 
 for module in (demo_cmd, casino_cmd, forecast_cmd, simulate_cmd, operator_cmd, incidents_cmd):
+    module.register(app)
+for module in (status_cmd, trace_cmd, events_cmd, explain_cmd):  # the SRE's commands (issue 13)
     module.register(app)
 
 

@@ -1,6 +1,6 @@
 """CLI commands: ``pitboss forecast``, ``pitboss backtest`` and ``pitboss trace synth``.
 
-Registered on the root app by ``cli.app``. Reads traces through
+Registered on the root app by ``cli.app`` (``synth`` through ``cli.trace_cmd``, which owns the trace group). Reads traces through
 ``controller.traceio`` (bad files -> one-line error naming file, row and
 field, exit 2), parses durations with ``controller.core.durations``, and runs
 the pure ``forecasting`` package. Outputs are written to a temporary file and
@@ -233,9 +233,6 @@ def synth_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``forecast``, ``backtest`` and the ``trace`` group (``trace synth``) to the root app."""
+    """Add ``forecast`` and ``backtest`` to the root app (``trace synth`` joins the trace group in cli.trace_cmd)."""
     app.command("forecast")(forecast_command)
     app.command("backtest")(backtest_command)
-    trace = typer.Typer(help="Trace files: generate synthetic casino traces.", no_args_is_help=True)
-    trace.command("synth")(synth_command)
-    app.add_typer(trace, name="trace")

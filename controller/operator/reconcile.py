@@ -276,6 +276,7 @@ class Reconciler:
                 scale_error = str(exc)
 
         # record
+        builder.remember(decision, state, after=current, spec=spec, events=matching)  # pitboss explain
         self._record(policy, spec, builder, decision, scale, current, db_current, forecast, scaled, now)
         if scaled:
             self._scaled_event(policy, spec, decision, state.current_replicas, current, matching, now)
