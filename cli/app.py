@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from cli import casino_cmd, demo_cmd, forecast_cmd, incidents_cmd, operator_cmd, simulate_cmd
-from cli import events_cmd, explain_cmd, status_cmd, trace_cmd
+from cli import events_cmd, examples, explain_cmd, status_cmd, trace_cmd
 
 app = typer.Typer(
     name="pitboss",
@@ -17,7 +17,6 @@ app = typer.Typer(
     add_completion=True,  # pitboss --install-completion / --show-completion
     pretty_exceptions_enable=False,
 )
-
 
 
 @app.callback()
@@ -32,11 +31,15 @@ for module in (status_cmd, trace_cmd, events_cmd, explain_cmd):  # the SRE's com
 
 
 @app.command("version")
-def version() -> None:
+def version(json_out: bool = typer.Option(False, "--json", help="print {\"version\": ...} as JSON")) -> None:
     """Print the Pitboss version."""
+    import json
     from importlib.metadata import version as dist_version
 
-    typer.echo(dist_version("pitboss"))
+    typer.echo(json.dumps({"version": dist_version("pitboss")}) if json_out else dist_version("pitboss"))
+
+
+examples.apply(app)  # a worked example at the end of every command's --help
 
 
 def main() -> None:

@@ -91,6 +91,7 @@ def forecast_command(
     model: Annotated[str, typer.Option(help=f"One of: {', '.join(registry.names())}.")] = "auto",
     out: Annotated[Path | None, typer.Option(help="Write the forecast CSV here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG plot here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the forecast as one JSON object on stdout.")] = False,
 ) -> None:
     """Forecast demand (median and quantiles) over --horizon, with known events as inputs."""
     _check_out_dir(out, "out")
@@ -113,6 +114,13 @@ def forecast_command(
 
         _atomic(plot, lambda tmp: plot_forecast(series, forecast, events, tmp))
     peak_at = frame["q95"].idxmax()
+    if as_json:
+        rows = [{"timestamp": pd.Timestamp(ts).isoformat(), **{k: float(v) for k, v in row.items()}}
+                for ts, row in frame.iterrows()]
+        typer.echo(json.dumps({"series": series.name, "model": forecast.model, "steps": steps,
+                               "step_seconds": step.total_seconds(), "peak_q95": float(frame["q95"].max()),
+                               "peak_at": pd.Timestamp(peak_at).isoformat(), "forecast": rows}))
+        return
     table = Table(title=f"{series.name}: {forecast.model}, {steps} x {format_duration(step)} ahead")
     columns = ["mean", "q50", "q90", "q95", "q99"]
     for column in ("timestamp (UTC)", *columns):
