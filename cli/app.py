@@ -7,8 +7,19 @@ from __future__ import annotations
 
 import typer
 
-from cli import casino_cmd, demo_cmd, forecast_cmd, incidents_cmd, operator_cmd, simulate_cmd
-from cli import events_cmd, examples, explain_cmd, status_cmd, trace_cmd
+from cli import (
+    casino_cmd,
+    demo_cmd,
+    events_cmd,
+    examples,
+    explain_cmd,
+    forecast_cmd,
+    incidents_cmd,
+    operator_cmd,
+    simulate_cmd,
+    status_cmd,
+    trace_cmd,
+)
 
 app = typer.Typer(
     name="pitboss",

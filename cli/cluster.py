@@ -53,7 +53,7 @@ class Cluster:
         path = self.kubeconfig or Path(os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser()
         try:
             contexts, active = config.list_kube_config_contexts(config_file=str(path))
-        except Exception:  # noqa: BLE001 (already loaded once: any failure here just means "no default")
+        except Exception:
             return "default"
         chosen = next((c for c in contexts if c.get("name") == self.context), active) if self.context else active
         return str(((chosen or {}).get("context") or {}).get("namespace") or "default")

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import pandas as pd
-
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -70,7 +69,7 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write ``path`` through a temporary file in its directory, renamed into place (never half-written)."""
     target = Path(path)
     if not target.resolve().parent.is_dir():

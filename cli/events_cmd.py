@@ -205,9 +205,10 @@ def diff(current: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:
     old_spec, new_spec = current.get("spec") or {}, wanted["spec"]
     for key in sorted(set(old_spec) | set(new_spec)):
         before, after = old_spec.get(key), new_spec.get(key)
-        if key in ("start", "end") and before is not None and after is not None:
-            if pd.Timestamp(before) == pd.Timestamp(after):
-                continue
+        same_time = key in ("start", "end") and before is not None and after is not None and (
+            pd.Timestamp(before) == pd.Timestamp(after))
+        if same_time:
+            continue
         if before != after:
             changes.append(f"spec.{key}: {before} -> {after}")
     old_labels = (current.get("metadata") or {}).get("labels") or {}

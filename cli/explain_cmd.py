@@ -125,7 +125,7 @@ def operator_metrics(url: str, namespace: str, name: str, since: timedelta, now:
 
     sel = f'namespace="{namespace}",policy="{name}"'
     window = f"{max(60, round(since.total_seconds()))}s"
-    client = PrometheusClient(PrometheusConfig(url=url, timeout="10s", attempts=2))
+    client = PrometheusClient(PrometheusConfig(url=url, timeout=timedelta(seconds=10), attempts=2))
     try:
         step = timedelta(seconds=max(15, round(since.total_seconds() / 1000)))
         start = (now - pd.Timedelta(since)).to_pydatetime()

@@ -1,6 +1,7 @@
 """CLI commands: ``pitboss forecast``, ``pitboss backtest`` and ``pitboss trace synth``.
 
-Registered on the root app by ``cli.app`` (``synth`` through ``cli.trace_cmd``, which owns the trace group). Reads traces through
+Registered on the root app by ``cli.app`` (``synth`` through ``cli.trace_cmd``, which owns
+the trace group). Reads traces through
 ``controller.traceio`` (bad files -> one-line error naming file, row and
 field, exit 2), parses durations with ``controller.core.durations``, and runs
 the pure ``forecasting`` package. Outputs are written to a temporary file and

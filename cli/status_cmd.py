@@ -14,6 +14,7 @@ bounds it); ``--json`` prints one JSON object (one per refresh with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -121,10 +122,8 @@ def policy_row(obj: dict[str, Any], traffic: list[dict[str, Any]], incident_even
     """A row from one ScalingPolicy object, the TrafficEvents of its namespace and the Events on it."""
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     selector = None
-    try:
+    with contextlib.suppress(ValueError):  # InvalidSpec is among the conditions; every event is shown
         selector = parse_policy_spec(spec).event_selector
-    except ValueError:
-        pass  # InvalidSpec is among the conditions; every event is shown
     events = []
     for raw in traffic:
         try:

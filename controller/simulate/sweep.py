@@ -21,6 +21,7 @@ Deterministic: the same trace and settings give the same points. Called by
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -155,7 +156,7 @@ def at_unserved(frontier: Sequence[SweepPoint], unserved: float) -> tuple[float 
         return None, "beyond"
     if unserved >= frontier[0].unserved_fraction:
         return frontier[0].replica_hours, "cheapest"
-    for a, b in zip(frontier, frontier[1:], strict=False):
+    for a, b in itertools.pairwise(frontier):
         if a.unserved_fraction >= unserved >= b.unserved_fraction:
             w = (a.unserved_fraction - unserved) / (a.unserved_fraction - b.unserved_fraction)
             return a.replica_hours + w * (b.replica_hours - a.replica_hours), "interpolated"

@@ -37,7 +37,8 @@ def test_add_list_delete(kube: Any, kubeconfig: Path) -> None:
                     "--start", "2030-11-29T20:00:00Z", "--end", "2030-11-29T21:00:00+00:00", "--lift", "3",
                     "--label", "service=slots", "--label", "team=games")
     assert added.exit_code == 0, added.output
-    assert "created trafficevent/friday-frenzy in casino: tournament 2030-11-29 20:00Z .. 2030-11-29 21:00Z" in added.stdout
+    created = "created trafficevent/friday-frenzy in casino: tournament 2030-11-29 20:00Z .. 2030-11-29 21:00Z"
+    assert created in added.stdout
     obj = emu.get(*EVENTS, NAMESPACE, "friday-frenzy")
     assert obj["metadata"]["labels"] == {"service": "slots", "team": "games"}
     event = parse_event(obj)  # what the operator reads
@@ -126,7 +127,8 @@ def test_import_is_a_dry_run_with_a_diff_until_apply(kube: Any, kubeconfig: Path
     events = {e["metadata"]["name"]: parse_event(e) for e in emu.list(*EVENTS, NAMESPACE)}
     assert set(events) == {"friday-frenzy", "christmas-20301224", "christmas-20311224"}
     assert events["friday-frenzy"].name == "Friday Frenzy" and events["friday-frenzy"].end.hour == 21
-    assert events["christmas-20311224"].labels == {"service": "slots"} and events["christmas-20311224"].expected_lift is None
+    assert events["christmas-20311224"].labels == {"service": "slots"}
+    assert events["christmas-20311224"].expected_lift is None
     rerun = json.loads(pitboss(kubeconfig, "events", "import", str(path), "-n", NAMESPACE, "--label",
                                "service=slots", "--json").stdout)
     assert (rerun["create"], rerun["update"], rerun["unchanged"]) == (0, 0, 3)  # idempotent
@@ -137,4 +139,5 @@ def test_import_rejects_a_bad_file_naming_the_row(kubeconfig: Path, tmp_path: Pa
     path.write_text("start,end,kind,name\n2030-01-01T00:00:00,yesterday,promo,x\n")
     result = pitboss(kubeconfig, "events", "import", str(path))
     assert result.exit_code == 2
-    assert result.stderr.strip() == f"error: {path}, row 2, field 'end': expected an ISO 8601 timestamp, got 'yesterday'"
+    expected = f"error: {path}, row 2, field 'end': expected an ISO 8601 timestamp, got 'yesterday'"
+    assert result.stderr.strip() == expected

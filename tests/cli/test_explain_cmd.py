@@ -8,6 +8,7 @@ known exactly.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from collections.abc import Callable
@@ -90,7 +91,7 @@ def test_decision_history_is_bounded(kube: Any, api: Any, tmp_path: Path) -> Non
     assert 2 <= len(decisions) <= MAX_DECISIONS
     times = [d["time"] for d in decisions]
     assert times == sorted(times)
-    for a, b in zip(decisions, decisions[1:], strict=False):
+    for a, b in itertools.pairwise(decisions):
         assert (a["reason"], a["toReplicas"]) != (b["reason"], b["toReplicas"])  # only changes are kept
 
 

@@ -9,6 +9,7 @@ must give the same JSON.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -45,12 +46,12 @@ def test_metro_frontier_is_monotone_and_the_oracle_dominant(shared_data: Path, t
     assert doc["steps"] == 336
     hpa = sorted(_by(doc, "hpa"), key=lambda p: p["value"])
     assert [p["value"] for p in hpa] == [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-    for lo, hi in zip(hpa, hpa[1:], strict=False):  # a higher target: fewer replicas, more unserved
+    for lo, hi in itertools.pairwise(hpa):  # a higher target: fewer replicas, more unserved
         assert hi["replica_hours"] < lo["replica_hours"] and hi["unserved_fraction"] > lo["unserved_fraction"]
     for name in ("pitboss", "holt-winters"):
         pts = sorted(_by(doc, name), key=lambda p: p["value"])
         assert [p["label"] for p in pts] == ["p50", "p90", "p95", "p99"]
-        for lo, hi in zip(pts, pts[1:], strict=False):  # a higher quantile: more replicas, less unserved
+        for lo, hi in itertools.pairwise(pts):  # a higher quantile: more replicas, less unserved
             assert hi["replica_hours"] > lo["replica_hours"] and hi["unserved_fraction"] < lo["unserved_fraction"]
     keda = _by(doc, "keda-cron")
     assert len(keda) >= 2 and keda[-1]["label"] == "last time"
@@ -58,7 +59,7 @@ def test_metro_frontier_is_monotone_and_the_oracle_dominant(shared_data: Path, t
         front = [next(p for p in _by(doc, name) if p["label"] == label) for label in labels]
         hours = [p["replica_hours"] for p in front]
         unserved = [p["unserved_fraction"] for p in front]
-        assert hours == sorted(hours) and all(b < a for a, b in zip(unserved, unserved[1:], strict=False)), name
+        assert hours == sorted(hours) and all(b < a for a, b in itertools.pairwise(unserved)), name
     (oracle,) = _by(doc, "oracle")
     assert oracle["unserved_fraction"] == 0 and oracle["cost_vs_oracle"] == 1
     for p in doc["points"]:  # nothing is both as safe and cheaper than the oracle
