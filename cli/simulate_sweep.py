@@ -23,8 +23,9 @@ from controller.simulate.engine import SimConfig
 from controller.simulate.sweep import HPA_TARGETS, QUANTILES, SweepResult, SweepSpec, sweep, total_steps
 from forecasting.base import Event
 
-POINT_HEADERS = ["policy", "knob", "value", "unserved", "replica-h", "vs oracle", "peak", "frontier"]
-SAVING_HEADERS = ["hpa target", "hpa unserved", "hpa replica-h", "pitboss replica-h", "pitboss vs hpa", "how"]
+POINT_HEADERS = ["policy", "knob", "value", "unserved", "replica-h", "vs oracle", "peak", "on frontier"]
+SAVING_HEADERS = ["hpa target", "hpa unserved", "hpa replica-h", "pitboss replica-h", "pitboss vs hpa",
+                  "pitboss read at"]
 
 
 def numbers(text: str, flag: str, *, integer: bool = False) -> tuple[float, ...]:
@@ -71,16 +72,16 @@ def point_rows(result: SweepResult) -> list[list[str]]:
 
 
 def saving_rows(result: SweepResult) -> list[list[str]]:
-    pitboss = {p.replica_hours: p for p in result.of("pitboss")}
+    pitboss = {p.label: p for p in result.of("pitboss")}
     rows = []
     for s in result.savings:
-        if s.how == "cheapest" and s.pitboss_replica_hours in pitboss:
-            cheapest = pitboss[s.pitboss_replica_hours]
-            how = f"{cheapest.label} already safer: {_pct(cheapest.unserved_fraction)}"
+        if s.how == "cheapest":
+            (label,) = s.pitboss_points
+            how = f"{label} ({_pct(pitboss[label].unserved_fraction)} unserved)"
         elif s.how == "interpolated":
-            how = "interpolated"
+            how = " .. ".join(s.pitboss_points)
         else:
-            how = "beyond every quantile"
+            how = "safer than every quantile"
         rows.append([f"{s.hpa_target:g}", _pct(s.unserved_fraction), f"{s.hpa_replica_hours:,.1f}",
                      "-" if s.pitboss_replica_hours is None else f"{s.pitboss_replica_hours:,.1f}",
                      "-" if s.saving is None else f"{-s.saving:+.1%}", how])  # -64.3%: that much cheaper

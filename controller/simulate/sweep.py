@@ -40,7 +40,7 @@ from forecasting.base import Event, Forecast
 
 HPA_TARGETS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 QUANTILES: tuple[float, ...] = HEADROOM_QUANTILES
-KEDA_FACTORS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25)  # of the replicas the history's peak needs
+KEDA_FACTORS: tuple[float, ...] = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)  # of what the history's peak needs
 KNOBS = {"hpa": "target", "keda-cron": "floor", "holt-winters": "quantile", "pitboss": "quantile", "oracle": "-"}
 SWEEPABLE = tuple(KNOBS)
 
@@ -102,6 +102,7 @@ class Saving:
     pitboss_replica_hours: float | None  # None: safer than any pitboss setting swept
     saving: float | None  # 1 - pitboss / hpa
     how: str  # interpolated | cheapest (pitboss's cheapest point is already safer) | beyond
+    pitboss_points: tuple[str, ...] = ()  # the frontier points read: ('p50',) or ('p90', 'p99')
 
 
 @dataclass
@@ -150,17 +151,23 @@ def pareto(points: Sequence[SweepPoint]) -> list[SweepPoint]:
     return out
 
 
-def at_unserved(frontier: Sequence[SweepPoint], unserved: float) -> tuple[float | None, str]:
-    """Replica-hours on ``frontier`` at ``unserved``: (value, 'interpolated' | 'cheapest' | 'beyond')."""
+def at_unserved(frontier: Sequence[SweepPoint], unserved: float
+                ) -> tuple[float | None, str, tuple[SweepPoint, ...]]:
+    """Replica-hours on ``frontier`` at ``unserved``, how, and the frontier points it was read from.
+
+    'cheapest': the cheapest point is already as safe; 'interpolated': between
+    two neighbours (or on one); 'beyond': safer than every point (None).
+    """
     if not frontier:
-        return None, "beyond"
+        return None, "beyond", ()
     if unserved >= frontier[0].unserved_fraction:
-        return frontier[0].replica_hours, "cheapest"
+        return frontier[0].replica_hours, "cheapest", (frontier[0],)
     for a, b in itertools.pairwise(frontier):
         if a.unserved_fraction >= unserved >= b.unserved_fraction:
             w = (a.unserved_fraction - unserved) / (a.unserved_fraction - b.unserved_fraction)
-            return a.replica_hours + w * (b.replica_hours - a.replica_hours), "interpolated"
-    return None, "beyond"
+            used = (b,) if w >= 1 else (a, b)
+            return a.replica_hours + w * (b.replica_hours - a.replica_hours), "interpolated", used
+    return None, "beyond", ()
 
 
 class TapedPredictive(Predictive):
@@ -268,11 +275,11 @@ def sweep(series: pd.Series, events: Sequence[Event], config: SimConfig, spec: S
     if "hpa" in by_policy and "pitboss" in by_policy:
         front = pareto(by_policy["pitboss"])
         for h in by_policy["hpa"]:
-            rh, how = at_unserved(front, h.unserved_fraction)
+            rh, how, used = at_unserved(front, h.unserved_fraction)
             savings.append(Saving(hpa_target=float(h.value or 0), unserved_fraction=h.unserved_fraction,
                                   hpa_replica_hours=h.replica_hours, pitboss_replica_hours=rh,
                                   saving=None if rh is None or not h.replica_hours else 1 - rh / h.replica_hours,
-                                  how=how))
+                                  how=how, pitboss_points=tuple(p.label for p in used)))
     return SweepResult(series_name=str(series.name or "series"), steps=ctx.steps,
                        capacity_per_replica=config.capacity_per_replica, lead_steps=ctx.lead_steps, points=points,
                        savings=savings, notes=notes)
