@@ -184,10 +184,12 @@ def _ago(at: str | None, now: pd.Timestamp) -> str:
 def render(now: pd.Timestamp, rows: list[StatusRow], source: str) -> RenderableType:
     """The rich table (conditions by type and reason; --json carries their messages)."""
     table = Table(title=f"pitboss status: {len(rows)} polic{'y' if len(rows) == 1 else 'ies'} ({source}, "
-                        f"{now:%Y-%m-%d %H:%M:%S}Z)", title_justify="left")
-    for column in ("policy", "mode", "replicas cur/des/rdy", "db cur/des", "last decision", "next event",
-                   "next peak", "incidents", "not OK"):
-        table.add_column(column, overflow="fold")
+                        f"{now:%Y-%m-%d %H:%M:%S}Z)", title_justify="left",
+                  caption="replicas: current/desired/ready; db: read replicas current/desired; --json has the "
+                          "conditions' reasons and messages", caption_justify="left")
+    for column in ("policy", "mode", "replicas", "db", "last decision", "next event", "next peak", "incidents",
+                   "not OK"):
+        table.add_column(column)
     for r in rows:
         event = "-"
         if r.next_event:
@@ -201,7 +203,8 @@ def render(now: pd.Timestamp, rows: list[StatusRow], source: str) -> RenderableT
         db = "-" if r.db_current is None and r.db_desired is None else f"{_n(r.db_current)}/{_n(r.db_desired)}"
         table.add_row(f"{r.namespace}/{r.name}", r.mode, f"{_n(r.current)}/{_n(r.desired)}/{_n(r.ready)}", db,
                       f"{r.reason or '-'}{_ago(r.decided_at, now)}", event, peak,
-                      ", ".join(r.incidents) or "-", "\n".join(p.split(":", 1)[0] for p in r.problems) or "-")
+                      ", ".join(r.incidents) or "-", "\n".join(p.split(" ", 1)[0].rstrip(":") for p in r.problems)
+                      or "-")
     return table
 
 

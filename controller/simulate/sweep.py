@@ -238,8 +238,10 @@ def sweep(series: pd.Series, events: Sequence[Event], config: SimConfig, spec: S
     runs = runs_of(spec, ctx)
     s = spec.settings
     notes: list[str] = []
-    if "keda-cron" in spec.policies and not ctx.events:
-        notes.append("keda-cron: no known events, so every floor is plain HPA (pass --events)")
+    first, last = ctx.index[0] - pd.Timedelta(ctx.step * ctx.lead_steps), ctx.index[-1]
+    if "keda-cron" in spec.policies and not any(e.start <= last and e.end > first for e in ctx.events):
+        notes.append("keda-cron: no known event in the test window, so every floor is plain HPA"
+                     + ("" if ctx.events else " (pass --events)"))
     tapes: dict[str, TapedPredictive] = {}
     points: list[SweepPoint] = []
     for name, knob, value in runs:
