@@ -169,3 +169,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], field
     assert line.startswith("error: ") and "\n" not in line and field in line, line
     if "dead" in " ".join(args):
         assert "cannot reach the cluster at http://127.0.0.1:" in line
+
+
+@pytest.mark.parametrize(("inject", "detail"), [("deny", "forbidden (403)"), ("fail", "answered 500")])
+def test_a_refusing_or_failing_api_server_is_a_runtime_failure_exit_1(kube: Any, tmp_path: Path, inject: str,
+                                                                     detail: str) -> None:
+    emu, url = kube
+    if inject == "deny":
+        emu.deny("GET", r"/scalingpolicies$")
+    else:
+        emu.fail("GET", r"/scalingpolicies$", 500, times=None)
+    result = runner.invoke(app, ["status", "--kubeconfig", str(write_kubeconfig(tmp_path, url))], env=ENV)
+    assert result.exit_code == 1, result.output
+    line = result.stderr.strip()
+    assert line.startswith("error: list scalingpolicies") and detail in line and "\n" not in line, line
