@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 import typer
 
 from controller.errors import InputError, PermanentError, RetryableError
-from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION
+from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, LabelSelector, parse_event
 from controller.targets.base import ScaleConflict, TargetNotFound
+from forecasting.base import Event
 
 T = TypeVar("T")
 TIMEOUT = 10  # seconds per API request: a CLI never hangs on a dead cluster
@@ -131,6 +132,19 @@ class Cluster:
             if obj.get("kind") == kind and (name is None or obj.get("name") == name):
                 out.append(item)
         return sorted(out, key=event_time)
+
+
+def selected_events(traffic: list[dict[str, Any]], selector: LabelSelector | None) -> list[Event]:
+    """The TrafficEvents (raw objects) a policy's eventSelector picks, as forecasting Events (invalid ones skipped)."""
+    out = []
+    for raw in traffic:
+        try:
+            event = parse_event(raw)
+        except ValueError:
+            continue
+        if selector is None or selector.matches(event.labels):
+            out.append(event)
+    return out
 
 
 def event_time(event: dict[str, Any]) -> tuple[str, str]:

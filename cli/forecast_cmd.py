@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import atomic_write as _atomic  # nothing half-written
 from cli.common import console, err_console, guarded
 from controller.core.durations import format_duration, parse_duration
 from controller.traceio import read_events, read_series, write_events, write_series
@@ -52,18 +51,6 @@ def steps_of(text: str, step: pd.Timedelta, *, field: str, at_least_one: bool = 
 def say(message: str) -> None:
     """One plain line on stdout (no wrapping of long paths, no markup)."""
     console.print(message, soft_wrap=True, markup=False, highlight=False)
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _check_out_dir(path: Path | None, field: str) -> None:

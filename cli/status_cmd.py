@@ -30,11 +30,11 @@ from rich.console import RenderableType
 from rich.live import Live
 from rich.table import Table
 
-from cli.cluster import ContextOption, KubeconfigOption, connected, event_time
+from cli.cluster import ContextOption, KubeconfigOption, connected, event_time, selected_events
 from cli.common import console, guarded, parse_timestamp
 from controller.core.durations import format_duration, parse_duration
 from controller.errors import InputError
-from controller.operator.resources import parse_event, parse_policy_spec
+from controller.operator.resources import parse_policy_spec
 from forecasting.base import Event
 
 # A condition is OK at this status; anything else is shown.
@@ -124,14 +124,7 @@ def policy_row(obj: dict[str, Any], traffic: list[dict[str, Any]], incident_even
     selector = None
     with contextlib.suppress(ValueError):  # InvalidSpec is among the conditions; every event is shown
         selector = parse_policy_spec(spec).event_selector
-    events = []
-    for raw in traffic:
-        try:
-            event = parse_event(raw)
-        except ValueError:
-            continue
-        if selector is None or selector.matches(event.labels):
-            events.append(event)
+    events = selected_events(traffic, selector)
     last = status.get("lastDecision") or {}
     ref = spec.get("targetRef") or {}
     return StatusRow(

@@ -24,12 +24,12 @@ import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.cluster import ContextOption, KubeconfigOption, connected
+from cli.cluster import ContextOption, KubeconfigOption, connected, selected_events
 from cli.common import atomic_write, console, err_console, guarded, parse_timestamp
 from cli.forecast_cmd import synth_command
 from controller.core.durations import format_duration, parse_duration
 from controller.errors import InputError, PermanentError, RetryableError
-from controller.operator.resources import parse_event, parse_policy_spec
+from controller.operator.resources import parse_policy_spec
 from controller.sources.prometheus import PrometheusClient, PrometheusConfig, backfill
 from controller.traceio import write_events, write_series
 from forecasting.base import Event
@@ -84,18 +84,6 @@ def _prometheus_error(exc: Exception, url: str, query: str) -> Exception:
     if isinstance(exc, PermanentError) or "cannot connect" in text or "timed out" in text:
         return InputError(f"{url}: {text.split(': ', 1)[-1]}", field="--prometheus")
     return PermanentError(text)
-
-
-def _events(policy_selector: Any, cluster_events: list[dict[str, Any]]) -> list[Event]:
-    out = []
-    for raw in cluster_events:
-        try:
-            event = parse_event(raw)
-        except ValueError:
-            continue
-        if policy_selector is None or policy_selector.matches(event.labels):
-            out.append(event)
-    return out
 
 
 @trace_app.command("export", epilog=EXPORT_EPILOG)
@@ -188,7 +176,7 @@ def export_command(
     series.name = out.stem
     events: list[Event] | None = None
     if events_from_cluster:
-        events = [e for e in _events(selector, cluster_events) if e.start < t1 and e.end > t0]
+        events = [e for e in selected_events(cluster_events, selector) if e.start < t1 and e.end > t0]
     elif events_from_casino is not None:
         events = _casino_events(events_from_casino, t0, t1)
     atomic_write(out, lambda tmp: write_series(series, tmp))
