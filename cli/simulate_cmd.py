@@ -76,12 +76,12 @@ def _table(result: SimResult) -> Table:
     return table
 
 
-# One paragraph per example (typer joins a paragraph's lines with spaces).
-EPILOG = """Example: pitboss simulate trace.csv --events events.csv --capacity-per-replica 500 --lead-time 10m
---test-days 2 --policies hpa,pitboss,oracle
+# One paragraph per example; a long one continues its shell line with a backslash.
+EPILOG = """Example: pitboss simulate trace.csv --events events.csv --capacity-per-replica 500 --lead-time 10m \\
+  --test-days 2 --policies hpa,pitboss,oracle
 
-Example: pitboss simulate trace.csv --events events.csv --capacity-per-replica 500 --lead-time 10m
---test-days 2 --sweep --plot frontier.png --html frontier.html"""
+Example: pitboss simulate trace.csv --events events.csv --capacity-per-replica 500 --lead-time 10m \\
+  --test-days 2 --sweep --plot frontier.png --html frontier.html"""
 
 
 def register(app: typer.Typer) -> None:

@@ -38,12 +38,12 @@ trace_app = typer.Typer(help="Trace files: export your own history from Promethe
                         no_args_is_help=True)
 QUERY_ERRORS = ("HTTP 400", "HTTP 422", "series, expected one", "expected a matrix", "expected a vector")
 
-# One paragraph per example (typer joins a paragraph's lines with spaces).
-EXPORT_EPILOG = """Example: pitboss trace export --prometheus http://prometheus:9090
---query 'sum(rate(casino_http_requests_total[5m]))' --since 14d --step 1m --out trace.csv
+# One paragraph per example; a long one continues its shell line with a backslash.
+EXPORT_EPILOG = """Example: pitboss trace export --prometheus http://prometheus:9090 \\
+  --query 'sum(rate(casino_http_requests_total[5m]))' --since 14d --step 1m --out trace.csv
 
-Example: pitboss trace export --prometheus http://prometheus:9090 --policy slots -n casino
---events-from-cluster --out trace.csv --events-out events.csv
+Example: pitboss trace export --prometheus http://prometheus:9090 --policy slots -n casino \\
+  --events-from-cluster --out trace.csv --events-out events.csv
 
 Then: pitboss simulate trace.csv --events events.csv --capacity-per-replica 100 --lead-time 10m"""
 

@@ -53,7 +53,8 @@ def test_every_command_is_covered() -> None:
 def test_help_ends_with_a_worked_example_that_parses(path: str) -> None:
     result = runner.invoke(app, [*path.split(), "--help"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
-    examples = re.findall(r"Example: (pitboss .+?)\s*$", result.stdout, flags=re.M)
+    text = re.sub(r"\\\s*\n\s*", " ", result.stdout)  # a shell line continued with a backslash
+    examples = re.findall(r"Example: (pitboss .+?)\s*$", text, flags=re.M)
     assert examples, f"`pitboss {path} --help` has no example"
     for line in examples:
         args = shlex.split(line)[1:]

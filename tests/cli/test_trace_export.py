@@ -101,6 +101,9 @@ def test_export_equals_what_was_written_then_simulate_and_backtest_run_on_it(his
     expected = tmp_path / "expected.csv"
     write_series(history.truth, expected)
     assert out.read_text() == expected.read_text()  # every value, every gap, across both chunks
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # written atomically, yet not private
     series = read_series(out)
     assert series.isna().sum() == 200 and len(series) == 20_160
 
