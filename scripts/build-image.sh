@@ -97,13 +97,20 @@ fi
 
 # 3. The image.
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-buildah bud --layers --quiet \
+log=var/image/bud.log
+buildah bud --layers \
   --build-arg BASE_IMAGE="$BASE_IMAGE" \
   --build-arg CONSTRAINTS="$IMAGE_CONSTRAINTS" \
   --build-arg PIP_OFFLINE="$PIP_OFFLINE" \
   --build-arg VERSION="$VERSION" \
   --build-arg REVISION="$revision" \
-  -f Containerfile -t "$IMAGE" . >/dev/null
-step "image $IMAGE built"
+  -f Containerfile -t "$IMAGE" . >"$log" 2>&1 || { grep -v "^WARNING: Location" "$log" | tail -30 >&2; exit 1; }
+step "image $IMAGE built ($(grep -c 'Using cache' "$log") of $(grep -c 'STEP [0-9]' "$log") steps from the layer cache)"
+
+# Drop the layer images of earlier builds (each a few hundred MB): keep those this build made or reused.
+keep=$(grep -oE '(Using cache |--> )[0-9a-f]{12,64}' "$log" | awk '{print substr($NF, 1, 12)}' | sort -u)
+for id in $(buildah images --quiet --filter dangling=true --no-trunc | sed 's/^sha256://' | cut -c1-12); do
+  grep -qx "$id" <<<"$keep" || buildah rmi "$id" >/dev/null 2>&1 || true
+done
 buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' "$IMAGE" >&2
 echo "$IMAGE"

@@ -7,7 +7,8 @@ PrometheusRule, so each of these has one source and generated copies:
 |---|---|
 | manifests/crds/*.yaml (from `pitboss operator crds --out manifests/crds`) | charts/pitboss/files/crds/ |
 | RBAC rules of `kubectl kustomize manifests/base` | charts/pitboss/files/rbac.yaml |
-| manifests/prometheus/{operator,casino}-rules.yaml | charts/pitboss/files/prometheus/, manifests/components/prometheus-operator/prometheusrules.yaml |
+| manifests/prometheus/{operator,casino}-rules.yaml | charts/pitboss/files/prometheus/ and    |
+|                                                   | components/prometheus-operator/         |
 | dashboards/grafana/*.json | charts/pitboss/files/dashboards/ |
 | manifests/examples/casino/*.yaml | charts/pitboss/files/casino/ |
 | the `# --` comments of charts/pitboss/values.yaml | the values table of charts/pitboss/README.md |
@@ -74,7 +75,8 @@ def rbac_file() -> str:
 def prometheus_rule(key: str, source: Path) -> dict[str, Any]:
     groups = yaml.safe_load(source.read_text(encoding="utf-8"))["groups"]
     return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-            "metadata": {"name": f"pitboss-{key}", "namespace": "pitboss-system", "labels": {"app.kubernetes.io/part-of": "pitboss"}},
+            "metadata": {"name": f"pitboss-{key}", "namespace": "pitboss-system",
+                         "labels": {"app.kubernetes.io/part-of": "pitboss"}},
             "spec": {"groups": groups}}
 
 
