@@ -90,6 +90,12 @@ def _strip(doc: dict[str, Any]) -> dict[str, Any]:
         labels.pop(key, None)
     if "labels" in doc["metadata"] and not labels:
         del doc["metadata"]["labels"]
+    annotations = doc["metadata"].get("annotations", {})
+    if doc["kind"] in ("ScalingPolicy", "TrafficEvent"):  # hooks: their kinds exist once the CRDs are applied
+        assert annotations.pop("helm.sh/hook") == "post-install,post-upgrade"
+        assert annotations.pop("helm.sh/hook-delete-policy") == "before-hook-creation"
+    if "annotations" in doc["metadata"] and not annotations:
+        del doc["metadata"]["annotations"]
     return doc
 
 
