@@ -7,6 +7,11 @@ set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+# The image build and its test (tests/image, `make image`): buildah, debootstrap, and Debian's
+# python3-venv (the wheels for the image are built by a venv of /usr/bin/python3, the base's Python).
+command -v buildah >/dev/null 2>&1 || need+=(buildah)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+dpkg -s python3-venv >/dev/null 2>&1 || need+=(python3-venv)
 command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl not found; manifest rendering tests will be skipped" >&2
 if [ ${#need[@]} -gt 0 ]; then
   sudo_cmd=""
