@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.operator.calendar_sync import CalendarEntry, sync_events
+from controller.operator.calendar_sync import CalendarEntry, retention_for, sync_events
 from controller.targets.base import TargetForbidden
 from tests.charts.chart import ALL_OPTIONS, find, render
 from tests.charts.test_chart import HELM_KEYS
@@ -156,12 +156,14 @@ def test_the_chart_sync_events_role_is_enough_for_sync_events(kube: Any) -> None
     now = datetime.now(UTC).replace(microsecond=0)
     entry = CalendarEntry(id=7, name="Friday Frenzy", kind="tournament", start=now + timedelta(hours=2),
                           end=now + timedelta(hours=4), expected_lift=3.0, services=["casino-api"])
+    window = (now - timedelta(days=14), now + timedelta(days=30))
     api = api_client_for(url, token)
     try:
-        assert sync_events(api, NAMESPACE, [entry], {"team": "growth"}).created
+        assert retention_for(api, NAMESPACE, timedelta(days=14))[0] == timedelta(days=14)  # lists ScalingPolicies
+        assert sync_events(api, NAMESPACE, [entry], {"team": "growth"}, window=window).created
         moved = entry.model_copy(update={"end": entry.end + timedelta(hours=1)})
-        assert sync_events(api, NAMESPACE, [moved], {"team": "growth"}).updated
-        assert sync_events(api, NAMESPACE, [], {"team": "growth"}).deleted
+        assert sync_events(api, NAMESPACE, [moved], {"team": "growth"}, window=window).updated
+        assert sync_events(api, NAMESPACE, [], {"team": "growth"}, window=window).deleted
     finally:
         api.close()
     assert [r for r in emu.log if r.status == 403] == []
@@ -170,6 +172,6 @@ def test_the_chart_sync_events_role_is_enough_for_sync_events(kube: Any) -> None
     api = api_client_for(url, token)
     try:
         with pytest.raises(TargetForbidden, match="403"):
-            sync_events(api, NAMESPACE, [entry], {})
+            sync_events(api, NAMESPACE, [entry], {}, window=window)
     finally:
         api.close()

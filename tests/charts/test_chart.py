@@ -21,6 +21,7 @@ import yaml
 
 from controller.operator.crds import all_crds
 from tests.charts.chart import ALL_OPTIONS, CHART, NAMESPACE, find, is_builtin, render
+from tests.conftest import REPO
 from tests.harness import binary
 
 K8S_VERSIONS = ["1.29.0", "1.33.0"]
@@ -86,7 +87,10 @@ def test_builtin_kinds_validate_strictly(options: str, version: str) -> None:
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{doc['kind']}/{doc['metadata']['name']} on {version}: {exc.message} at {list(exc.path)}")
         checked += 1
-    assert checked == (10 if options == "defaults" else 24)  # every object but the Prometheus Operator kinds and CRs
+    # every object but the Prometheus Operator kinds and CRs; one dashboard ConfigMap per committed dashboard
+    dashboards = len(list((REPO / "dashboards" / "grafana").glob("*.json")))
+    assert dashboards >= 5
+    assert checked == (10 if options == "defaults" else 24 + dashboards)
 
 
 def _without_helm_metadata(doc: dict[str, Any]) -> dict[str, Any]:
@@ -148,10 +152,13 @@ def test_sync_events_cron_job_mirrors_the_cli() -> None:
     job = find(docs, "CronJob")
     container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["operator", "sync-events", "--casino-url=http://casino-api.casino.svc",
-                                 "--namespace=casino", "--days=30", "--label=team=growth"]
+                                 "--namespace=casino", "--days=30", "--retention=14d", "--label=team=growth"]
     role = find(docs, "Role", "pitboss-sync-events")
     assert role["metadata"]["namespace"] == "casino"
     assert {v for r in role["rules"] for v in r["verbs"]} <= {"list", "create", "patch", "delete"}
+    component = REPO / "manifests" / "components" / "sync-events" / "rbac.yaml"
+    shipped = next(d for d in yaml.safe_load_all(component.read_text()) if d and d["kind"] == "Role")
+    assert role["rules"] == shipped["rules"]  # one source of truth: the kustomize component
 
 
 def test_the_sync_events_cli_accepts_the_cron_jobs_arguments() -> None:
