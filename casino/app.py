@@ -12,17 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from casino.api import events, games, ops, players, tournaments, wallet
+from casino.api import contract, events, games, ops, players, problems, tournaments, wallet
 from casino.api.deps import CasinoState
 from casino.auth import SessionCache, dummy_hash
 from casino.config import CasinoSettings
@@ -78,23 +74,6 @@ async def purge_idempotency_keys(st: CasinoState, every_seconds: float = 600.0) 
         await asyncio.sleep(every_seconds)
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities (Python's json accepts them in a body) as strings, so a 422 can echo them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's own 422 body, except that ``{"amount": NaN}`` no longer turns into a 500 while rendering it."""
-    assert isinstance(exc, RequestValidationError)
-    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
-
-
 def create_app(settings: CasinoSettings | None = None) -> FastAPI:
     """A casino API on ``settings`` (defaults: SQLite under var/, in-process leaderboards)."""
     settings = settings or CasinoSettings()
@@ -119,7 +98,7 @@ def create_app(settings: CasinoSettings | None = None) -> FastAPI:
         description="Wallet (double-entry ledger), slots, tournaments and the event calendar that Pitboss reads.",
         lifespan=lifespan,
     )
-    app.add_exception_handler(RequestValidationError, validation_error)
+    problems.install(app)
     # Spins are the hottest route: their router is matched first (route paths do not overlap, so the
     # order changes nothing but the order of the OpenAPI document).
     routers = [m.router for m in (games, wallet, players, tournaments, events, ops)]
@@ -130,7 +109,20 @@ def create_app(settings: CasinoSettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.metrics = metrics
     app.state.settings = settings
+    _complete_openapi(app, settings)
     return app
+
+
+def _complete_openapi(app: FastAPI, settings: CasinoSettings) -> None:
+    """Serve the OpenAPI document completed by ``casino.api.contract`` (built once, on first request)."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = contract.document(plain(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app_from_env() -> FastAPI:

@@ -5,35 +5,38 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Path
 
 from casino.api.deps import Player, State
-from casino.api.schemas import PlayerCreate, PlayerOut, Problem, SessionCreate, SessionOut, from_ms
+from casino.api.problems import Problem, problem
+from casino.api.schemas import PlayerCreate, PlayerOut, SessionCreate, SessionOut, from_ms
 from casino.auth import Principal, hash_password, new_token, token_digest, verify_password
 from casino.players import UsernameTaken
 
 router = APIRouter(prefix="/v1", tags=["players"])
 
 
-@router.post("/players", status_code=201, response_model=PlayerOut, responses={409: {"model": Problem}})
+@router.post("/players", status_code=201, response_model=PlayerOut,
+             responses={409: {"model": Problem, "description": "username taken"}})
 async def register(body: PlayerCreate, st: State) -> PlayerOut:
     """Create a player with an empty wallet."""
     hashed = await asyncio.to_thread(hash_password, body.password, st.settings.scrypt_n)
     try:
         player_id = await st.players.register(body.username, hashed)
     except UsernameTaken:
-        raise HTTPException(status_code=409, detail=f"username: {body.username!r} is already taken") from None
+        raise problem(409, f"{body.username!r} is already taken", field="username") from None
     return PlayerOut(id=player_id, username=body.username)
 
 
-@router.post("/sessions", status_code=201, response_model=SessionOut, responses={401: {"model": Problem}})
+@router.post("/sessions", status_code=201, response_model=SessionOut,
+             responses={401: {"model": Problem, "description": "username or password is wrong"}})
 async def login(body: SessionCreate, st: State) -> SessionOut:
     """Exchange username and password for a bearer token."""
     found = await st.players.credentials(body.username)
     stored = found[1] if found else st.dummy_hash  # same cost whether or not the name exists
     ok = await asyncio.to_thread(verify_password, body.password, stored)
     if found is None or not ok:
-        raise HTTPException(status_code=401, detail="username or password is wrong")
+        raise problem(401, "username or password is wrong")
     token = new_token()
     digest = token_digest(token)
     expires = await st.players.create_session(found[0], digest, st.settings.session_ttl_seconds)
@@ -42,9 +45,9 @@ async def login(body: SessionCreate, st: State) -> SessionOut:
 
 
 @router.get("/players/{username}", response_model=PlayerOut,
-            responses={401: {"model": Problem}, 403: {"model": Problem}})
+            responses={403: {"model": Problem}})
 async def whoami(username: Annotated[str, Path(max_length=64)], player: Player) -> PlayerOut:
     """A player may look only at themselves."""
     if username != player.username:
-        raise HTTPException(status_code=403, detail="username: you may only read your own player")
+        raise problem(403, "you may only read your own player", field="username", loc=["path", "username"])
     return PlayerOut(id=player.player_id, username=player.username)
