@@ -26,10 +26,11 @@ from casino.db import Database
 from casino.events import Calendar
 from casino.leaderboard import make_leaderboard
 from casino.ledger import Ledger
-from casino.metrics import CasinoMetrics
+from casino.metrics import CasinoMetrics, forget_dead_workers
 from casino.middleware import AdmissionMiddleware, MetricsMiddleware, route_table
 from casino.migrations import migrate
 from casino.players import Players
+from casino.ratelimit import AuthRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,22 @@ async def open_state(settings: CasinoSettings, metrics: CasinoMetrics) -> Casino
         settings=settings, db=db, ledger=ledger, players=Players(db, ledger),
         calendar=Calendar(db, settings.tournament_refresh_seconds), leaderboard=leaderboard, metrics=metrics,
         sessions=SessionCache(settings.session_cache_seconds), dummy_hash=dummy_hash(settings.scrypt_n),
+        auth_limiter=AuthRateLimiter(settings.auth_rate_limit_username, settings.auth_rate_limit_address,
+                                     settings.redis_url, settings.leaderboard_prefix),
     )
 
 
 async def close_state(st: CasinoState) -> None:
+    await st.auth_limiter.close()
     await st.leaderboard.close()
     await st.db.dispose()
+
+
+async def refresh_gauges_every(st: CasinoState, seconds: float = 1.0) -> None:
+    """Background task (several workers): the scrape reaches one worker, so each keeps its own gauges fresh."""
+    while True:
+        st.refresh_gauges()
+        await asyncio.sleep(seconds)
 
 
 async def purge_idempotency_keys(st: CasinoState, every_seconds: float = 600.0) -> None:
@@ -81,16 +92,22 @@ def create_app(settings: CasinoSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if metrics.multiprocess_dir is not None:
+            forget_dead_workers(metrics.multiprocess_dir)
         st = await open_state(settings, metrics)
         app.state.casino = st
-        janitor = asyncio.create_task(purge_idempotency_keys(st))
+        tasks = [asyncio.create_task(purge_idempotency_keys(st))]
+        if metrics.multiprocess_dir is not None:
+            tasks.append(asyncio.create_task(refresh_gauges_every(st)))
         try:
             yield
         finally:
-            janitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await janitor
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await close_state(st)
+            metrics.close()
 
     app = FastAPI(
         title="Pitboss reference casino API",

@@ -24,6 +24,7 @@ from casino.leaderboard import Leaderboard
 from casino.ledger import Ledger
 from casino.metrics import CasinoMetrics
 from casino.players import Players
+from casino.ratelimit import AuthRateLimiter
 
 
 @dataclass
@@ -37,6 +38,14 @@ class CasinoState:
     metrics: CasinoMetrics
     sessions: SessionCache
     dummy_hash: str
+    auth_limiter: AuthRateLimiter
+
+    def refresh_gauges(self) -> None:
+        """The gauges measured rather than counted: database pool use and active sessions."""
+        in_use, size = self.db.pool_stats()
+        self.metrics.pool_in_use.set(in_use)
+        self.metrics.pool_size.set(size)
+        self.metrics.active_sessions.set(self.sessions.active())
 
 
 async def state(request: Request) -> CasinoState:

@@ -35,8 +35,5 @@ async def readyz(st: State) -> Response:
 @router.get("/metrics", response_class=Response)
 async def metrics(st: State) -> Response:
     """Prometheus text exposition of this replica's metrics."""
-    in_use, size = st.db.pool_stats()
-    st.metrics.pool_in_use.set(in_use)
-    st.metrics.pool_size.set(size)
-    st.metrics.active_sessions.set(st.sessions.active())
+    st.refresh_gauges()
     return Response(st.metrics.render(), media_type=CONTENT_TYPE_LATEST)

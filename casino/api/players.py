@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from casino.api.deps import Player, State
 from casino.api.problems import Problem, problem
@@ -14,12 +14,30 @@ from casino.auth import Principal, hash_password, new_token, token_digest, verif
 from casino.players import UsernameTaken
 
 router = APIRouter(prefix="/v1", tags=["players"])
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {"model": Problem, "description": "too many attempts for this username or client address"}}
+
+
+async def rate_limit(st: State, request: Request, route: str, username: str) -> None:
+    """429 with Retry-After when this username or client address has made too many attempts on ``route``."""
+    address = request.client.host if request.client else "unknown"
+    refusal = await st.auth_limiter.check(route, username, address)
+    if refusal is None:
+        return
+    st.metrics.rate_limited.labels(route, refusal.scope).inc()
+    headers = {"Retry-After": str(refusal.retry_after)}
+    if refusal.scope == "username":
+        raise problem(429, f"too many attempts for this username; retry in {refusal.retry_after} s",
+                      field="username", headers=headers)
+    raise problem(429, f"client address: too many attempts from {address}; retry in {refusal.retry_after} s",
+                  headers=headers)
 
 
 @router.post("/players", status_code=201, response_model=PlayerOut,
-             responses={409: {"model": Problem, "description": "username taken"}})
-async def register(body: PlayerCreate, st: State) -> PlayerOut:
-    """Create a player with an empty wallet."""
+             responses={409: {"model": Problem, "description": "username taken"}, **TOO_MANY})
+async def register(body: PlayerCreate, st: State, request: Request) -> PlayerOut:
+    """Create a player with an empty wallet (rate-limited per username and client address)."""
+    await rate_limit(st, request, "/v1/players", body.username)
     hashed = await asyncio.to_thread(hash_password, body.password, st.settings.scrypt_n)
     try:
         player_id = await st.players.register(body.username, hashed)
@@ -29,9 +47,10 @@ async def register(body: PlayerCreate, st: State) -> PlayerOut:
 
 
 @router.post("/sessions", status_code=201, response_model=SessionOut,
-             responses={401: {"model": Problem, "description": "username or password is wrong"}})
-async def login(body: SessionCreate, st: State) -> SessionOut:
-    """Exchange username and password for a bearer token."""
+             responses={401: {"model": Problem, "description": "username or password is wrong"}, **TOO_MANY})
+async def login(body: SessionCreate, st: State, request: Request) -> SessionOut:
+    """Exchange username and password for a bearer token (rate-limited per username and client address)."""
+    await rate_limit(st, request, "/v1/sessions", body.username)
     found = await st.players.credentials(body.username)
     stored = found[1] if found else st.dummy_hash  # same cost whether or not the name exists
     ok = await asyncio.to_thread(verify_password, body.password, stored)

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from casino.app import create_app
 from casino.config import CasinoSettings
 
-ADMIN = "test-admin-token"
+ADMIN = "test-admin-token-of-at-least-32-characters"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -77,7 +77,8 @@ def make_settings(tmp_path: Path, postgres_url: str) -> Any:
     schemas: list[str] = []
 
     def build(backend: str, **overrides: Any) -> CasinoSettings:
-        base: dict[str, Any] = {"admin_token": ADMIN, "scrypt_n": 2, "tournament_refresh_seconds": 0}
+        base: dict[str, Any] = {"admin_token": ADMIN, "scrypt_n": 2, "tournament_refresh_seconds": 0,
+                                "auth_rate_limit_username": "10000/minute", "auth_rate_limit_address": "10000/minute"}
         if backend == "postgres":
             schema = f"pitboss_test_{secrets.token_hex(6)}"
             schemas.append(schema)

@@ -17,13 +17,13 @@ from controller.operator.calendar_sync import fetch_calendar, sync_events, traff
 from controller.operator.resources import parse_event
 from tests.kube.fixtures import NAMESPACE
 
-ADMIN = {"Authorization": "Bearer admin-secret"}
+ADMIN = {"Authorization": "Bearer admin-secret-of-at-least-32-characters"}
 
 
 @pytest.fixture
 def casino(tmp_path: Path) -> Any:
-    settings = CasinoSettings(database_url=f"sqlite:///{tmp_path / 'casino.db'}", admin_token="admin-secret",
-                              scrypt_n=2)
+    settings = CasinoSettings(database_url=f"sqlite:///{tmp_path / 'casino.db'}",
+                              admin_token="admin-secret-of-at-least-32-characters", scrypt_n=2)
     with TestClient(create_app(settings)) as http:
         yield http
 
