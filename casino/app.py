@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 async def open_state(settings: CasinoSettings, metrics: CasinoMetrics) -> CasinoState:
     """Connect everything the API needs and bring the schema up to date."""
-    db = Database(settings)
+    db = Database(settings, on_read=metrics.record_read, on_replica=metrics.observe_replica)
     try:
         applied = await migrate(db)
         if applied:
@@ -46,6 +46,7 @@ async def open_state(settings: CasinoSettings, metrics: CasinoMetrics) -> Casino
         await ledger.load_house_accounts()
         if db.is_postgres:
             await db.movement_pool()  # open it now: the first spin should not pay for the connections
+        await db.start_replica_checks()
     except BaseException:
         await db.dispose()
         raise

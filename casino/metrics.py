@@ -169,6 +169,11 @@ class CasinoMetrics:
         if fallback is not None:
             self.replica_fallbacks.labels(fallback).inc()
 
+    def observe_replica(self, replica: str, up: bool, lag: float | None) -> None:
+        """What the last check of a read replica found (lag NaN when unknown)."""
+        self.replica_up.labels(replica).set(1.0 if up else 0.0)
+        self.replica_lag.labels(replica).set(float("nan") if lag is None else lag)
+
     def render(self) -> bytes:
         """This worker's registry, or in multiprocess mode the sum over every worker's files."""
         if self.multiprocess_dir is None:

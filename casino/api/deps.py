@@ -41,11 +41,14 @@ class CasinoState:
     auth_limiter: AuthRateLimiter
 
     def refresh_gauges(self) -> None:
-        """The gauges measured rather than counted: database pool use and active sessions."""
+        """The gauges measured rather than counted: database pool use, active sessions, replica lag now."""
         in_use, size = self.db.pool_stats()
         self.metrics.pool_in_use.set(in_use)
         self.metrics.pool_size.set(size)
         self.metrics.active_sessions.set(self.sessions.active())
+        if self.db.replicas is not None:
+            for name, up, lag in self.db.replicas.snapshot():
+                self.metrics.observe_replica(name, up, lag)
 
 
 async def state(request: Request) -> CasinoState:

@@ -21,6 +21,9 @@ from fastapi import FastAPI
 
 from casino.app import create_app
 from casino.config import CasinoSettings
+from tests.pg_cluster import pg_cluster, pg_cluster_module
+
+__all__ = ["pg_cluster", "pg_cluster_module"]
 
 ADMIN = "test-admin-token-of-at-least-32-characters"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
