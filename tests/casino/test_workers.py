@@ -69,3 +69,17 @@ def test_two_workers_expose_summed_counters_that_never_go_back(tmp_path: Path) -
         text = httpx.get(base + "/metrics").text
         assert _sample(text, "casino_admission_capacity") == 2 * 50  # the cap is per worker; the pod has both
         assert sum(_healthz_by_worker(metrics_dir).values()) == _sample(text, HEALTHZ) == sent
+
+
+def test_an_unwritable_metrics_dir_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    """On a read-only root filesystem the workers need a writable directory: say so before starting."""
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(app, ["casino", "serve", "--workers", "2", "--metrics-dir", str(blocker / "metrics"),
+                                      "--database-url", f"sqlite:///{tmp_path / 'c.db'}"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: metrics_dir: ") and result.stderr.count("\n") == 1
