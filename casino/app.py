@@ -2,9 +2,12 @@
 
 Called by ``pitboss casino serve`` (uvicorn), ``pitboss demo``, the benchmark
 and the tests. Start-up opens the database, runs pending migrations, loads
-the house accounts and connects the leaderboard backend; shutdown closes
-them. Each app has its own Prometheus registry, so several apps can live in
-one process (tests) without colliding.
+the house accounts, starts measuring the read replicas and connects the
+leaderboard backend; shutdown closes them. Every error is a Problem
+(``casino.api.problems``) and the OpenAPI document is completed by
+``casino.api.contract``. Each app has its own Prometheus registry, so several
+apps can live in one process (tests) without colliding; several uvicorn
+workers share theirs through prometheus-client's multiprocess files.
 """
 
 from __future__ import annotations
