@@ -91,11 +91,13 @@ class Database:
         await self.replicas.check()
         self._replica_task = asyncio.create_task(self.replicas.run())
 
-    async def read_only(self, query: Callable[[AsyncConnection], Awaitable[T]], fence: str | None = None) -> T:
+    async def read_only(self, query: Callable[[AsyncConnection], Awaitable[T]], fence: str | None = None,
+                        confirm_missing: bool = False) -> T:
         """Run a read-only ``query(conn)`` on a replica that may answer it, else on the primary.
 
         ``fence`` names whose data is read (``player:<id>``, ``calendar``): a replica serves it only once
-        it has replayed that data's last write (``wrote``).
+        it has replayed that data's last write (``wrote``). With ``confirm_missing``, an empty answer from a
+        replica (no row) is asked again of the primary: a row written by another process may not be there yet.
         """
         reason: str | None = None
         if self.replicas is not None:
@@ -108,9 +110,11 @@ class Database:
                     self.replicas.mark_down(route.replica, exc)
                     reason = "unreachable"
                 else:
-                    if self.on_read is not None:
-                        self.on_read("replica", None)
-                    return result
+                    if not (confirm_missing and not result):
+                        if self.on_read is not None:
+                            self.on_read("replica", None)
+                        return result
+                    reason = "missing"
             else:
                 reason = route.reason
         async with self.read() as conn:

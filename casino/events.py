@@ -84,7 +84,8 @@ class Calendar:
         return [_event(r) for r in await self._rows(text(sql + " ORDER BY start_ms, id"), params)]
 
     async def get(self, event_id: int) -> Event | None:
-        rows = await self._rows(text(f"SELECT {_COLUMNS} FROM events WHERE id = :i"), {"i": event_id})
+        rows = await self._rows(text(f"SELECT {_COLUMNS} FROM events WHERE id = :i"), {"i": event_id},
+                                confirm_missing=True)
         return _event(rows[0]) if rows else None
 
     async def tournaments(self, limit: int) -> list[Event]:
@@ -92,11 +93,11 @@ class Calendar:
                                      "ORDER BY start_ms DESC, id DESC LIMIT :l"), {"l": limit})
         return [_event(r) for r in rows]
 
-    async def _rows(self, sql: Any, params: dict[str, Any]) -> list[Any]:
+    async def _rows(self, sql: Any, params: dict[str, Any], confirm_missing: bool = False) -> list[Any]:
         async def query(conn: Any) -> list[Any]:
             return list((await conn.execute(sql, params)).all())
 
-        return await self.db.read_only(query, fence=FENCE)
+        return await self.db.read_only(query, fence=FENCE, confirm_missing=confirm_missing)
 
     async def enter(self, event_id: int, player_id: int) -> bool:
         """Record an entry; False when the player had already entered."""

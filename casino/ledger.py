@@ -103,7 +103,7 @@ class Ledger:
         async def query(conn: Any) -> Any:
             return (await conn.execute(_BALANCE, {"pid": player_id})).first()
 
-        row = await self.db.read_only(query, fence=f"player:{player_id}")
+        row = await self.db.read_only(query, fence=f"player:{player_id}", confirm_missing=True)
         if row is None:
             raise LookupError(f"player {player_id} has no wallet")
         return int(row[1])

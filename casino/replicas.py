@@ -13,6 +13,8 @@ the second, and a standby that cannot say where it is (not streaming yet)
 has unknown lag. A replica serves reads only while its last check succeeded
 recently, it is a standby, and its lag is within ``replica_max_lag_seconds``;
 otherwise the primary answers (``casino_db_replica_fallbacks_total{reason}``).
+A lookup that finds nothing on a replica (a wallet, an event) is asked again
+of the primary (reason ``missing``): another process may have just created it.
 
 Read-your-writes: the casino remembers, per player (and for the calendar),
 when it last wrote for them, after the commit returned. A replica serves that
