@@ -145,12 +145,13 @@ def test_export_from_a_policy_with_its_events(history: History, kube: Any, api: 
 
 
 def test_export_events_from_the_casino_calendar(history: History, tmp_path: Path) -> None:
-    env = {"PITBOSS_CASINO_ADMIN_TOKEN": "admin-secret"}
+    token = "trace-export-admin-secret-0123456789"  # the casino asks for >= 32 characters
+    env = {"PITBOSS_CASINO_ADMIN_TOKEN": token}
     with casino_server(["--database-url", f"sqlite:///{tmp_path / 'casino.db'}"], env=env) as base:
         start = history.end - pd.Timedelta(hours=6)
         body = {"name": "Friday Frenzy", "kind": "tournament", "start": start.isoformat(),
                 "end": (start + pd.Timedelta(hours=2)).isoformat(), "expected_lift": 2.5, "services": ["slots-api"]}
-        made = httpx.post(f"{base}/v1/admin/events", json=body, headers={"Authorization": "Bearer admin-secret"})
+        made = httpx.post(f"{base}/v1/admin/events", json=body, headers={"Authorization": f"Bearer {token}"})
         assert made.status_code == 201, made.text
         out, events_out = tmp_path / "t.csv", tmp_path / "e.csv"
         result = runner.invoke(app, ["trace", "export", "--prometheus", history.prom.url, "--query", QUERY,

@@ -47,7 +47,7 @@ from tests.dashboards.promql import run, values
 from tests.harness import free_port, wait_until
 from tests.kube.fixtures import NAMESPACE, api_client_for, create, deployment, scaling_policy, traffic_event
 
-ADMIN = "dashboards-admin-token"
+ADMIN = "dashboards-admin-token-0123456789abcdef"  # >= 32 characters
 # (dashboard uid, panel title) -> why it cannot have data outside a cluster. Reviewed: keep it short.
 CLUSTER_ONLY: dict[tuple[str, str], str] = {}
 
