@@ -36,6 +36,7 @@ import pandas as pd
 from forecasting.base import Event, Forecast, Forecaster
 from forecasting.models.seasonal_naive import SeasonalNaive
 from forecasting.series import DAY, prepare_history, season_steps, step_of
+from forecasting.timeutil import stamps_ns, ts_ns
 
 Progress = Callable[[int, int], None]
 Factory = Callable[[], Forecaster]
@@ -109,9 +110,9 @@ def daily_naive_scale(history: pd.Series) -> float:
 def in_events(index: pd.DatetimeIndex, events: Sequence[Event]) -> np.ndarray:
     """Boolean mask of the points inside any event window [start, end)."""
     mask = np.zeros(len(index), dtype=bool)
-    t = index.asi8
+    t = stamps_ns(index)
     for event in events:
-        i0, i1 = np.searchsorted(t, [event.start.value, event.end.value])
+        i0, i1 = np.searchsorted(t, [ts_ns(event.start), ts_ns(event.end)])
         mask[i0:i1] = True
     return mask
 
@@ -219,7 +220,7 @@ def _issuing_origin(
 ) -> int | None:
     """The last possible origin at least half a horizon before the event start (None if outside the test)."""
     latest = event.start - horizon * step / 2
-    pos = int(np.searchsorted(index.asi8, latest.value, side="right")) - 1
+    pos = int(np.searchsorted(stamps_ns(index), ts_ns(latest), side="right")) - 1
     if pos < first or pos + horizon > len(index):
         return None
     return pos if _covers(index, pos, horizon, event) else None

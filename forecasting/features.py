@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.base import Event
+from forecasting.timeutil import stamps_ns, td_ns, ts_ns
 
 DAY_NS = 86_400 * 10**9
 WEEK_NS = 7 * DAY_NS
@@ -80,8 +81,8 @@ def seasonal_design(
     (each relative to Monday-Thursday), so each day type gets its own daily shape.
     With ``day_levels`` (and no day types) only those three levels: a weekend that
     starts and ends sharply at midnight is a step, which few weekly harmonics smear."""
-    stamps = index.asi8
-    step_ns = int(step.value)
+    stamps = stamps_ns(index)
+    step_ns = td_ns(step)
     cols = [np.ones((len(stamps), 1))]
     day_terms = _fourier(stamps, step_ns, DAY_NS, daily)
     cols.append(day_terms)
@@ -104,8 +105,8 @@ def ramp_of(event: Event, step: pd.Timedelta) -> pd.Timedelta:
 
 def event_window(stamps: np.ndarray, event: Event, step_ns: int) -> tuple[int, int, np.ndarray]:
     """(i0, i1, bins): the event's shape-bin indicators over ``stamps[i0:i1]`` (one column per bin)."""
-    s, e = event.start.value, event.end.value
-    r = max(step_ns, min(MAX_RAMP.value, (e - s) // 4))
+    s, e = ts_ns(event.start), ts_ns(event.end)
+    r = max(step_ns, min(td_ns(MAX_RAMP), (e - s) // 4))
     i0, i1 = np.searchsorted(stamps, [s - r, e + 3 * r])
     tt = stamps[i0:i1]
     quarter = [min(s + k * r // 4, e) for k in (1, 2, 3, 4)]
@@ -121,7 +122,7 @@ def event_window(stamps: np.ndarray, event: Event, step_ns: int) -> tuple[int, i
 def event_bins(index: pd.DatetimeIndex, event: Event, step: pd.Timedelta) -> np.ndarray:
     """(len(index), len(BINS)) indicator matrix of the event's shape bins (see module docstring)."""
     out = np.zeros((len(index), len(BINS)))
-    i0, i1, bins = event_window(index.asi8, event, int(step.value))
+    i0, i1, bins = event_window(stamps_ns(index), event, td_ns(step))
     out[i0:i1] = bins
     return out
 
@@ -158,7 +159,7 @@ class EventLayout:
         """(len(index), width) event columns; overlapping events add up."""
         kind_at, name_at, width = self.offsets()
         out = np.zeros((len(index), width))
-        stamps, step_ns, k = index.asi8, int(step.value), self.shape_harmonics
+        stamps, step_ns, k = stamps_ns(index), td_ns(step), self.shape_harmonics
         plat = BINS.index("plat")
         for event in events:
             in_kind, in_name = event.kind in kind_at, event.name in name_at
@@ -189,7 +190,7 @@ def plan_layout(
 ) -> EventLayout:
     """The event columns worth fitting on ``index``: kinds with events on observed points,
     and names that touch observed points and recur in ``events`` (so they will be seen again)."""
-    stamps, step_ns = index.asi8, int(step.value)
+    stamps, step_ns = stamps_ns(index), td_ns(step)
     obs_count = np.concatenate([[0], np.cumsum(observed)])
     kinds: dict[str, list[float]] = {}
     names: dict[str, list[float]] = {}
@@ -218,13 +219,13 @@ def nominal_presence(index: pd.DatetimeIndex, events: Sequence[Event], step: pd.
     """Per point, the largest nominal shape weight of any event touching it (0 outside events)."""
     out = np.zeros(len(index))
     for event in events:
-        i0, i1, bins = event_window(index.asi8, event, int(step.value))
+        i0, i1, bins = event_window(stamps_ns(index), event, td_ns(step))
         out[i0:i1] = np.maximum(out[i0:i1], bins @ NOMINAL_SHAPE)
     return out
 
 
 def relevant(events: Sequence[Event], start: pd.Timestamp, end: pd.Timestamp) -> list[Event]:
     """Events whose shape (including ramp and decay margins) can touch [start, end]."""
-    margin = 4 * MAX_RAMP.value
-    lo, hi = start.value - margin, end.value + margin
-    return [e for e in events if e.start.value <= hi and e.end.value >= lo]
+    margin = 4 * td_ns(MAX_RAMP)
+    lo, hi = ts_ns(start) - margin, ts_ns(end) + margin
+    return [e for e in events if ts_ns(e.start) <= hi and ts_ns(e.end) >= lo]

@@ -75,7 +75,7 @@ def synth_trace(
     # Simulate on a 1-minute grid, then sum into steps (so coarser steps are true aggregates).
     fine = pd.date_range(start, periods=days * 1440, freq="1min")
     hours = fine.hour.to_numpy() + fine.minute.to_numpy() / 60.0
-    dow = fine.dayofweek.to_numpy()
+    dow = fine.day_of_week.to_numpy()
     weekend = np.where(dow >= 5, 1.3, 1.0)
     weekend = np.where((dow == 4) & (hours >= 17), 1.15, weekend)
     wander = np.zeros(len(fine))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, in_repo
 
 README = REPO / "README.md"
 
@@ -34,7 +34,7 @@ def _pitboss() -> str:
 
 
 def _run(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    args = shlex.split(line.replace("../shared/data", str(SHARED_DATA)))
+    args = [in_repo(a) for a in shlex.split(line)]
     assert args[0] == "pitboss", line
     return subprocess.run([_pitboss(), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=600)
 

@@ -61,6 +61,7 @@ from forecasting.series import (
     prepare_history,
     step_of,
 )
+from forecasting.timeutil import stamps_ns, td_ns, ts_ns, utc_ns_index
 
 
 def _continuation(points: pd.Series, last: pd.Timestamp, step: pd.Timedelta) -> pd.Series | None:
@@ -68,19 +69,19 @@ def _continuation(points: pd.Series, last: pd.Timestamp, step: pd.Timedelta) -> 
     A lean version of ``extend_history`` for the per-cycle update path."""
     if not isinstance(points, pd.Series) or not isinstance(points.index, pd.DatetimeIndex):
         raise ValueError("new_points: expected a pandas Series on a DatetimeIndex")
-    index = points.index if points.index.tz is not None else points.index.tz_localize("UTC")
-    stamps = index.asi8 if str(index.tz) == "UTC" else index.tz_convert("UTC").asi8
+    stamps = stamps_ns(utc_ns_index(points.index))
     values = np.asarray(points.to_numpy(), dtype=float)
-    keep = stamps > last.value
+    last_ns, step_ns = ts_ns(last), td_ns(step)
+    keep = stamps > last_ns
     if not keep.any():
         return None
     stamps, values = stamps[keep], values[keep]
     if (values < 0).any() or np.isinf(values).any():
         raise ValueError("new_points: expected finite non-negative values")
-    offset = stamps - last.value
-    if (offset % step.value).any():
+    offset = stamps - last_ns
+    if (offset % step_ns).any():
         raise ValueError(f"new_points: timestamps are off the {step} grid of the history")
-    pos = offset // step.value - 1
+    pos = offset // step_ns - 1
     out = np.full(int(pos.max()) + 1, np.nan)
     out[pos] = values
     return pd.Series(out, index=pd.date_range(last + step, periods=len(out), freq=step))
@@ -192,7 +193,7 @@ class Calendar:
         plats = [self._beta_e[j + BINS.index("plat")] for j in kind_at.values()]
         self._pooled = float(np.mean(plats)) if plats else 0.0
         self._last = idx[-1]
-        self._run_filter(resid, idx.asi8, reset=True)
+        self._run_filter(resid, stamps_ns(idx), reset=True)
         return self
 
     def _seasonal(self, idx: pd.DatetimeIndex) -> np.ndarray:
@@ -275,7 +276,7 @@ class Calendar:
         if not len(resid):
             return
         phi, gain, innov, noise = self._phi, self._gain, self._sig_var * (1 - self._phi**2), self._noise_var
-        step_ns = int(self._step.value)
+        step_ns = td_ns(self._step)
         first, last = pd.Timestamp(int(stamps[0]), tz="UTC"), pd.Timestamp(int(stamps[-1]), tz="UTC")
         windows: dict[Event, tuple[int, int, np.ndarray, np.ndarray]] = {}
         active = np.zeros(len(resid), dtype=bool)
@@ -357,7 +358,7 @@ class Calendar:
         for event in evs:
             if event.kind not in devs:
                 continue
-            i0, i1 = np.searchsorted(idx.asi8, [event.start.value, event.end.value])
+            i0, i1 = np.searchsorted(stamps_ns(idx), [ts_ns(event.start), ts_ns(event.end)])
             window = resid[i0:i1]
             window = window[np.isfinite(window)]
             if window.size:
@@ -379,7 +380,7 @@ class Calendar:
         corrected for the coefficients fitted on them (n points per bin: times (n + 1) / (n - 1))."""
         if not self.SHAPE_SPREAD:
             return {}
-        stamps, step_ns = idx.asi8, int(self._step.value)
+        stamps, step_ns = stamps_ns(idx), td_ns(self._step)
         ss = {k: np.zeros(len(BINS)) for k in self._kinds}
         count = {k: np.zeros(len(BINS)) for k in self._kinds}
         for event in evs:
@@ -412,7 +413,7 @@ class Calendar:
             return self
         z = np.log(ext.to_numpy() + self._offset)
         resid = z - self._center(ext.index, self._events)
-        self._run_filter(resid, ext.index.asi8, reset=False)
+        self._run_filter(resid, stamps_ns(ext.index), reset=False)
         self._last = ext.index[-1]
         return self
 
@@ -423,7 +424,7 @@ class Calendar:
         mu = self._seasonal(idx) @ self._beta_s
         if self._beta_e.size:
             mu = mu + self._layout.design(idx, evs, self._step) @ self._beta_e
-        stamps, step_ns = idx.asi8, int(self._step.value)
+        stamps, step_ns = stamps_ns(idx), td_ns(self._step)
         for event in evs:
             if event.kind in self._kinds:
                 continue
@@ -453,9 +454,9 @@ class Calendar:
         H[:, 0] = decay
         ev_var = np.zeros(horizon)
         state = {event: k for k, event in enumerate(self._keys, start=1)}
-        step_ns = int(self._step.value)
+        step_ns = td_ns(self._step)
         for event in relevant(events, idx[0], idx[-1]):
-            i0, i1, bins = event_window(idx.asi8, event, step_ns)
+            i0, i1, bins = event_window(stamps_ns(idx), event, step_ns)
             if i0 >= i1:
                 continue
             w = bins @ NOMINAL_SHAPE

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from controller.traceio import read_events, read_series
+from tests.conftest import in_repo
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -174,11 +175,11 @@ def test_docs_have_examples() -> None:
     assert len(doc_examples()) >= 4
 
 
-def test_every_documented_example_runs(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_documented_example_runs(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs docs/forecasting.md's examples in order in a scratch directory."""
     monkeypatch.chdir(tmp_path)
     for line in doc_examples():
-        argv = shlex.split(line.replace("../shared/data", str(shared_data)))
+        argv = [in_repo(a) for a in shlex.split(line)]
         assert argv[0] == "pitboss"
         code, stdout, err = run(*argv[1:])
         assert code == 0, f"{line}\n{stdout}\n{err}"
