@@ -2,7 +2,10 @@
 
 Reads a series CSV (and optionally an events CSV), runs the chosen policies
 through controller.simulate, shows a progress bar on stderr and a table (or
-one JSON object with --json) on stdout, and optionally writes a PNG plot.
+one JSON object with --json) on stdout, and optionally writes a PNG plot. A
+forecast policy that ran steps without a forecast, or whose model fell back
+to seasonal-naive, gets a warning on stderr (the table's "no forecast" column
+and the JSON's ``steps_without_forecast`` / ``fallback`` carry the numbers).
 Bad input: one line ``error: ...`` naming the flag or field, exit code 2.
 Registered on the root app by cli.app.
 """
@@ -57,11 +60,14 @@ def _check_plot_path(plot: Path | None) -> None:
 
 def _table(result: SimResult) -> Table:
     table = Table(title=f"{result.series_name}: {len(result.demand)} steps, lead {result.lead_steps} step(s)")
-    for column in ("policy", "unserved", "short steps", "replica-h", "peak", "changes", "vs oracle"):
+    for column in ("policy", "unserved", "short steps", "replica-h", "peak", "changes", "vs oracle", "no forecast"):
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for name, run in result.runs.items():
         m = run.metrics
         cost = "-" if m.cost_vs_oracle is None else f"{m.cost_vs_oracle:.3f}x"
+        blind = "-" if run.steps_without_forecast is None else str(run.steps_without_forecast)
+        if run.fallback:
+            blind += f" ({run.fallback})"
         table.add_row(
             name,
             f"{m.unserved_fraction:.4%}",
@@ -70,8 +76,20 @@ def _table(result: SimResult) -> Table:
             str(m.peak_replicas),
             str(m.scale_changes),
             cost,
+            blind,
         )
     return table
+
+
+def _warn_blind(result: SimResult) -> None:
+    """A stderr warning per forecast policy that fell back or decided steps without a forecast."""
+    for run in result.runs.values():
+        if run.fallback:
+            err_console.print(f"warning: {run.name}: its model fell back to {run.fallback} (see the notes)",
+                              markup=False, highlight=False)
+        if run.steps_without_forecast:
+            steps = f"{run.steps_without_forecast} of {len(result.demand)} steps"
+            err_console.print(f"warning: {run.name}: {steps} ran without a forecast", markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -160,6 +178,7 @@ def register(app: typer.Typer) -> None:
                 progress=lambda n: bar.advance(task, n),
                 reference=Oracle(),
             )
+        _warn_blind(result)
         if plot is not None:
             from controller.simulate.plot import plot_result
 
