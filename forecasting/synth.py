@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.base import Event
+from forecasting.timeutil import utc_ns
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,7 @@ def synth_trace(
     if base_per_minute <= 0:
         raise ValueError(f"base_per_minute: expected a positive rate, got {base_per_minute}")
     rng = np.random.default_rng(seed)
-    start = pd.Timestamp(start)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    start = utc_ns(start)  # pandas 3 parses the text at second resolution: every stamp here is ns
     index = pd.date_range(start, periods=int(pd.Timedelta(days=days) / step), freq=step)
     minutes = step.total_seconds() / 60.0
 

@@ -107,6 +107,7 @@ class Calendar:
         shape_harmonics: int = 4,
         yearly_harmonics: int = 10,
         max_points: int = 40_320,
+        max_years: float = 4.0,
         prior_weight: float = 0.05,
         lift_sigma: float = 0.2,
         unseen_sigma: float = 0.35,
@@ -123,6 +124,7 @@ class Calendar:
         self.day_type_harmonics = day_type_harmonics
         self.shape_harmonics = shape_harmonics
         self.yearly_harmonics = yearly_harmonics  # daily and coarser steps only
+        self.max_years = max_years  # daily and coarser steps: older years are dropped (habits drift)
         self.max_points = max_points  # 28 days of 1-minute data by default: older points are dropped
         # Ridge weight of the event priors, sigma^2 / tau^2 with log noise sigma ~0.1 and prior sd tau ~0.5:
         # negligible once a kind has data, decisive for bins it has none in.
@@ -151,8 +153,9 @@ class Calendar:
                 self._fallback = SeasonalNaive().fit(hist)
             return self
         self._fallback, self.fallback_reason = None, None
-        if len(hist) > self.max_points:
-            hist = hist.iloc[-self.max_points :]
+        keep = self.max_points if not coarse else min(self.max_points, int(self.max_years * YEAR / step) + 1)
+        if len(hist) > keep:
+            hist = hist.iloc[-keep:]
             span = hist.index[-1] - hist.index[0]
         self._step = step
         self._bins = bin_set(step)

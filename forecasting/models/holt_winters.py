@@ -61,7 +61,7 @@ def _plan(hist: pd.Series, step: pd.Timedelta, max_season: int, max_days: int) -
         if season < 2:
             return f"no weekly or yearly season at step {step}"
         if len(hist) < 2 * season:
-            return f"history of {len(hist)} steps holds under two {season}-step seasons"
+            return f"history of {len(hist)} steps at step {step}; needs two {season}-step seasons"
         keep = min(len(hist), max(4 * season, int(COARSE_HISTORY / step)))
         return season, 1, keep, season
     day_steps = season_steps(step, DAY)

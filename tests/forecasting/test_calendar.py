@@ -129,3 +129,21 @@ def test_short_history_warns_and_uses_seasonal_naive() -> None:
 def test_bad_parameters_name_the_field(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError, match=r"harmonics|max_points"):
         Calendar(**kwargs)
+
+
+@pytest.mark.parametrize("unit", ["s", "us"])
+def test_learns_lifts_whatever_the_resolution_of_the_stamps(unit: str) -> None:
+    """pandas 3 parses text at s/us resolution; event windows compared raw ns with us stamps and matched nothing."""
+    series, events = world({"tournament": 3.0})
+    series.index = series.index.as_unit(unit)
+    events = [Event(e.name, e.kind, e.start.as_unit(unit), e.end.as_unit(unit)) for e in events]
+    cut = series.index.get_loc(START + pd.Timedelta(days=11, hours=18))
+    model = Calendar().fit(series.iloc[:cut], events)
+    fc = model.predict(36, events)
+    future = next(e for e in events if e.start > series.index[cut])
+    inside = plateau(fc.index, future)
+    ratio = fc.quantile(0.5)[inside] / baseline_at(fc.index[inside])
+    assert np.median(ratio) == pytest.approx(3.0, rel=0.12)
+    update = series.iloc[cut : cut + 6]
+    model.update(update)
+    assert model.predict(4, events).index[0] == update.index[-1] + STEP
