@@ -36,7 +36,8 @@ def births() -> tuple[pd.Series, list[Event]]:
 
 def test_whole_day_bins_around_an_event() -> None:
     index = pd.date_range("2026-12-20", periods=12, freq="D", tz="UTC")
-    christmas = Event("christmas", "holiday", pd.Timestamp("2026-12-25", tz="UTC"), pd.Timestamp("2026-12-26", tz="UTC"))
+    christmas = Event("christmas", "holiday", pd.Timestamp("2026-12-25", tz="UTC"),
+                      pd.Timestamp("2026-12-26", tz="UTC"))
     i0, i1, bins = event_window(stamps_ns(index), christmas, td_ns(DAY))
     labels = [DAY_BINS[j] for j in bins.argmax(axis=1)]
     assert (index[i0].day, index[i1 - 1].day) == (23, 27)

@@ -217,7 +217,7 @@ def test_prescales_from_a_forecast_at_any_resolution(unit: str) -> None:
 
 
 def test_a_forecast_that_misses_now_is_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
-    loop, _, _, record = make_loop(5, model=UnitForecaster(shift=pd.Timedelta(days=-1)))
+    loop, _, _, _ = make_loop(5, model=UnitForecaster(shift=pd.Timedelta(days=-1)))
     with caplog.at_level("ERROR", logger="controller.local.loop"):
         rec = loop.cycle()
     assert loop.uncovered_cycles == 1 and rec.reason == "MetricsUnavailable"
