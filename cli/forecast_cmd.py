@@ -195,9 +195,9 @@ def _warn_fallbacks(result: BacktestResult) -> None:
     for name, score in result.models.items():
         if score.fallback:
             err_console.print(f"warning: {name} fell back to {score.fallback} at {score.fallback_origins} origin(s)",
-                              markup=False, highlight=False)
+                              markup=False, highlight=False, soft_wrap=True)
         for note in result.warnings.get(name, []):
-            err_console.print(f"warning: {note}", markup=False, highlight=False)
+            err_console.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def backtest_table(result: BacktestResult) -> Table:

@@ -59,8 +59,13 @@ def _check_plot_path(plot: Path | None) -> None:
 
 
 def _table(result: SimResult) -> Table:
-    table = Table(title=f"{result.series_name}: {len(result.demand)} steps, lead {result.lead_steps} step(s)")
-    for column in ("policy", "unserved", "short steps", "replica-h", "peak", "changes", "vs oracle", "no forecast"):
+    table = Table(title=f"{result.series_name}: {len(result.demand)} steps, lead {result.lead_steps} step(s)",
+                  show_edge=False)
+    # "no forecast": steps a forecast policy decided without a forecast covering now (and its fallback).
+    forecasting = any(run.steps_without_forecast is not None for run in result.runs.values())
+    # Two-line headers: the table (with "no forecast") fits an 80-column terminal.
+    columns = ["policy", "unserved", "short\nsteps", "replica\nhours", "peak", "scale\nchanges", "vs\noracle"]
+    for column in [*columns, *(["no\nforecast"] if forecasting else [])]:
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for name, run in result.runs.items():
         m = run.metrics
@@ -68,16 +73,9 @@ def _table(result: SimResult) -> Table:
         blind = "-" if run.steps_without_forecast is None else str(run.steps_without_forecast)
         if run.fallback:
             blind += f" ({run.fallback})"
-        table.add_row(
-            name,
-            f"{m.unserved_fraction:.4%}",
-            str(m.underprovisioned_steps),
-            f"{m.replica_hours:,.1f}",
-            str(m.peak_replicas),
-            str(m.scale_changes),
-            cost,
-            blind,
-        )
+        cells = [f"{m.unserved_fraction:.4%}", str(m.underprovisioned_steps), f"{m.replica_hours:,.1f}",
+                 str(m.peak_replicas), str(m.scale_changes), cost]
+        table.add_row(name, *cells, *([blind] if forecasting else []))
     return table
 
 
@@ -86,10 +84,11 @@ def _warn_blind(result: SimResult) -> None:
     for run in result.runs.values():
         if run.fallback:
             err_console.print(f"warning: {run.name}: its model fell back to {run.fallback} (see the notes)",
-                              markup=False, highlight=False)
+                              markup=False, highlight=False, soft_wrap=True)
         if run.steps_without_forecast:
             steps = f"{run.steps_without_forecast} of {len(result.demand)} steps"
-            err_console.print(f"warning: {run.name}: {steps} ran without a forecast", markup=False, highlight=False)
+            err_console.print(f"warning: {run.name}: {steps} ran without a forecast",
+                              markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

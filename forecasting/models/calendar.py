@@ -27,8 +27,21 @@ once points inside an event are seen the rest of it is forecast at the lift
 actually realised, with the lift uncertainty shrunk accordingly. ``update(new_points)``
 absorbs new points in O(new points) without a refit (about 1 ms per
 1-minute cycle, update + 60-step predict). At most ``max_points`` (28 days
-of 1-minute data) are used. Histories under two days fall back to
-``seasonal-naive`` with a warning. Used through ``forecasting.registry``.
+of 1-minute data) are used.
+
+Daily and coarser steps (daily active players, bets per day): no daily
+shape; weekly Fourier terms (at daily steps a free level per weekday) and,
+once the history holds two years (one year cannot tell the yearly cycle
+from growth), yearly ones; events get whole-step bins (the two steps
+before, the steps the event overlaps, the two after: a holiday's eve and
+its catch-up), per kind and per recurring name; their ridge prior is
+weighed by the residual noise (one day's weather can be as large as a
+holiday's lift); the residual filter adds a local level that does not decay
+(``forecasting.models.residual``); only the last ``max_years`` (4) are fitted,
+as weekday habits drift over decades. Histories under two days (sub-daily)
+or 14 steps (coarser) fall back to ``seasonal-naive`` with a warning naming
+the reason (``fallback_reason``; forecasts carry ``fallback``). Used through
+``forecasting.registry``.
 """
 
 from __future__ import annotations
@@ -49,6 +62,7 @@ from forecasting.features import (
     relevant,
     seasonal_design,
 )
+from forecasting.models.calendar_stats import continuation, lift_spread, shape_spread
 from forecasting.models.residual import Z, calibrate
 from forecasting.models.seasonal_naive import SeasonalNaive
 from forecasting.series import (
@@ -61,31 +75,7 @@ from forecasting.series import (
     prepare_history,
     step_of,
 )
-from forecasting.timeutil import stamps_ns, td_ns, ts_ns, utc_ns_index
-
-
-def _continuation(points: pd.Series, last: pd.Timestamp, step: pd.Timedelta) -> pd.Series | None:
-    """The points after ``last`` on its grid, with NaN for missing steps (None if there are none).
-    A lean version of ``extend_history`` for the per-cycle update path."""
-    if not isinstance(points, pd.Series) or not isinstance(points.index, pd.DatetimeIndex):
-        raise ValueError("new_points: expected a pandas Series on a DatetimeIndex")
-    stamps = stamps_ns(utc_ns_index(points.index))
-    values = np.asarray(points.to_numpy(), dtype=float)
-    last_ns, step_ns = ts_ns(last), td_ns(step)
-    keep = stamps > last_ns
-    if not keep.any():
-        return None
-    stamps, values = stamps[keep], values[keep]
-    if (values < 0).any() or np.isinf(values).any():
-        raise ValueError("new_points: expected finite non-negative values")
-    offset = stamps - last_ns
-    if (offset % step_ns).any():
-        raise ValueError(f"new_points: timestamps are off the {step} grid of the history")
-    pos = offset // step_ns - 1
-    out = np.full(int(pos.max()) + 1, np.nan)
-    out[pos] = values
-    return pd.Series(out, index=pd.date_range(last + step, periods=len(out), freq=step))
-
+from forecasting.timeutil import stamps_ns, td_ns
 
 MIN_SPAN = 2 * DAY  # sub-daily steps
 MIN_COARSE_POINTS = 14  # daily and coarser steps: two weeks of daily data
@@ -215,8 +205,12 @@ class Calendar:
         resid = np.full(len(z), np.nan)
         resid[obs] = zo - Xo @ beta
         self._calibrate(resid)
-        self._kind_sigma, self._kind_n = self._lift_spread(idx, resid, evs)
-        self._shape_var = self._shape_spread(idx, resid, evs)
+        stamps = stamps_ns(idx)
+        self._kind_sigma, self._kind_n = lift_spread(stamps, resid, evs, self._kinds, self.lift_sigma)
+        self._shape_var = (
+            shape_spread(stamps, resid, evs, self._kinds, td_ns(step), self._bins.width, self._var)
+            if self.SHAPE_SPREAD else {}
+        )
         plats = [self._beta_e[j + self._bins.plat] for j in kind_at.values()]
         self._pooled = float(np.mean(plats)) if plats else 0.0
         self._last = idx[-1]
@@ -348,56 +342,6 @@ class Calendar:
         keep = list(range(self._nb)) + [k + self._nb for k in range(len(keys)) if k not in gone]
         return x[keep], P[np.ix_(keep, keep)], [e for k, e in enumerate(keys) if k not in gone]
 
-    def _lift_spread(
-        self, idx: pd.DatetimeIndex, resid: np.ndarray, evs: Sequence[Event]
-    ) -> tuple[dict[str, float], dict[str, int]]:
-        """Per kind: spread of the log lift across past occurrences (shrunk toward lift_sigma),
-        and how many occurrences it was measured on."""
-        devs: dict[str, list[float]] = {k: [] for k in self._kinds}
-        for event in evs:
-            if event.kind not in devs:
-                continue
-            i0, i1 = np.searchsorted(stamps_ns(idx), [ts_ns(event.start), ts_ns(event.end)])
-            window = resid[i0:i1]
-            window = window[np.isfinite(window)]
-            if window.size:
-                devs[event.kind].append(float(window.mean()))
-        n0 = 2.0
-        out, counts = {}, {}
-        for kind, values in devs.items():
-            arr = np.asarray(values)
-            out[kind] = math.sqrt((float(np.sum(arr**2)) + n0 * self.lift_sigma**2) / (max(len(arr) - 1, 0) + n0))
-            counts[kind] = len(arr)
-        return out, counts
-
-    def _shape_spread(self, idx: pd.DatetimeIndex, resid: np.ndarray, evs: Sequence[Event]) -> dict[str, np.ndarray]:
-        """Per kind and shape bin: the residual variance beyond the base one, as a new point would see it.
-
-        The ramp bins of a kind whose real ramp does not follow its bins (a 3-minute jump into a
-        jackpot, a tournament whose ramp length varies) miss by more than the plateau's lift spread
-        says; this measures how much more, from the in-sample residuals of its past occurrences
-        corrected for the coefficients fitted on them (n points per bin: times (n + 1) / (n - 1))."""
-        if not self.SHAPE_SPREAD:
-            return {}
-        stamps, step_ns = stamps_ns(idx), td_ns(self._step)
-        ss = {k: np.zeros(self._bins.width) for k in self._kinds}
-        count = {k: np.zeros(self._bins.width) for k in self._kinds}
-        for event in evs:
-            if event.kind not in ss:
-                continue
-            i0, i1, bins = event_window(stamps, event, step_ns)
-            r = resid[i0:i1]
-            ok = np.isfinite(r)
-            ss[event.kind] += np.where(ok, r, 0.0) ** 2 @ bins
-            count[event.kind] += ok.astype(float) @ bins
-        out = {}
-        for kind in self._kinds:
-            n = count[kind]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pred = np.where(n >= 3, ss[kind] / np.maximum(n, 1) * (n + 1) / np.maximum(n - 1, 1), 0.0)
-            out[kind] = np.maximum(pred - self._var, 0.0)
-        return out
-
     # --------------------------------------------------------------- update
     def update(self, new_points: pd.Series) -> Self:
         """Absorb points after the fitted history: residuals against the fitted calendar,
@@ -407,7 +351,7 @@ class Calendar:
         if self._fallback is not None:
             self._fallback.update(new_points)
             return self
-        ext = _continuation(new_points, self._last, self._step)
+        ext = continuation(new_points, self._last, self._step)
         if ext is None:
             return self
         z = np.log(ext.to_numpy() + self._offset)
