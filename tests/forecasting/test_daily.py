@@ -123,3 +123,12 @@ def test_too_short_a_daily_history_falls_back_with_the_reason(births: tuple[pd.S
     assert result.models["calendar"].fallback == "seasonal-naive"
     assert result.to_json()["models"]["calendar"]["fallback"] == "seasonal-naive"
     assert any("calendar:" in note and "falling back" in note for note in result.warnings["calendar"])
+
+
+def test_auto_picks_on_a_week_ahead_over_four_weeks(births: tuple[pd.Series, list[Event]]) -> None:
+    series, events = births
+    model = registry.create("auto").fit(series.iloc[-2 * 365 :], events)
+    assert set(model.scores) == {"seasonal-naive", "holt-winters", "calendar"}  # type: ignore[attr-defined]
+    assert model.chosen in model.scores  # type: ignore[attr-defined]
+    fc = model.predict(7, events)
+    assert len(fc.index) == 7 and fc.fallback is None
