@@ -5,8 +5,8 @@ pandas 3 keeps the resolution a timestamp was parsed or built at: a
 ``asi8`` is in microseconds, while ``Timestamp.value`` and
 ``Timedelta.value`` are always nanoseconds. Comparing the two silently
 shifts every stamp by a factor of 1,000 (a forecast that "does not cover"
-now, an event window that matches nothing). The rule, enforced by a test
-over the packages (``tests/forecasting/test_timeutil.py``):
+now, an event window that matches nothing). The rule (a test over the
+packages, ``tests/forecasting/test_timeutil.py``, finds any raw ``.asi8``):
 
 * where a series, a forecast or an event enters the system, its stamps are
   made tz-aware UTC at nanosecond resolution (``utc_ns_index``,
