@@ -38,7 +38,7 @@ from forecasting.base import Event, Forecaster, SupportsUpdate
 from forecasting.synth import synth_trace
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
+DATA = REPO / "data"
 OUT = REPO / "var" / "bench-forecast"
 MODELS = ("seasonal-naive", "holt-winters", "calendar")
 console = Console(width=150)

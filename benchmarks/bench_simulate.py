@@ -1,7 +1,7 @@
 """bench-simulate: every policy replayed on real and synthetic traces, against the issue's goals.
 
 Traces:
-* metro: ../shared/data/metro_traffic_hourly.csv with its holiday calendar
+* metro: data/metro_traffic_hourly.csv with its holiday calendar
   (hourly steps, 1 h lead time, 250 vehicles/h per replica, last 120 days:
   Independence Day, the State Fair and Labor Day fall in the window);
 * casino-7, casino-11: forecasting.synth casino traces (1-minute steps,
@@ -43,7 +43,7 @@ from controller.traceio import read_events, read_series  # noqa: E402
 from forecasting.base import Event  # noqa: E402
 from forecasting.synth import synth_trace  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "data"
+DATA = REPO / "data"
 OUT = REPO / "var" / "bench"
 console = Console(width=160)
 SENSITIVITY = "pitboss@p90"
@@ -59,8 +59,8 @@ class Case:
 
 
 def cases(quick: bool) -> list[Case]:
-    metro = read_series(SHARED / "metro_traffic_hourly.csv")
-    metro_events = read_events(SHARED / "metro_traffic_hourly_events.csv")
+    metro = read_series(DATA / "metro_traffic_hourly.csv")
+    metro_events = read_events(DATA / "metro_traffic_hourly_events.csv")
     out = [
         Case(
             "metro",

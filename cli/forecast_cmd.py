@@ -176,6 +176,7 @@ def backtest_command(
         from cli.forecast_plots import plot_backtest
 
         _atomic(plot, lambda tmp: plot_backtest(result, events, tmp))
+    _warn_fallbacks(result)
     if as_json:
         typer.echo(json.dumps(result.to_json()))
         return
@@ -183,6 +184,16 @@ def backtest_command(
     say(f"best: {result.best}")
     if plot is not None:
         say(f"wrote {plot}")
+
+
+def _warn_fallbacks(result: BacktestResult) -> None:
+    """One stderr line per model that fell back (with how often), then its distinct warnings."""
+    for name, score in result.models.items():
+        if score.fallback:
+            err_console.print(f"warning: {name} fell back to {score.fallback} at {score.fallback_origins} origin(s)",
+                              markup=False, highlight=False, soft_wrap=True)
+        for note in result.warnings.get(name, []):
+            err_console.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def backtest_table(result: BacktestResult) -> Table:

@@ -2,7 +2,10 @@
 
 Reads a series CSV (and optionally an events CSV), runs the chosen policies
 through controller.simulate, shows a progress bar on stderr and a table (or
-one JSON object with --json) on stdout, and optionally writes a PNG plot.
+one JSON object with --json) on stdout, and optionally writes a PNG plot. A
+forecast policy that ran steps without a forecast, or whose model fell back
+to seasonal-naive, gets a warning on stderr (the table's "no forecast" column
+and the JSON's ``steps_without_forecast`` / ``fallback`` carry the numbers).
 ``--sweep`` runs each policy over its own knob instead (cli.simulate_sweep):
 the frontier of unserved demand against replica-hours, PNG and HTML.
 Bad input: one line ``error: ...`` naming the flag or field, exit code 2.
@@ -58,21 +61,23 @@ def _check_plot_path(plot: Path | None) -> None:
 
 
 def _table(result: SimResult) -> Table:
-    table = Table(title=f"{result.series_name}: {len(result.demand)} steps, lead {result.lead_steps} step(s)")
-    for column in ("policy", "unserved", "short steps", "replica-h", "peak", "changes", "vs oracle"):
+    table = Table(title=f"{result.series_name}: {len(result.demand)} steps, lead {result.lead_steps} step(s)",
+                  show_edge=False)
+    # "no forecast": steps a forecast policy decided without a forecast covering now (and its fallback).
+    forecasting = any(run.steps_without_forecast is not None for run in result.runs.values())
+    # Two-line headers: the table (with "no forecast") fits an 80-column terminal.
+    columns = ["policy", "unserved", "short\nsteps", "replica\nhours", "peak", "scale\nchanges", "vs\noracle"]
+    for column in [*columns, *(["no\nforecast"] if forecasting else [])]:
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for name, run in result.runs.items():
         m = run.metrics
         cost = "-" if m.cost_vs_oracle is None else f"{m.cost_vs_oracle:.3f}x"
-        table.add_row(
-            name,
-            f"{m.unserved_fraction:.4%}",
-            str(m.underprovisioned_steps),
-            f"{m.replica_hours:,.1f}",
-            str(m.peak_replicas),
-            str(m.scale_changes),
-            cost,
-        )
+        blind = "-" if run.steps_without_forecast is None else str(run.steps_without_forecast)
+        if run.fallback:
+            blind += f" ({run.fallback})"
+        cells = [f"{m.unserved_fraction:.4%}", str(m.underprovisioned_steps), f"{m.replica_hours:,.1f}",
+                 str(m.peak_replicas), str(m.scale_changes), cost]
+        table.add_row(name, *cells, *([blind] if forecasting else []))
     return table
 
 
@@ -82,6 +87,18 @@ EPILOG = """Example: pitboss simulate trace.csv --events events.csv --capacity-p
 
 Example: pitboss simulate trace.csv --events events.csv --capacity-per-replica 500 --lead-time 10m \\
   --test-days 2 --sweep --plot frontier.png --html frontier.html"""
+
+
+def _warn_blind(result: SimResult) -> None:
+    """A stderr warning per forecast policy that fell back or decided steps without a forecast."""
+    for run in result.runs.values():
+        if run.fallback:
+            err_console.print(f"warning: {run.name}: its model fell back to {run.fallback} (see the notes)",
+                              markup=False, highlight=False, soft_wrap=True)
+        if run.steps_without_forecast:
+            steps = f"{run.steps_without_forecast} of {len(result.demand)} steps"
+            err_console.print(f"warning: {run.name}: {steps} ran without a forecast",
+                              markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -197,6 +214,7 @@ def register(app: typer.Typer) -> None:
                 progress=lambda n: bar.advance(task, n),
                 reference=Oracle(),
             )
+        _warn_blind(result)
         if plot is not None:
             from controller.simulate.plot import plot_result
 

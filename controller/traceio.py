@@ -1,6 +1,6 @@
 """Read and write trace files: the series CSV and the events CSV.
 
-The format is documented in shared/data/README.md: a series CSV with header
+The format is documented in data/README.md: a series CSV with header
 ``timestamp,value`` (ISO 8601, read as UTC, regular grid, empty value = gap)
 and an events CSV with header ``start,end,kind,name[,expected_lift]``.
 Called by the CLI (forecast, backtest, simulate, trace synth) and the
@@ -19,6 +19,7 @@ import pandas as pd
 
 from controller.errors import InputError
 from forecasting.base import Event
+from forecasting.timeutil import utc_ns, utc_ns_index
 
 SERIES_HEADER = ("timestamp", "value")
 EVENTS_HEADER = ("start", "end", "kind", "name")
@@ -33,7 +34,8 @@ def _parse_ts(text: str, *, source: str, row: int, field: str) -> pd.Timestamp:
         raise InputError(
             f"expected an ISO 8601 timestamp, got {text!r}", source=source, row=row, field=field
         )
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    # pandas 3 parses ISO text at second/microsecond resolution: make it ns here, where stamps enter.
+    return utc_ns(ts)
 
 
 def read_series(path: str | Path) -> pd.Series:
@@ -113,7 +115,7 @@ def read_series(path: str | Path) -> pd.Series:
             row=row_of[ts],
             field="timestamp",
         )
-    full = pd.date_range(series.index[0], series.index[-1], freq=step, tz="UTC")
+    full = utc_ns_index(pd.date_range(series.index[0], series.index[-1], freq=step))
     series = series.reindex(full)
     series.index.freq = pd.tseries.frequencies.to_offset(step)
     series.name = Path(path).stem

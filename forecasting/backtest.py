@@ -9,7 +9,8 @@ at origin ``o`` is fitted on the points strictly before ``o`` and forecasts
 ``horizon`` steps from ``o``. Metrics pool every (origin, step) pair:
 
 * ``mase``: MAE of the point forecast (the 0.5 quantile) / the in-sample MAE
-  of the daily seasonal naive over the history before the first origin;
+  of the daily seasonal naive over the history before the first origin (the
+  one-step naive at daily and coarser steps);
 * ``event_mase``: the same over actuals inside event windows (None if none);
 * ``smape``: mean of 200 |y - f| / (|y| + |f|), in percent (0 when both are 0);
 * ``coverage_95``: share of actuals inside the central 95% interval [q2.5, q97.5];
@@ -19,15 +20,19 @@ at origin ``o`` is fitted on the points strictly before ``o`` and forecasts
   its 0.95 quantile, 80% of the actual peak within the part of the event its
   horizon covers. When no grid origin covers an event, one extra origin is
   placed for it (used for spike recall only). None if no event qualifies;
-* ``fit_predict_ms_p50``: median wall time of fit + predict per origin.
+* ``fit_predict_ms_p50``: median wall time of fit + predict per origin;
+* ``fallback``: the model a forecaster fell back to at any origin (e.g.
+  ``"seasonal-naive"``; None when it always ran itself); ``BacktestResult.warnings``
+  keeps each model's distinct warnings (the fallback's reason) for the caller to show.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,10 +41,12 @@ import pandas as pd
 from forecasting.base import Event, Forecast, Forecaster
 from forecasting.models.seasonal_naive import SeasonalNaive
 from forecasting.series import DAY, prepare_history, season_steps, step_of
+from forecasting.timeutil import stamps_ns, ts_ns
 
 Progress = Callable[[int, int], None]
 Factory = Callable[[], Forecaster]
 BASELINE = "seasonal-naive"
+MAX_NOTES = 5  # distinct warnings kept per model (a fallback's reason names the span, which moves)
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,10 @@ class Score:
     spike_recall: float | None
     fit_predict_ms_p50: float
     spike_events: int = 0  # events that qualified for spike_recall (not part of the JSON)
+    fallback: str | None = None
+    fallback_origins: int = 0  # origins at which the model fell back (not part of the JSON)
 
-    def as_dict(self) -> dict[str, float | None]:
+    def as_dict(self) -> dict[str, float | str | None]:
         """JSON-ready mapping with the issue's field names."""
         return {
             "mase": self.mase,
@@ -63,6 +72,7 @@ class Score:
             "coverage_95": self.coverage_95,
             "spike_recall": self.spike_recall,
             "fit_predict_ms_p50": self.fit_predict_ms_p50,
+            "fallback": self.fallback,
         }
 
 
@@ -78,6 +88,7 @@ class BacktestResult:
     best: str
     actual: pd.Series = field(repr=False)
     paths: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # per model, distinct, in order
 
     def to_json(self) -> dict[str, Any]:
         """The single JSON object ``pitboss backtest --json`` prints."""
@@ -92,8 +103,10 @@ class BacktestResult:
 
 
 def daily_naive_scale(history: pd.Series) -> float:
-    """In-sample MAE of the daily seasonal naive (the MASE denominator)."""
-    lag = season_steps(step_of(history), DAY)
+    """In-sample MAE of the daily seasonal naive (the MASE denominator); the one-step naive
+    at daily and coarser steps."""
+    step = step_of(history)
+    lag = 1 if step >= DAY else season_steps(step, DAY)
     if not lag:
         raise ValueError(f"step: {step_of(history)} does not divide a day; MASE needs a daily season")
     y = history.to_numpy()
@@ -109,21 +122,33 @@ def daily_naive_scale(history: pd.Series) -> float:
 def in_events(index: pd.DatetimeIndex, events: Sequence[Event]) -> np.ndarray:
     """Boolean mask of the points inside any event window [start, end)."""
     mask = np.zeros(len(index), dtype=bool)
-    t = index.asi8
+    t = stamps_ns(index)
     for event in events:
-        i0, i1 = np.searchsorted(t, [event.start.value, event.end.value])
+        i0, i1 = np.searchsorted(t, [ts_ns(event.start), ts_ns(event.end)])
         mask[i0:i1] = True
     return mask
 
 
 def _run(
-    factory: Factory, history: pd.Series, horizon: int, events: Sequence[Event], timer: Callable[[], float]
+    factory: Factory,
+    history: pd.Series,
+    horizon: int,
+    events: Sequence[Event],
+    timer: Callable[[], float],
+    notes: list[str] | None = None,
 ) -> tuple[Forecast, float]:
-    t0 = timer()
-    model = factory()
-    model.fit(history, events)
-    forecast = model.predict(horizon, events)
-    return forecast, (timer() - t0) * 1000.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = timer()
+        model = factory()
+        model.fit(history, events)
+        forecast = model.predict(horizon, events)
+        ms = (timer() - t0) * 1000.0
+    if notes is not None:
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            if message not in notes and len(notes) < MAX_NOTES:
+                notes.append(message)
+    return forecast, ms
 
 
 def backtest(
@@ -138,8 +163,6 @@ def backtest(
     timer: Callable[[], float] = time.perf_counter,
 ) -> BacktestResult:
     """Rolling-origin backtest of every model in ``models`` (name -> factory)."""
-    import warnings
-
     if not models:
         raise ValueError("models: expected at least one model")
     for value, name in ((horizon, "horizon"), (every, "step"), (test_steps, "test_days")):
@@ -160,14 +183,15 @@ def backtest(
     runs: dict[str, dict[int, Forecast]] = {name: {} for name in models}
     baseline: dict[int, Forecast] = {}
     times: dict[str, list[float]] = {name: [] for name in models}
+    notes: dict[str, list[str]] = {name: [] for name in models}
     total = (len(grid) + len(extra)) * len(models) + (0 if BASELINE in models else len(grid) + len(extra))
     done = 0
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fallback warnings repeat at every origin
+        warnings.simplefilter("ignore")  # each model's warnings are recorded once, in ``notes``
         for origin in [*grid, *extra]:
             history = series.iloc[:origin]
             for name, factory in models.items():
-                forecast, ms = _run(factory, history, horizon, events, timer)
+                forecast, ms = _run(factory, history, horizon, events, timer, notes[name])
                 runs[name][origin] = forecast
                 times[name].append(ms)
                 done += 1
@@ -180,10 +204,11 @@ def backtest(
                 done += 1
                 if progress:
                     progress(done, total)
-    scores = {
-        name: _score(y, series.index, grid, runs[name], baseline, events, horizon, step, scale, times[name])
-        for name in models
-    }
+    scores = {}
+    for name in models:
+        score = _score(y, series.index, grid, runs[name], baseline, events, horizon, step, scale, times[name])
+        fell = [fc.fallback for fc in runs[name].values() if fc.fallback]
+        scores[name] = replace(score, fallback=fell[0] if fell else None, fallback_origins=len(fell))
     best = min(scores, key=lambda k: (math.inf if math.isnan(scores[k].mase) else scores[k].mase))
     paths = {name: _path(runs[name], grid, every, series.index) for name in models}
     return BacktestResult(
@@ -195,6 +220,7 @@ def backtest(
         best=best,
         actual=series.iloc[max(0, first - horizon) :],
         paths=paths,
+        warnings={name: found for name, found in notes.items() if found},
     )
 
 
@@ -219,7 +245,7 @@ def _issuing_origin(
 ) -> int | None:
     """The last possible origin at least half a horizon before the event start (None if outside the test)."""
     latest = event.start - horizon * step / 2
-    pos = int(np.searchsorted(index.asi8, latest.value, side="right")) - 1
+    pos = int(np.searchsorted(stamps_ns(index), ts_ns(latest), side="right")) - 1
     if pos < first or pos + horizon > len(index):
         return None
     return pos if _covers(index, pos, horizon, event) else None

@@ -23,6 +23,8 @@ from typing import ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from forecasting.timeutil import utc_ns, utc_ns_index
+
 REQUIRED_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
 
 
@@ -37,6 +39,11 @@ class Event:
     expected_lift: float | None = None  # multiplier of normal demand, when known
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # The boundary where events enter: UTC at nanosecond resolution (forecasting.timeutil).
+        object.__setattr__(self, "start", utc_ns(self.start))
+        object.__setattr__(self, "end", utc_ns(self.end))
+
 
 @dataclass(frozen=True)
 class Forecast:
@@ -47,7 +54,11 @@ class Forecast:
     quantiles: dict[float, np.ndarray]
     model: str = ""
 
+    fallback: str | None = None  # the model that actually forecast, when ``model`` fell back to it
+
     def __post_init__(self) -> None:
+        # The boundary where forecasts enter the deciders: UTC at nanosecond resolution.
+        object.__setattr__(self, "index", utc_ns_index(pd.DatetimeIndex(self.index)))
         n = len(self.index)
         if self.mean.shape != (n,):
             raise ValueError(f"mean: expected shape ({n},), got {self.mean.shape}")

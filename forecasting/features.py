@@ -1,10 +1,12 @@
-"""Calendar features: Fourier daily/weekly terms and event-shape regressors.
+"""Calendar features: Fourier daily/weekly/yearly terms and event-shape regressors.
 
 Called by the ``calendar`` model to build its design matrix. Seasonal
 columns come from per-slot lookup tables cached per (step, harmonics), so a
-refit over 20,000 one-minute points costs a gather, not 400,000 sines. Event
-columns give each event *kind* a ramp-up / plateau / decay shape, split in
-bins whose coefficients (log lifts) are learned from past events:
+refit over 20,000 one-minute points costs a gather, not 400,000 sines (the
+yearly period is no whole number of steps: its terms are computed). Event
+columns give each event *kind* a shape, split in bins whose coefficients
+(log lifts) are learned from past events. At sub-daily steps a ramp-up /
+plateau / decay shape:
 
     pre     [start - R, start)              anticipation
     ramp1-4 [start + (k-1)R/4, start + kR/4)  ramp-up, in quarters
@@ -13,7 +15,15 @@ bins whose coefficients (log lifts) are learned from past events:
     decay2  [end + R/2, end + R)            decay, second part
     decay3  [end + R, end + 3R)             decay, tail
 
-with R = clamp(duration / 4, one step, 30 minutes). Everything is UTC.
+with R = clamp(duration / 4, one step, 30 minutes). At daily and coarser
+steps a point stands for its whole step [ts, ts + step), so the bins are
+whole steps (``DAY_BINS``):
+
+    pre2, pre1   the second and the first step before the event  anticipation (an eve)
+    day          every step the event overlaps                   the event itself
+    post1, post2 the first and the second step after it          aftermath (a catch-up)
+
+Everything is UTC.
 """
 
 from __future__ import annotations
@@ -26,15 +36,42 @@ import numpy as np
 import pandas as pd
 
 from forecasting.base import Event
+from forecasting.timeutil import stamps_ns, td_ns, ts_ns
 
 DAY_NS = 86_400 * 10**9
 WEEK_NS = 7 * DAY_NS
 MONDAY_OFFSET_NS = 3 * DAY_NS  # 1970-01-01 was a Thursday: shift so that slot 0 is Monday 00:00
 MAX_RAMP = pd.Timedelta(minutes=30)
 
+YEAR_NS = 31_556_952 * 10**9  # the mean Gregorian year, 365.2425 days
+
 BINS: tuple[str, ...] = ("pre", "ramp1", "ramp2", "ramp3", "ramp4", "plat", "decay1", "decay2", "decay3")
 # Share of the plateau's log lift each bin is expected to carry: the prior shape.
 NOMINAL_SHAPE = np.array([0.1, 0.3, 0.55, 0.8, 0.95, 1.0, 0.6, 0.35, 0.12])
+DAY_BINS: tuple[str, ...] = ("pre2", "pre1", "day", "post1", "post2")
+DAY_NOMINAL = np.array([0.05, 0.2, 1.0, 0.2, 0.05])
+
+
+@dataclass(frozen=True, eq=False)
+class BinSet:
+    """The event bins of one step regime: their names, prior shape and the full-lift bin."""
+
+    names: tuple[str, ...]
+    nominal: np.ndarray
+    plat: int  # index of the bin that carries the event's full lift
+
+    @property
+    def width(self) -> int:
+        return len(self.names)
+
+
+SUB_DAILY = BinSet(BINS, NOMINAL_SHAPE, BINS.index("plat"))
+COARSE = BinSet(DAY_BINS, DAY_NOMINAL, DAY_BINS.index("day"))
+
+
+def bin_set(step: pd.Timedelta) -> BinSet:
+    """The bins events get at this step: whole steps from a day up."""
+    return COARSE if td_ns(step) >= DAY_NS else SUB_DAILY
 
 
 @lru_cache(maxsize=32)
@@ -74,18 +111,20 @@ def seasonal_design(
     weekly: int,
     day_types: int,
     day_levels: bool = False,
+    yearly: int = 0,
 ) -> np.ndarray:
-    """Intercept, daily Fourier terms, weekly Fourier terms and, with ``day_types`` > 0,
+    """Intercept, daily, weekly and ``yearly`` Fourier terms and, with ``day_types`` > 0,
     a level and ``day_types`` daily harmonics again for Fridays, Saturdays and Sundays
     (each relative to Monday-Thursday), so each day type gets its own daily shape.
     With ``day_levels`` (and no day types) only those three levels: a weekend that
     starts and ends sharply at midnight is a step, which few weekly harmonics smear."""
-    stamps = index.asi8
-    step_ns = int(step.value)
+    stamps = stamps_ns(index)
+    step_ns = td_ns(step)
     cols = [np.ones((len(stamps), 1))]
     day_terms = _fourier(stamps, step_ns, DAY_NS, daily)
     cols.append(day_terms)
     cols.append(_fourier(stamps, step_ns, WEEK_NS, weekly, MONDAY_OFFSET_NS))
+    cols.append(_fourier(stamps, step_ns, YEAR_NS, yearly))
     if day_types > 0 or day_levels:
         dow = ((stamps + MONDAY_OFFSET_NS) % WEEK_NS) // DAY_NS
         shape = day_terms[:, : 2 * day_types]
@@ -103,9 +142,12 @@ def ramp_of(event: Event, step: pd.Timedelta) -> pd.Timedelta:
 
 
 def event_window(stamps: np.ndarray, event: Event, step_ns: int) -> tuple[int, int, np.ndarray]:
-    """(i0, i1, bins): the event's shape-bin indicators over ``stamps[i0:i1]`` (one column per bin)."""
-    s, e = event.start.value, event.end.value
-    r = max(step_ns, min(MAX_RAMP.value, (e - s) // 4))
+    """(i0, i1, bins): the event's shape-bin indicators over ``stamps[i0:i1]`` (one column per bin
+    of ``bin_set(step)``); ``stamps`` are int64 ns on a regular grid of ``step_ns``."""
+    if step_ns >= DAY_NS:
+        return _coarse_window(stamps, event, step_ns)
+    s, e = ts_ns(event.start), ts_ns(event.end)
+    r = max(step_ns, min(td_ns(MAX_RAMP), (e - s) // 4))
     i0, i1 = np.searchsorted(stamps, [s - r, e + 3 * r])
     tt = stamps[i0:i1]
     quarter = [min(s + k * r // 4, e) for k in (1, 2, 3, 4)]
@@ -118,10 +160,28 @@ def event_window(stamps: np.ndarray, event: Event, step_ns: int) -> tuple[int, i
     return int(i0), int(i1), bins
 
 
+def _coarse_window(stamps: np.ndarray, event: Event, step_ns: int) -> tuple[int, int, np.ndarray]:
+    """Whole-step bins: the steps the event overlaps, and two steps either side of them."""
+    s, e = ts_ns(event.start), ts_ns(event.end)
+    phase = int(stamps[0]) % step_ns if len(stamps) else 0
+
+    def ceil(x: int) -> int:  # the first grid point at or after x
+        return x + (phase - x) % step_ns
+
+    first, after = ceil(s - step_ns + 1), ceil(e)  # first step overlapping [s, e); first step after it
+    edges = np.array([first - 2 * step_ns, first - step_ns, first, after, after + step_ns, after + 2 * step_ns])
+    i0, i1 = np.searchsorted(stamps, [edges[0], edges[-1]])
+    which = np.searchsorted(edges, stamps[i0:i1], side="right") - 1
+    bins = np.zeros((len(which), len(DAY_BINS)))
+    ok = (which >= 0) & (which < len(DAY_BINS))
+    bins[np.flatnonzero(ok), which[ok]] = 1.0
+    return int(i0), int(i1), bins
+
+
 def event_bins(index: pd.DatetimeIndex, event: Event, step: pd.Timedelta) -> np.ndarray:
-    """(len(index), len(BINS)) indicator matrix of the event's shape bins (see module docstring)."""
-    out = np.zeros((len(index), len(BINS)))
-    i0, i1, bins = event_window(index.asi8, event, int(step.value))
+    """(len(index), bins) indicator matrix of the event's shape bins (see module docstring)."""
+    out = np.zeros((len(index), bin_set(step).width))
+    i0, i1, bins = event_window(stamps_ns(index), event, td_ns(step))
     out[i0:i1] = bins
     return out
 
@@ -142,13 +202,14 @@ class EventLayout:
     names: tuple[str, ...]
     long_names: frozenset[str]
     shape_harmonics: int
+    bins: BinSet = SUB_DAILY
 
     def offsets(self) -> tuple[dict[str, int], dict[str, int], int]:
         """Column offset of every kind block and name block, and the total width."""
         pos, kind_at, name_at = 0, {}, {}
         for kind in self.kinds:
             kind_at[kind] = pos
-            pos += len(BINS) + (2 * self.shape_harmonics if kind in self.long_kinds else 0)
+            pos += self.bins.width + (2 * self.shape_harmonics if kind in self.long_kinds else 0)
         for name in self.names:
             name_at[name] = pos
             pos += 1 + (2 * self.shape_harmonics if name in self.long_names else 0)
@@ -158,8 +219,8 @@ class EventLayout:
         """(len(index), width) event columns; overlapping events add up."""
         kind_at, name_at, width = self.offsets()
         out = np.zeros((len(index), width))
-        stamps, step_ns, k = index.asi8, int(step.value), self.shape_harmonics
-        plat = BINS.index("plat")
+        stamps, step_ns, k = stamps_ns(index), td_ns(step), self.shape_harmonics
+        plat, nb = self.bins.plat, self.bins.width
         for event in events:
             in_kind, in_name = event.kind in kind_at, event.name in name_at
             if not (in_kind or in_name):
@@ -173,9 +234,9 @@ class EventLayout:
                 shape = _fourier(stamps[i0:i1], step_ns, DAY_NS, k) * plateau
             if in_kind:
                 j = kind_at[event.kind]
-                out[i0:i1, j : j + len(BINS)] += bins
+                out[i0:i1, j : j + nb] += bins
                 if event.kind in self.long_kinds and shape is not None:
-                    out[i0:i1, j + len(BINS) : j + len(BINS) + 2 * k] += shape
+                    out[i0:i1, j + nb : j + nb + 2 * k] += shape
             if in_name:
                 j = name_at[event.name]
                 out[i0:i1, j : j + 1] += plateau
@@ -189,7 +250,7 @@ def plan_layout(
 ) -> EventLayout:
     """The event columns worth fitting on ``index``: kinds with events on observed points,
     and names that touch observed points and recur in ``events`` (so they will be seen again)."""
-    stamps, step_ns = index.asi8, int(step.value)
+    stamps, step_ns = stamps_ns(index), td_ns(step)
     obs_count = np.concatenate([[0], np.cumsum(observed)])
     kinds: dict[str, list[float]] = {}
     names: dict[str, list[float]] = {}
@@ -211,6 +272,7 @@ def plan_layout(
         names=tuple(recurring),
         long_names=frozenset(n for n in recurring if float(np.median(names[n])) >= day_long),
         shape_harmonics=shape_harmonics,
+        bins=bin_set(step),
     )
 
 
@@ -218,13 +280,15 @@ def nominal_presence(index: pd.DatetimeIndex, events: Sequence[Event], step: pd.
     """Per point, the largest nominal shape weight of any event touching it (0 outside events)."""
     out = np.zeros(len(index))
     for event in events:
-        i0, i1, bins = event_window(index.asi8, event, int(step.value))
-        out[i0:i1] = np.maximum(out[i0:i1], bins @ NOMINAL_SHAPE)
+        i0, i1, bins = event_window(stamps_ns(index), event, td_ns(step))
+        out[i0:i1] = np.maximum(out[i0:i1], bins @ bin_set(step).nominal)
     return out
 
 
-def relevant(events: Sequence[Event], start: pd.Timestamp, end: pd.Timestamp) -> list[Event]:
-    """Events whose shape (including ramp and decay margins) can touch [start, end]."""
-    margin = 4 * MAX_RAMP.value
-    lo, hi = start.value - margin, end.value + margin
-    return [e for e in events if e.start.value <= hi and e.end.value >= lo]
+def relevant(
+    events: Sequence[Event], start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta | None = None
+) -> list[Event]:
+    """Events whose shape (including ramp and decay margins, or the steps either side) can touch [start, end]."""
+    margin = max(4 * td_ns(MAX_RAMP), 0 if step is None else 3 * td_ns(step))
+    lo, hi = ts_ns(start) - margin, ts_ns(end) + margin
+    return [e for e in events if ts_ns(e.start) <= hi and ts_ns(e.end) >= lo]

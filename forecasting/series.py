@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.base import REQUIRED_QUANTILES, Forecast
+from forecasting.timeutil import stamps_ns, utc_ns_index
 
 # Levels every model emits: the required ones plus the tails of the central 95% interval.
 QUANTILES: tuple[float, ...] = tuple(sorted({*REQUIRED_QUANTILES, 0.025, 0.05, 0.1, 0.975}))
@@ -40,8 +41,8 @@ def prepare_history(history: pd.Series, *, field: str = "history") -> pd.Series:
         values = history.astype(float)
     except (TypeError, ValueError):
         raise ValueError(f"{field}: values must be numbers") from None
-    index = history.index
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    # The boundary where series enter: UTC at nanosecond resolution (forecasting.timeutil).
+    index = utc_ns_index(history.index)
     values = pd.Series(values.to_numpy(), index=index, name=history.name)
     finite = values.to_numpy()
     bad = np.flatnonzero(np.isinf(finite) | (finite < 0))
@@ -53,7 +54,7 @@ def prepare_history(history: pd.Series, *, field: str = "history") -> pd.Series:
         raise ValueError(f"{field}: row {row}: duplicate timestamp {index[row].isoformat()}")
     order = np.arange(len(index))
     if not index.is_monotonic_increasing:
-        order = np.argsort(index.asi8, kind="stable")
+        order = np.argsort(stamps_ns(index), kind="stable")
         values = values.iloc[order]
         index = values.index
     step = _step_of(index, history.index.freq)
@@ -79,7 +80,7 @@ def _step_of(index: pd.DatetimeIndex, freq: object) -> pd.Timedelta:
             return pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
         except (TypeError, ValueError):
             pass
-    diffs = pd.Series(np.diff(index.asi8))
+    diffs = pd.Series(np.diff(stamps_ns(index)))
     counts = diffs.value_counts()
     step = int(min(counts.index[counts == counts.max()]))
     if step <= 0:
@@ -179,8 +180,7 @@ def extend_history(history: pd.Series, new_points: pd.Series, *, keep: int | Non
 def _single(points: pd.Series) -> pd.Series:
     if not isinstance(points, pd.Series) or not isinstance(points.index, pd.DatetimeIndex):
         raise ValueError("new_points: expected a pandas Series on a DatetimeIndex")
-    index = points.index
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    index = utc_ns_index(points.index)
     values = points.astype(float).to_numpy()
     if (values < 0).any() or np.isinf(values).any():
         raise ValueError("new_points: expected finite non-negative values")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.base import Event
+from forecasting.timeutil import utc_ns
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,14 @@ def synth_trace(
     if base_per_minute <= 0:
         raise ValueError(f"base_per_minute: expected a positive rate, got {base_per_minute}")
     rng = np.random.default_rng(seed)
-    start = pd.Timestamp(start)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    start = utc_ns(start)  # pandas 3 parses the text at second resolution: every stamp here is ns
     index = pd.date_range(start, periods=int(pd.Timedelta(days=days) / step), freq=step)
     minutes = step.total_seconds() / 60.0
 
     # Simulate on a 1-minute grid, then sum into steps (so coarser steps are true aggregates).
     fine = pd.date_range(start, periods=days * 1440, freq="1min")
     hours = fine.hour.to_numpy() + fine.minute.to_numpy() / 60.0
-    dow = fine.dayofweek.to_numpy()
+    dow = fine.day_of_week.to_numpy()
     weekend = np.where(dow >= 5, 1.3, 1.0)
     weekend = np.where((dow == 4) & (hours >= 17), 1.15, weekend)
     wander = np.zeros(len(fine))

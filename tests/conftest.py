@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the real services and the shared data live.
+"""Shared test fixtures: where the real services and the repository's data live.
 
 PostgreSQL (127.0.0.1:5432, database ``test``) and Redis (127.0.0.1:6379) are
 started by the machine before tests and CI; Prometheus and Alertmanager are
@@ -13,17 +13,23 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("PITBOSS_SHARED_DATA", REPO.parent / "shared" / "data"))
+DATA = REPO / "data"  # the public traces, committed with their README (source, licence, columns)
 POSTGRES_URL = os.environ.get("PITBOSS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PITBOSS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def in_repo(arg: str) -> str:
+    """A documented command's argument with a repository-relative ``data/...`` path made absolute
+    (the docs show commands run from the repository root; tests run them elsewhere)."""
+    return str(REPO / arg) if arg.startswith("data/") else arg
+
+
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The read-only public traces in ../shared/data."""
-    if not (SHARED_DATA / "metro_traffic_hourly.csv").exists():
-        pytest.fail(f"shared data not found at {SHARED_DATA}; set PITBOSS_SHARED_DATA")
-    return SHARED_DATA
+def data_dir() -> Path:
+    """The public traces in the repository's data/ (read-only: never write there)."""
+    if not (DATA / "metro_traffic_hourly.csv").exists():
+        pytest.fail(f"data not found at {DATA}: the repository's data/ folder is incomplete")
+    return DATA
 
 
 @pytest.fixture(scope="session")

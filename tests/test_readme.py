@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.cli.cluster_scenario import run_scenario
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, in_repo
 from tests.harness import PrometheusServer, binary, prometheus_factory
 from tests.kube.fixtures import api, kube, write_kubeconfig
 
@@ -48,7 +48,7 @@ def _pitboss() -> str:
 
 def _run(line: str, cwd: Path, env: dict[str, str] | None = None,
          prometheus: str = "http://prometheus:9090") -> subprocess.CompletedProcess[str]:
-    args = shlex.split(line.replace("../shared/data", str(SHARED_DATA)).replace("http://prometheus:9090", prometheus))
+    args = [in_repo(a) for a in shlex.split(line.replace("http://prometheus:9090", prometheus))]
     assert args[0] == "pitboss", line
     return subprocess.run([_pitboss(), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=600,
                           env={**os.environ, **(env or {})})

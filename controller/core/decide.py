@@ -35,6 +35,7 @@ from controller.core.limits import (
 )
 from controller.core.policy import Policy
 from forecasting.base import Forecast
+from forecasting.timeutil import stamps_ns, ts_ns
 
 # Reasons (CamelCase, like HPA condition reasons).
 SCALE_UP_FORECAST = "ScaleUpForecast"
@@ -47,6 +48,10 @@ CAPACITY_LIMITED = "CapacityLimited"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
 PAUSED = "Paused"
 FORECAST_ONLY = "ForecastOnly"
+# Flag: a forecast exists but none of its points overlaps the sizing window (or all are NaN).
+# Outside a failed refit this is a bug (e.g. stamps compared in different units): callers log
+# it as an error with the message, which names both the window and the forecast's span.
+FORECAST_NOT_COVERING = "ForecastNotCovering"
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,10 @@ def forecast_peak(forecast: Forecast, quantile: float, start: datetime, end: dat
     index = forecast.index
     if len(index) == 0:
         return None
-    stamps = index.asi8
+    stamps = stamps_ns(index)  # whatever the index's resolution (pandas 3 parses at us)
     step = int(stamps[1] - stamps[0]) if len(stamps) > 1 else 0
-    lo = int(np.searchsorted(stamps, _utc(start).value - step, side="right"))
-    hi = int(np.searchsorted(stamps, _utc(end).value, side="right"))
+    lo = int(np.searchsorted(stamps, ts_ns(_utc(start)) - step, side="right"))
+    hi = int(np.searchsorted(stamps, ts_ns(_utc(end)), side="right"))
     if hi <= lo:
         return None
     values = np.asarray(forecast.quantile(quantile)[lo:hi], dtype=float)
@@ -82,6 +87,12 @@ def forecast_peak(forecast: Forecast, quantile: float, start: datetime, end: dat
         return None
     i = int(np.nanargmax(values))
     return Peak(value=float(values[i]), at=index[lo + i])
+
+
+def _not_covering(forecast: Forecast, now: pd.Timestamp, window: timedelta) -> str:
+    index = forecast.index
+    span = "no points" if len(index) == 0 else f"{index[0].isoformat()} .. {index[-1].isoformat()}"
+    return f"forecast does not cover {now.isoformat()} .. +{format_duration(window)}: its points span {span}"
 
 
 def _num(x: float) -> str:
@@ -126,7 +137,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     elif forecast is None:
         why.append("no forecast")
     else:
-        why.append(f"forecast does not cover {_when(now, now)}..+{format_duration(lead + policy.sync_period)}")
+        why.append(_not_covering(forecast, now, lead + policy.sync_period))
     if observed is not None:
         why.append(f"observed {_num(observed)} req/s needs {obs_need}")
     else:
@@ -135,6 +146,8 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     flags: set[str] = set()
     if peak is None:
         flags.add("ForecastUnavailable")
+        if forecast is not None:
+            flags.add(FORECAST_NOT_COVERING)
     if observed is None:
         flags.add("ObservedUnavailable")
 

@@ -28,6 +28,7 @@ window are simulated durations.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections import deque
@@ -39,7 +40,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from controller.core.decide import decide
+from controller.core.decide import FORECAST_NOT_COVERING, decide
 from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
 from controller.errors import PitbossError
@@ -55,6 +56,7 @@ from forecasting.base import Event, Forecast, Forecaster, SupportsUpdate
 
 LOCAL_SCOPE = ("local", "casino")  # (namespace, policy) of the local run, as its incidents are labelled
 LOCAL_IDENTITY = "local"
+log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
@@ -190,6 +192,7 @@ class ControlLoop:
         self._last_scale: datetime | None = None
         self.scale_failures = 0
         self.last_scale_error: str | None = None
+        self.uncovered_cycles = 0  # cycles whose forecast did not cover now (logged as errors)
         self.t0 = self.clock.monotonic()
         self.wall0 = datetime.now(UTC)
 
@@ -221,6 +224,10 @@ class ControlLoop:
                               ready_replicas=scale.ready_replicas, observed_demand=observed,
                               recommendations=tuple(self._recs), last_scale_time=self._last_scale)
         decision = decide(self.policy, forecast, state)
+        if FORECAST_NOT_COVERING in decision.flags:
+            # A fitted forecast that misses now is a bug (issue 9: stamps in different units), never silent.
+            self.uncovered_cycles += 1
+            log.error("local loop: %s", decision.message)
         if decision.recommended_replicas is not None:
             self._recs.append((state.now, decision.recommended_replicas))
         # act

@@ -266,6 +266,7 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
             loop.settle(load.snapshot())
             record.meta["forecast_updates"] = feed.updates
             record.meta["forecast_update_failures"] = feed.failures
+            record.meta["cycles_without_forecast"] = loop.uncovered_cycles  # a forecast that missed now (an error)
             record.meta["restarts"] = target.restarts
             record.meta["lead_changes"] = [(t.isoformat(), d.total_seconds() / 60) for t, d in loop.lead_changes]
             record.meta["lead_time_min"] = loop.policy.lead_time.total_seconds() / 60

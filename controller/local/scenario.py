@@ -20,6 +20,7 @@ import pandas as pd
 
 from forecasting.base import Event
 from forecasting.synth import KINDS, synth_trace
+from forecasting.timeutil import stamps_ns, td_ns, ts_ns
 
 STEP = pd.Timedelta(minutes=1)
 
@@ -39,9 +40,9 @@ class Scenario:
 
     def rate_at(self, at: pd.Timestamp) -> float:
         """The live trace's rate at ``at``, linearly interpolated between steps (0 outside)."""
-        stamps = self.live.index.asi8
-        x = float(at.value)
-        if x < stamps[0] or x > stamps[-1] + STEP.value:
+        stamps = stamps_ns(self.live.index)  # ns whatever the index's resolution
+        x = float(ts_ns(at))
+        if x < stamps[0] or x > stamps[-1] + td_ns(STEP):
             return 0.0
         return float(np.interp(x, stamps.astype(float), self.live.to_numpy()))
 

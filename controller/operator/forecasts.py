@@ -22,6 +22,7 @@ import pandas as pd
 
 from controller.operator.resources import ScalingPolicySpec
 from forecasting.base import Event, Forecast, Forecaster
+from forecasting.timeutil import stamps_ns, ts_ns
 
 ForecasterFactory = Callable[[str], Forecaster]
 REFIT_EVERY = timedelta(hours=1)
@@ -102,8 +103,8 @@ class ForecastCache:
 
 def value_at(forecast: Forecast, q: float, now: datetime) -> float | None:
     """The forecast's ``q`` quantile for the step containing ``now`` (None outside it, or not finite)."""
-    stamps = forecast.index.asi8  # int64 ns: numpy's searchsorted, without pandas' scalar checks
-    i = int(np.searchsorted(stamps, pd.Timestamp(now).value, side="right")) - 1
+    stamps = stamps_ns(forecast.index)  # int64 ns: numpy's searchsorted, without pandas' scalar checks
+    i = int(np.searchsorted(stamps, ts_ns(now), side="right")) - 1
     if not 0 <= i < len(stamps):
         return None
     value = float(forecast.quantile(q)[i])

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from controller.core.decide import FORECAST_NOT_COVERING
 from controller.core.decision import Decision, ObservedState, ReplicaLag
 from controller.core.durations import format_duration
 from controller.core.policy import Policy
@@ -260,6 +261,8 @@ class Reconciler:
             database_current_replicas=None if db_scale is None else db_scale.replicas,
         )
         decision = self.decide(core_policy, forecast, state)
+        if FORECAST_NOT_COVERING in decision.flags:  # a forecast that misses now is a bug, not a gap (issue 9)
+            log.error("%s/%s: %s", policy.namespace, policy.name, decision.message)
         desired = decision.desired_replicas
         if decision.metrics_available is False and desired < scale.replicas:
             desired = scale.replicas  # belt and braces: never scale down without metrics

@@ -118,6 +118,19 @@ class PolicyRun:
     ready: np.ndarray  # replicas ready to serve during each step
     metrics: PolicyMetrics
     notes: list[str] = field(default_factory=list)
+    # Forecast-driven policies only (None for the others): steps decided with no forecast
+    # covering now, decisions per reason, and the model a refit fell back to.
+    steps_without_forecast: int | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+    fallback: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The policy's ``--json`` object: its metrics, and for a forecast policy how far it had one."""
+        out: dict[str, object] = dict(self.metrics.as_dict())
+        if self.steps_without_forecast is not None:
+            out["steps_without_forecast"] = self.steps_without_forecast
+            out["fallback"] = self.fallback
+        return out
 
 
 @dataclass
@@ -137,7 +150,7 @@ class SimResult:
         return {
             "series": self.series_name,
             "steps": len(self.demand),
-            "policies": {name: run.metrics.as_dict() for name, run in self.runs.items()},
+            "policies": {name: run.as_dict() for name, run in self.runs.items()},
         }
 
 
@@ -232,7 +245,16 @@ def run_policy(ctx: SimContext, scaler: Scaler, progress: Progress | None = None
     ready_arr = ready_from_asked(asked, ctx.initial_replicas, lead)
     metrics = compute_metrics(ctx.demand, asked, ready_arr, ctx.config.capacity_per_replica, ctx.step)
     notes = list(getattr(scaler, "notes", []))
-    return PolicyRun(name=scaler.name, asked=asked, ready=ready_arr, metrics=metrics, notes=notes)
+    return PolicyRun(
+        name=scaler.name,
+        asked=asked,
+        ready=ready_arr,
+        metrics=metrics,
+        notes=notes,
+        steps_without_forecast=getattr(scaler, "steps_without_forecast", None),
+        reasons=dict(getattr(scaler, "reasons", {})),
+        fallback=getattr(scaler, "fallback", None),
+    )
 
 
 def simulate(

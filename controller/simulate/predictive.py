@@ -23,7 +23,8 @@ unserved demand. Used by the simulator through ``controller.simulate.policies``.
 
 from __future__ import annotations
 
-from collections import deque
+import logging
+from collections import Counter, deque
 from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any
@@ -31,13 +32,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from controller.core.decide import decide
+from controller.core.decide import FORECAST_NOT_COVERING, decide
 from controller.core.decision import ObservedState
 from controller.core.limits import clamp, replicas_for
 from controller.core.policy import Policy
 from controller.simulate.engine import SimContext, StepView
 from forecasting import registry
 from forecasting.base import Event, Forecast, Forecaster
+
+log = logging.getLogger(__name__)
 
 
 class Predictive:
@@ -77,6 +80,9 @@ class Predictive:
         self.fit_seconds = 0.0
         self.failed_updates = 0
         self.update_seconds = 0.0
+        self.reasons: Counter[str] = Counter()  # decisions per reason over the run
+        self.steps_without_forecast = 0  # decisions made with no forecast covering now
+        self.fallback: str | None = None  # the model a refit fell back to (seasonal-naive), if any
 
     def reset(self, ctx: SimContext) -> None:
         cfg = ctx.config
@@ -108,6 +114,8 @@ class Predictive:
         self._recs: deque[tuple[datetime, int]] = deque(maxlen=max(1, round(window / step) + 1))
         self.notes, self.refits, self.failed_refits, self.fit_seconds = [], 0, 0, 0.0
         self.failed_updates, self.update_seconds = 0, 0.0
+        self.reasons, self.steps_without_forecast, self.fallback = Counter(), 0, None
+        self._uncovered = 0
         self._updates = callable(getattr(self._model, "update", None))
         self._update_steps = 1 if self.update_every is None else max(1, round(self.update_every / step))
         self._events = sorted(ctx.events, key=lambda e: e.start) if self.use_events else []
@@ -129,6 +137,10 @@ class Predictive:
         try:
             self._model.fit(history, fit_events)
             self._forecast = self._model.predict(self._horizon, fit_events)
+            if self._forecast.fallback and self.fallback is None:
+                self.fallback = self._forecast.fallback
+                why = getattr(self._model, "fallback_reason", None) or "see the model's warning"
+                self.notes.append(f"{self.model_name} fell back to {self.fallback} at {now}: {why}")
         except ValueError as exc:
             self.failed_refits += 1
             if self.failed_refits <= 3:
@@ -166,6 +178,15 @@ class Predictive:
             recommendations=tuple(self._recs),
         )
         decision = decide(self.policy, self._forecast, state)
+        self.reasons[decision.reason] += 1
+        if "ForecastUnavailable" in decision.flags:
+            self.steps_without_forecast += 1
+        if FORECAST_NOT_COVERING in decision.flags:
+            # A forecast exists but misses now: a bug (issue 9) unless a refit failed; never silent.
+            self._uncovered += 1
+            if self._uncovered == 1:
+                log.error("%s: %s", self.name, decision.message)
+                self.notes.append(f"step {view.t}: {decision.message}")
         if decision.recommended_replicas is not None:
             self._recs.append((state.now, decision.recommended_replicas))
         return decision.desired_replicas

@@ -1,7 +1,7 @@
 """Demand replayed from a trace file, through the same ``DemandSource`` protocol.
 
 Called by the simulator, demos and tests that replay a recorded series CSV
-(format: shared/data/README.md, read by ``controller.traceio.read_series``).
+(format: data/README.md, read by ``controller.traceio.read_series``).
 Values are used as they are (the trace's own demand unit); pass
 ``per_second=True`` to turn "demand per step" into demand per second.
 """

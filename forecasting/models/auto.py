@@ -3,7 +3,8 @@
 Holds out the end of the history (a day, or a fifth of a shorter history),
 fits every candidate at a few origins inside it on the points before each
 origin, scores the mean absolute error of the median over a one-hour horizon
-(at least one step), and refits the winner on the whole history. Ties and
+(at least one step), and refits the winner on the whole history. At daily
+and coarser steps the holdout is four weeks and the horizon one week. Ties and
 histories too short to hold anything out go to ``calendar`` (which itself
 falls back to ``seasonal-naive`` when it must) with a warning. ``chosen``
 names the winner; forecasts are labelled ``auto(<winner>)``. Used through
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.base import Event, Forecast, Forecaster, SupportsUpdate
-from forecasting.series import DAY, check_horizon, extend_history, prepare_history, step_of
+from forecasting.series import DAY, WEEK, check_horizon, extend_history, prepare_history, step_of
 
 CANDIDATES = ("seasonal-naive", "holt-winters", "calendar")
 MIN_TRAIN = 2 * DAY
@@ -57,8 +58,12 @@ class Auto:
 
         hist = prepare_history(history)
         step = step_of(hist)
-        horizon = self.horizon or max(1, int(pd.Timedelta(hours=1) / step))
-        holdout = min(int(DAY / step) if step <= DAY else 1, len(hist) // 5)
+        if step >= DAY:  # daily and coarser: a week ahead, over the last four weeks
+            horizon = self.horizon or max(1, int(WEEK / step))
+            holdout = min(max(4 * horizon, int(4 * WEEK / step)), len(hist) // 5)
+        else:
+            horizon = self.horizon or max(1, int(pd.Timedelta(hours=1) / step))
+            holdout = min(int(DAY / step), len(hist) // 5)
         first = len(hist) - holdout
         self.scores = {}
         if holdout < horizon or hist.index[first] - hist.index[0] < MIN_TRAIN:
@@ -107,4 +112,6 @@ class Auto:
         if self._model is None:
             raise ValueError("predict: call fit before predict")
         fc = self._model.predict(horizon, events)
-        return Forecast(index=fc.index, mean=fc.mean, quantiles=fc.quantiles, model=f"auto({self.chosen})")
+        return Forecast(
+            index=fc.index, mean=fc.mean, quantiles=fc.quantiles, model=f"auto({self.chosen})", fallback=fc.fallback
+        )

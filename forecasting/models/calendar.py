@@ -27,8 +27,21 @@ once points inside an event are seen the rest of it is forecast at the lift
 actually realised, with the lift uncertainty shrunk accordingly. ``update(new_points)``
 absorbs new points in O(new points) without a refit (about 1 ms per
 1-minute cycle, update + 60-step predict). At most ``max_points`` (28 days
-of 1-minute data) are used. Histories under two days fall back to
-``seasonal-naive`` with a warning. Used through ``forecasting.registry``.
+of 1-minute data) are used.
+
+Daily and coarser steps (daily active players, bets per day): no daily
+shape; weekly Fourier terms (at daily steps a free level per weekday) and,
+once the history holds two years (one year cannot tell the yearly cycle
+from growth), yearly ones; events get whole-step bins (the two steps
+before, the steps the event overlaps, the two after: a holiday's eve and
+its catch-up), per kind and per recurring name; their ridge prior is
+weighed by the residual noise (one day's weather can be as large as a
+holiday's lift); the residual filter adds a local level that does not decay
+(``forecasting.models.residual``); only the last ``max_years`` (4) are fitted,
+as weekday habits drift over decades. Histories under two days (sub-daily)
+or 14 steps (coarser) fall back to ``seasonal-naive`` with a warning naming
+the reason (``fallback_reason``; forecasts carry ``fallback``). Used through
+``forecasting.registry``.
 """
 
 from __future__ import annotations
@@ -43,13 +56,14 @@ import pandas as pd
 
 from forecasting.base import Event, Forecast
 from forecasting.features import (
-    BINS,
-    NOMINAL_SHAPE,
+    bin_set,
     event_window,
     plan_layout,
     relevant,
     seasonal_design,
 )
+from forecasting.models.calendar_stats import continuation, lift_spread, shape_spread
+from forecasting.models.residual import Z, calibrate
 from forecasting.models.seasonal_naive import SeasonalNaive
 from forecasting.series import (
     DAY,
@@ -61,33 +75,12 @@ from forecasting.series import (
     prepare_history,
     step_of,
 )
+from forecasting.timeutil import stamps_ns, td_ns
 
-
-def _continuation(points: pd.Series, last: pd.Timestamp, step: pd.Timedelta) -> pd.Series | None:
-    """The points after ``last`` on its grid, with NaN for missing steps (None if there are none).
-    A lean version of ``extend_history`` for the per-cycle update path."""
-    if not isinstance(points, pd.Series) or not isinstance(points.index, pd.DatetimeIndex):
-        raise ValueError("new_points: expected a pandas Series on a DatetimeIndex")
-    index = points.index if points.index.tz is not None else points.index.tz_localize("UTC")
-    stamps = index.asi8 if str(index.tz) == "UTC" else index.tz_convert("UTC").asi8
-    values = np.asarray(points.to_numpy(), dtype=float)
-    keep = stamps > last.value
-    if not keep.any():
-        return None
-    stamps, values = stamps[keep], values[keep]
-    if (values < 0).any() or np.isinf(values).any():
-        raise ValueError("new_points: expected finite non-negative values")
-    offset = stamps - last.value
-    if (offset % step.value).any():
-        raise ValueError(f"new_points: timestamps are off the {step} grid of the history")
-    pos = offset // step.value - 1
-    out = np.full(int(pos.max()) + 1, np.nan)
-    out[pos] = values
-    return pd.Series(out, index=pd.date_range(last + step, periods=len(out), freq=step))
-
-
-Z = {0.025: -1.96, 0.05: -1.645, 0.1: -1.2816, 0.5: 0.0, 0.9: 1.2816, 0.95: 1.645, 0.975: 1.96, 0.99: 2.326}
-MIN_SPAN = 2 * DAY
+MIN_SPAN = 2 * DAY  # sub-daily steps
+MIN_COARSE_POINTS = 14  # daily and coarser steps: two weeks of daily data
+YEAR = pd.Timedelta(days=365)
+PRIOR_SD = 0.5  # prior spread of an event bin's log lift around its prior (daily and coarser steps)
 
 
 class Calendar:
@@ -102,13 +95,15 @@ class Calendar:
         weekly_harmonics: int = 3,
         day_type_harmonics: int = 6,
         shape_harmonics: int = 4,
+        yearly_harmonics: int = 10,
         max_points: int = 40_320,
+        max_years: float = 4.0,
         prior_weight: float = 0.05,
         lift_sigma: float = 0.2,
         unseen_sigma: float = 0.35,
         unknown_sigma: float = 0.5,
     ) -> None:
-        if min(daily_harmonics, weekly_harmonics, day_type_harmonics, shape_harmonics) < 0:
+        if min(daily_harmonics, weekly_harmonics, day_type_harmonics, shape_harmonics, yearly_harmonics) < 0:
             raise ValueError("harmonics: expected a non-negative number")
         if prior_weight <= 0:
             raise ValueError(f"prior_weight: expected a positive weight, got {prior_weight}")
@@ -118,6 +113,8 @@ class Calendar:
         self.weekly_harmonics = weekly_harmonics
         self.day_type_harmonics = day_type_harmonics
         self.shape_harmonics = shape_harmonics
+        self.yearly_harmonics = yearly_harmonics  # daily and coarser steps only
+        self.max_years = max_years  # daily and coarser steps: older years are dropped (habits drift)
         self.max_points = max_points  # 28 days of 1-minute data by default: older points are dropped
         # Ridge weight of the event priors, sigma^2 / tau^2 with log noise sigma ~0.1 and prior sd tau ~0.5:
         # negligible once a kind has data, decisive for bins it has none in.
@@ -126,6 +123,7 @@ class Calendar:
         self.unseen_sigma = unseen_sigma
         self.unknown_sigma = unknown_sigma
         self._fallback: SeasonalNaive | None = None
+        self.fallback_reason: str | None = None  # why the last fit fell back to seasonal-naive
         self._fitted = False
 
     # ------------------------------------------------------------------ fit
@@ -134,35 +132,46 @@ class Calendar:
         hist = prepare_history(history)
         step = step_of(hist)
         self._fitted = True
-        if hist.index[-1] - hist.index[0] < MIN_SPAN or step >= DAY:
-            warnings.warn(
-                f"calendar: history spans {hist.index[-1] - hist.index[0]} at step {step}; "
-                "needs two days of sub-daily data, falling back to seasonal-naive",
-                stacklevel=2,
-            )
+        span = hist.index[-1] - hist.index[0]
+        coarse = step >= DAY
+        if (span < MIN_SPAN) if not coarse else (len(hist) < MIN_COARSE_POINTS):
+            need = "two days of history" if not coarse else f"{MIN_COARSE_POINTS} steps of history"
+            self.fallback_reason = f"history spans {span} at step {step}; needs {need}"
+            warnings.warn(f"calendar: {self.fallback_reason}, falling back to seasonal-naive", stacklevel=2)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._fallback = SeasonalNaive().fit(hist)
             return self
-        self._fallback = None
-        if len(hist) > self.max_points:
-            hist = hist.iloc[-self.max_points :]
+        self._fallback, self.fallback_reason = None, None
+        keep = self.max_points if not coarse else min(self.max_points, int(self.max_years * YEAR / step) + 1)
+        if len(hist) > keep:
+            hist = hist.iloc[-keep:]
+            span = hist.index[-1] - hist.index[0]
         self._step = step
+        self._bins = bin_set(step)
         self._events = list(events)
-        span = hist.index[-1] - hist.index[0]
-        day_steps = int(DAY / step)
-        self._daily = min(self.daily_harmonics, max(0, day_steps // 2 - 1))
-        self._weekly = self.weekly_harmonics if span >= WEEK else 0
-        # Own daily shapes for Fri/Sat/Sun need several of each, or one-off days (and their events) get absorbed.
-        self._day_types = min(self._daily, self.day_type_harmonics) if span >= 3 * WEEK else 0
-        self._day_levels = span >= 2 * WEEK - DAY
+        if coarse:
+            # Daily and coarser steps: no daily shape; a weekly cycle when steps divide a week
+            # (at daily steps 3 pairs: a free level per weekday), a yearly one once a year is seen.
+            week_steps = int(WEEK / step) if WEEK % step == pd.Timedelta(0) else 0
+            self._daily, self._day_types, self._day_levels = 0, 0, False
+            self._weekly = min(self.weekly_harmonics, (week_steps - 1) // 2) if span >= 2 * WEEK else 0
+            self._yearly = self.yearly_harmonics if span >= 2 * YEAR else 0
+        else:
+            day_steps = int(DAY / step)
+            self._daily = min(self.daily_harmonics, max(0, day_steps // 2 - 1))
+            self._weekly = self.weekly_harmonics if span >= WEEK else 0
+            # Own daily shapes for Fri/Sat/Sun need several of each, or one-off days (and their events) get absorbed.
+            self._day_types = min(self._daily, self.day_type_harmonics) if span >= 3 * WEEK else 0
+            self._day_levels = span >= 2 * WEEK - DAY
+            self._yearly = 0
 
         y = hist.to_numpy()
         observed = y[np.isfinite(y)]
         self._offset = max(1e-3, 0.01 * float(np.median(observed)))
         z = np.log(y + self._offset)
         idx = hist.index
-        evs = relevant(self._events, idx[0], idx[-1])
+        evs = relevant(self._events, idx[0], idx[-1], step)
         S = self._seasonal(idx)
         obs = np.isfinite(z)
         layout = plan_layout(evs, idx, obs, step, self.shape_harmonics)
@@ -175,24 +184,37 @@ class Calendar:
         penalty[0] = 0.0
         kind_at, _, _ = layout.offsets()  # recurring names: deviation from the kind, prior 0
         penalty[S.shape[1] :] = self.prior_weight
+        nominal = self._bins.nominal
         for kind, j in kind_at.items():
             lifts = [e.expected_lift for e in evs if e.kind == kind and e.expected_lift]
             if lifts:
-                prior[S.shape[1] + j : S.shape[1] + j + len(BINS)] = math.log(float(np.mean(lifts))) * NOMINAL_SHAPE
+                prior[S.shape[1] + j : S.shape[1] + j + len(nominal)] = math.log(float(np.mean(lifts))) * nominal
         Xo, zo = X[obs], z[obs]
         A = Xo.T @ Xo + np.diag(penalty)
         b = Xo.T @ zo + penalty * prior
         beta = np.linalg.solve(A, b)
+        if coarse:
+            # At daily steps an occurrence is one point, and the noise of one day (weather) can be
+            # as large as a holiday's lift: weigh the event priors as the Bayesian ridge does,
+            # residual variance / prior variance (prior sd PRIOR_SD in log lift), not a fixed weight.
+            noise = float(np.var(zo - Xo @ beta))
+            extra = np.zeros(X.shape[1])
+            extra[S.shape[1] :] = max(0.0, noise / PRIOR_SD**2 - self.prior_weight)
+            beta = np.linalg.solve(A + np.diag(extra), b + extra * prior)
         self._beta_s, self._beta_e = beta[: S.shape[1]], beta[S.shape[1] :]
         resid = np.full(len(z), np.nan)
         resid[obs] = zo - Xo @ beta
         self._calibrate(resid)
-        self._kind_sigma, self._kind_n = self._lift_spread(idx, resid, evs)
-        self._shape_var = self._shape_spread(idx, resid, evs)
-        plats = [self._beta_e[j + BINS.index("plat")] for j in kind_at.values()]
+        stamps = stamps_ns(idx)
+        self._kind_sigma, self._kind_n = lift_spread(stamps, resid, evs, self._kinds, self.lift_sigma)
+        self._shape_var = (
+            shape_spread(stamps, resid, evs, self._kinds, td_ns(step), self._bins.width, self._var)
+            if self.SHAPE_SPREAD else {}
+        )
+        plats = [self._beta_e[j + self._bins.plat] for j in kind_at.values()]
         self._pooled = float(np.mean(plats)) if plats else 0.0
         self._last = idx[-1]
-        self._run_filter(resid, idx.asi8, reset=True)
+        self._run_filter(resid, stamps_ns(idx), reset=True)
         return self
 
     def _seasonal(self, idx: pd.DatetimeIndex) -> np.ndarray:
@@ -203,49 +225,20 @@ class Calendar:
             weekly=self._weekly,
             day_types=self._day_types,
             day_levels=self._day_levels,
+            yearly=self._yearly,
         )
 
     def _calibrate(self, resid: np.ndarray) -> None:
-        """Residual scale, AR(1)+noise split, steady-state Kalman gain, standardised quantiles."""
-        r = resid[np.isfinite(resid)]
-        var = float(np.var(r)) if r.size > 1 else 0.0
-        self._var = max(var, 1e-8)
-
-        def acf(lag: int) -> float:
-            a, b = resid[:-lag], resid[lag:]
-            ok = np.isfinite(a) & np.isfinite(b)
-            if ok.sum() < 10:
-                return 0.0
-            return float(np.mean(a[ok] * b[ok]) / self._var)
-
-        r1, r2 = acf(1), acf(2)
-        if r1 > 0.05 and r2 > 0:
-            phi = min(0.9995, max(0.0, r2 / r1))
-            signal = min(1.0, r1 / phi) if phi > 0 else 0.0
-        else:
-            phi, signal = 0.0, 0.0
-        self._phi = phi
-        # Scale and tail shape from the recent residuals (8 weeks): a long history's calmer or
-        # stormier past should not set today's interval width.
-        recent = resid[-max(500, int(8 * WEEK / self._step)) :]
-        recent = recent[np.isfinite(recent)]
-        if recent.size > 20:
-            r = recent
-            self._var = max(float(np.var(r)), 1e-8)
-        self._sig_var = signal * self._var
-        self._noise_var = max(self._var - self._sig_var, 1e-10)
-        innov = self._sig_var * (1 - phi**2)
-        p = self._sig_var
-        gain = 0.0
+        """Residual dynamics (``forecasting.models.residual``) and the fast path's steady-state gain."""
+        recent = max(500, int(8 * WEEK / self._step))  # eight weeks (at least 500 points)
+        dyn = calibrate(resid, recent, local_level=self._step >= DAY)
+        self._dyn, self._nb, self._zq = dyn, (2 if dyn.has_level else 1), dyn.zq
+        self._var = dyn.var
+        p, gain = dyn.initial()[1][0, 0], 0.0
         for _ in range(200):
-            gain = p / (p + self._noise_var)
-            p = phi**2 * (1 - gain) * p + innov
+            gain = p / (p + dyn.noise)
+            p = dyn.phi**2 * (1 - gain) * p + dyn.innov
         self._gain = gain
-        self._post_var = (1 - gain) * p if p > 0 else 0.0
-        std = r / math.sqrt(self._var) if r.size > 20 else None
-        self._zq = {q: float(np.quantile(std, q)) if std is not None else Z[q] for q in QUANTILES}
-        centre = self._zq[0.5]
-        self._zq = {q: v - centre for q, v in self._zq.items()}
 
     def _prior_var(self, event: Event) -> float:
         """Prior variance of one occurrence's log-lift deviation from what the calendar forecasts.
@@ -265,24 +258,26 @@ class Calendar:
         prior spread, observed through the event's shape): in-event nowcasting. Once points
         inside an event are seen, its deviation is estimated and its variance shrinks, so the
         rest of the event is forecast at the lift actually realised, with a tighter interval."""
+        dyn, nb = self._dyn, self._nb
         if reset:
-            rate = (1 - self._gain) * self._phi
-            keep = len(resid) if rate <= 0 else min(len(resid), max(200, int(8 / max(1e-6, 1 - rate))))
-            resid, stamps = resid[-keep:], stamps[-keep:]
-            self._x = np.zeros(1)
-            self._P = np.full((1, 1), self._sig_var)
+            rate = (1 - self._gain) * dyn.phi
+            if nb == 1 and rate > 0:  # a level (nb 2) needs the whole fitted history
+                keep = min(len(resid), max(200, int(8 / max(1e-6, 1 - rate))))
+                resid, stamps = resid[-keep:], stamps[-keep:]
+            self._x, self._P = dyn.initial()
             self._keys: list[Event] = []
         if not len(resid):
             return
-        phi, gain, innov, noise = self._phi, self._gain, self._sig_var * (1 - self._phi**2), self._noise_var
-        step_ns = int(self._step.value)
+        phi, gain, innov, noise = dyn.phi, self._gain, dyn.innov, dyn.noise
+        F, Q = dyn.transition, dyn.process
+        step_ns = td_ns(self._step)
         first, last = pd.Timestamp(int(stamps[0]), tz="UTC"), pd.Timestamp(int(stamps[-1]), tz="UTC")
         windows: dict[Event, tuple[int, int, np.ndarray, np.ndarray]] = {}
         active = np.zeros(len(resid), dtype=bool)
-        for event in relevant(self._events, first, last):
+        for event in relevant(self._events, first, last, self._step):
             i0, i1, bins = event_window(stamps, event, step_ns)
             if i0 < i1:
-                w = bins @ NOMINAL_SHAPE
+                w = bins @ self._bins.nominal
                 # Where the kind's shape itself misses (its ramp), a residual says less about the lift.
                 shape = self._shape_var.get(event.kind)
                 extra = np.zeros(len(w))
@@ -298,7 +293,7 @@ class Calendar:
         n = len(resid)
         i = 0
         while i < n:
-            if not keys and not active[i]:
+            if nb == 1 and not keys and not active[i]:
                 # Plain steady-state filter on the level: the fast path outside events.
                 s, p = float(x[0]), float(P[0, 0])
                 while i < n and not active[i]:
@@ -321,16 +316,16 @@ class Calendar:
             ended = [k for k, e in enumerate(keys) if windows[e][1] <= i]
             if ended:
                 x, P, keys = self._drop(x, P, keys, ended)
-            x[0] *= phi
-            P[0, :] *= phi
-            P[:, 0] *= phi
-            P[0, 0] += innov
+            x[:nb] = F @ x[:nb]
+            P[:nb, :] = F @ P[:nb, :]
+            P[:, :nb] = P[:, :nb] @ F.T
+            P[:nb, :nb] += Q
             value = resid[i]
             if value == value:
                 h = np.empty(len(x))
-                h[0] = 1.0
+                h[:nb] = 1.0
                 r = noise
-                for k, event in enumerate(keys, start=1):
+                for k, event in enumerate(keys, start=nb):
                     i0, _, w, extra = windows[event]
                     h[k] = w[i - i0]
                     r += extra[i - i0]
@@ -341,62 +336,11 @@ class Calendar:
             i += 1
         self._x, self._P, self._keys = x, P, keys
 
-    @staticmethod
     def _drop(
-        x: np.ndarray, P: np.ndarray, keys: list[Event], gone: list[int]
+        self, x: np.ndarray, P: np.ndarray, keys: list[Event], gone: list[int]
     ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
-        keep = [0] + [k + 1 for k in range(len(keys)) if k not in gone]
+        keep = list(range(self._nb)) + [k + self._nb for k in range(len(keys)) if k not in gone]
         return x[keep], P[np.ix_(keep, keep)], [e for k, e in enumerate(keys) if k not in gone]
-
-    def _lift_spread(
-        self, idx: pd.DatetimeIndex, resid: np.ndarray, evs: Sequence[Event]
-    ) -> tuple[dict[str, float], dict[str, int]]:
-        """Per kind: spread of the log lift across past occurrences (shrunk toward lift_sigma),
-        and how many occurrences it was measured on."""
-        devs: dict[str, list[float]] = {k: [] for k in self._kinds}
-        for event in evs:
-            if event.kind not in devs:
-                continue
-            i0, i1 = np.searchsorted(idx.asi8, [event.start.value, event.end.value])
-            window = resid[i0:i1]
-            window = window[np.isfinite(window)]
-            if window.size:
-                devs[event.kind].append(float(window.mean()))
-        n0 = 2.0
-        out, counts = {}, {}
-        for kind, values in devs.items():
-            arr = np.asarray(values)
-            out[kind] = math.sqrt((float(np.sum(arr**2)) + n0 * self.lift_sigma**2) / (max(len(arr) - 1, 0) + n0))
-            counts[kind] = len(arr)
-        return out, counts
-
-    def _shape_spread(self, idx: pd.DatetimeIndex, resid: np.ndarray, evs: Sequence[Event]) -> dict[str, np.ndarray]:
-        """Per kind and shape bin: the residual variance beyond the base one, as a new point would see it.
-
-        The ramp bins of a kind whose real ramp does not follow its bins (a 3-minute jump into a
-        jackpot, a tournament whose ramp length varies) miss by more than the plateau's lift spread
-        says; this measures how much more, from the in-sample residuals of its past occurrences
-        corrected for the coefficients fitted on them (n points per bin: times (n + 1) / (n - 1))."""
-        if not self.SHAPE_SPREAD:
-            return {}
-        stamps, step_ns = idx.asi8, int(self._step.value)
-        ss = {k: np.zeros(len(BINS)) for k in self._kinds}
-        count = {k: np.zeros(len(BINS)) for k in self._kinds}
-        for event in evs:
-            if event.kind not in ss:
-                continue
-            i0, i1, bins = event_window(stamps, event, step_ns)
-            r = resid[i0:i1]
-            ok = np.isfinite(r)
-            ss[event.kind] += np.where(ok, r, 0.0) ** 2 @ bins
-            count[event.kind] += ok.astype(float) @ bins
-        out = {}
-        for kind in self._kinds:
-            n = count[kind]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pred = np.where(n >= 3, ss[kind] / np.maximum(n, 1) * (n + 1) / np.maximum(n - 1, 1), 0.0)
-            out[kind] = np.maximum(pred - self._var, 0.0)
-        return out
 
     # --------------------------------------------------------------- update
     def update(self, new_points: pd.Series) -> Self:
@@ -407,29 +351,29 @@ class Calendar:
         if self._fallback is not None:
             self._fallback.update(new_points)
             return self
-        ext = _continuation(new_points, self._last, self._step)
+        ext = continuation(new_points, self._last, self._step)
         if ext is None:
             return self
         z = np.log(ext.to_numpy() + self._offset)
         resid = z - self._center(ext.index, self._events)
-        self._run_filter(resid, ext.index.asi8, reset=False)
+        self._run_filter(resid, stamps_ns(ext.index), reset=False)
         self._last = ext.index[-1]
         return self
 
     # -------------------------------------------------------------- predict
     def _center(self, idx: pd.DatetimeIndex, events: Sequence[Event]) -> np.ndarray:
         """Calendar + learned event log lifts (no residual level) over ``idx``."""
-        evs = relevant(events, idx[0], idx[-1])
+        evs = relevant(events, idx[0], idx[-1], self._step)
         mu = self._seasonal(idx) @ self._beta_s
         if self._beta_e.size:
             mu = mu + self._layout.design(idx, evs, self._step) @ self._beta_e
-        stamps, step_ns = idx.asi8, int(self._step.value)
+        stamps, step_ns = stamps_ns(idx), td_ns(self._step)
         for event in evs:
             if event.kind in self._kinds:
                 continue
             lift = math.log(event.expected_lift) if event.expected_lift else self._pooled
             i0, i1, bins = event_window(stamps, event, step_ns)
-            mu[i0:i1] += bins @ (lift * NOMINAL_SHAPE)
+            mu[i0:i1] += bins @ (lift * self._bins.nominal)
         return mu
 
     def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:
@@ -439,26 +383,28 @@ class Calendar:
         horizon = check_horizon(horizon)
         if self._fallback is not None:
             fc = self._fallback.predict(horizon, events)
-            return Forecast(index=fc.index, mean=fc.mean, quantiles=fc.quantiles, model=self.name)
+            return Forecast(index=fc.index, mean=fc.mean, quantiles=fc.quantiles, model=self.name,
+                            fallback=SeasonalNaive.name)
         idx = future_index(self._last, self._step, horizon)
-        decay = self._phi ** np.arange(1, horizon + 1)
-        x, P = self._x, self._P
-        mu = self._center(idx, events) + decay * x[0]
-        var = self._noise_var + self._sig_var * (1 - decay**2) + decay**2 * P[0, 0]
+        x, P, nb = self._x, self._P, self._nb
+        Hb, var = self._dyn.ahead(horizon)
+        base = np.einsum("ij,jk,ik->i", Hb, P[:nb, :nb], Hb)  # what the state's own spread adds
+        mu = self._center(idx, events) + Hb @ x[:nb]
+        var = var + base
         # Event-lift uncertainty. Occurrences already under way carry their nowcast deviation
         # (point forecast moved toward the realised lift, spread shrunk by what was seen);
         # the others their kind's prior spread. Overlapping events' lifts multiply, so their
         # log-lift deviations add, and so do their variances.
         H = np.zeros((horizon, len(x)))
-        H[:, 0] = decay
+        H[:, :nb] = Hb
         ev_var = np.zeros(horizon)
-        state = {event: k for k, event in enumerate(self._keys, start=1)}
-        step_ns = int(self._step.value)
-        for event in relevant(events, idx[0], idx[-1]):
-            i0, i1, bins = event_window(idx.asi8, event, step_ns)
+        state = {event: k for k, event in enumerate(self._keys, start=nb)}
+        step_ns = td_ns(self._step)
+        for event in relevant(events, idx[0], idx[-1], self._step):
+            i0, i1, bins = event_window(stamps_ns(idx), event, step_ns)
             if i0 >= i1:
                 continue
-            w = bins @ NOMINAL_SHAPE
+            w = bins @ self._bins.nominal
             prior = self._prior_var(event) * w**2
             shape = self._shape_var.get(event.kind)
             if shape is not None:  # what the kind's shape misses beyond its lift spread
@@ -468,10 +414,10 @@ class Calendar:
                 ev_var[i0:i1] += prior
             else:
                 H[i0:i1, k] = w
-        if len(x) > 1:
-            mu = mu + H[:, 1:] @ x[1:]
+        if len(x) > nb:
+            mu = mu + H[:, nb:] @ x[nb:]
             joint = np.einsum("ij,jk,ik->i", H, P, H)
-            ev_var += np.maximum(joint - decay**2 * P[0, 0], 0.0)
+            ev_var += np.maximum(joint - base, 0.0)
         sd = np.sqrt(var)
         median = np.exp(mu) - self._offset
         offsets = {}

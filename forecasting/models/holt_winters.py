@@ -13,8 +13,11 @@ the bucket forecast is interpolated back to the series step. Gaps are filled
 from the day before (else interpolated). Quantiles: empirical quantiles of
 the step-level residuals, widened with the horizon by the smoothing level
 (ETS(A,N,A) variance growth). Known events are ignored (that is the point of
-the anchor). Histories under two days fall back to ``seasonal-naive`` with a
-warning. Used through the registry.
+the anchor). At daily and coarser steps the season is a week of steps (7 at
+daily steps; 52 weekly steps at weekly ones), fitted on the last two years
+with no bucketing. Histories under two days (sub-daily) or two seasons
+(coarser) fall back to ``seasonal-naive`` with a warning naming the reason,
+and the forecasts say so (``Forecast.fallback``). Used through the registry.
 """
 
 from __future__ import annotations
@@ -32,16 +35,47 @@ from forecasting.models.seasonal_naive import SeasonalNaive
 from forecasting.series import (
     DAY,
     QUANTILES,
+    WEEK,
     assemble,
     check_horizon,
     fill_gaps,
     future_index,
     prepare_history,
+    season_steps,
     step_of,
 )
 
 MAX_SEASON = 96
 MAX_DAYS = 21
+COARSE_HISTORY = pd.Timedelta(days=730)  # daily and coarser steps: the last two years
+
+
+def _plan(hist: pd.Series, step: pd.Timedelta, max_season: int, max_days: int) -> tuple[int, int, int, int] | str:
+    """(season in buckets, steps per bucket, steps to keep, gap-fill lag), or why no season fits."""
+    span = hist.index[-1] - hist.index[0]
+    if step >= DAY:
+        # Daily and coarser: a weekly season when steps divide a week, else a yearly one
+        # (52 weekly steps); two seasons of history at least, the last two years at most.
+        week = season_steps(step, WEEK)
+        season = week if week >= 2 else season_steps(step, 52 * WEEK)
+        if season < 2:
+            return f"no weekly or yearly season at step {step}"
+        if len(hist) < 2 * season:
+            return f"history of {len(hist)} steps at step {step}; needs two {season}-step seasons"
+        keep = min(len(hist), max(4 * season, int(COARSE_HISTORY / step)))
+        return season, 1, keep, season
+    day_steps = season_steps(step, DAY)
+    if day_steps < 2 or span < 2 * DAY:
+        return f"history spans {span} at step {step}; needs two days of sub-daily data"
+    factor = 1
+    while day_steps // factor > max_season or day_steps % factor:
+        factor += 1
+    season, days = day_steps // factor, max_days
+    if day_steps <= 24 and len(hist) >= 21 * day_steps:
+        season, days = 7 * day_steps, 2 * max_days
+    keep = min(len(hist), days * day_steps)
+    keep -= keep % factor
+    return season, factor, keep, day_steps
 
 
 class HoltWinters:
@@ -57,6 +91,7 @@ class HoltWinters:
         self.max_season = max_season
         self.max_days = max_days
         self._fallback: SeasonalNaive | None = None
+        self.fallback_reason: str | None = None  # why the last fit fell back to seasonal-naive
         self._fitted = False
 
     def fit(self, history: pd.Series, events: Sequence[Event] = ()) -> Self:
@@ -66,29 +101,19 @@ class HoltWinters:
         hist = prepare_history(history)
         step = step_of(hist)
         self._fitted = True
-        day_steps = int(DAY / step) if DAY % step == pd.Timedelta(0) else 0
-        if day_steps < 2 or hist.index[-1] - hist.index[0] < 2 * DAY:
-            warnings.warn(
-                f"holt-winters: history spans {hist.index[-1] - hist.index[0]} at step {step}; "
-                "needs two days of sub-daily data, falling back to seasonal-naive",
-                stacklevel=2,
-            )
+        plan = _plan(hist, step, self.max_season, self.max_days)
+        if isinstance(plan, str):
+            self.fallback_reason = plan
+            warnings.warn(f"holt-winters: {plan}, falling back to seasonal-naive", stacklevel=2)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._fallback = SeasonalNaive().fit(hist)
             return self
-        self._fallback = None
-        factor = 1
-        while day_steps // factor > self.max_season or day_steps % factor:
-            factor += 1
-        season, days = day_steps // factor, self.max_days
-        if day_steps <= 24 and len(hist) >= 21 * day_steps:
-            season, days = 7 * day_steps, 2 * self.max_days
-        keep = min(len(hist), days * day_steps)
-        keep -= keep % factor
+        self._fallback, self.fallback_reason = None, None
+        season, factor, keep, fill_lag = plan
         values = hist.to_numpy()[-keep:]
         self._offset = max(1e-3, 0.01 * float(np.nanmedian(values)))
-        z = np.log(fill_gaps(values, day_steps) + self._offset)
+        z = np.log(fill_gaps(values, fill_lag) + self._offset)
         buckets = z.reshape(-1, factor).mean(axis=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # statsmodels convergence chatter
@@ -120,7 +145,8 @@ class HoltWinters:
         horizon = check_horizon(horizon)
         if self._fallback is not None:
             fc = self._fallback.predict(horizon, events)
-            return Forecast(index=fc.index, mean=fc.mean, quantiles=fc.quantiles, model=self.name)
+            return Forecast(index=fc.index, mean=fc.mean, quantiles=fc.quantiles, model=self.name,
+                            fallback=SeasonalNaive.name)
         f = self._factor
         n_buckets = math.ceil(horizon / f) + 1
         ahead = np.asarray(self._result.forecast(n_buckets))

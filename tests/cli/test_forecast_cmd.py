@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from controller.traceio import read_events, read_series
+from tests.conftest import in_repo
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -80,8 +81,9 @@ def test_backtest_json_is_one_object_with_the_issue_shape(trace: tuple[Path, Pat
     assert data["origins"] == 8
     assert list(data["models"]) == ["seasonal-naive", "holt-winters", "calendar"]
     for score in data["models"].values():
-        assert set(score) == {"mase", "event_mase", "smape", "coverage_95", "spike_recall", "fit_predict_ms_p50"}
-        assert 0 <= score["coverage_95"] <= 1
+        assert set(score) == {"mase", "event_mase", "smape", "coverage_95", "spike_recall", "fit_predict_ms_p50",
+                              "fallback"}
+        assert 0 <= score["coverage_95"] <= 1 and score["fallback"] is None
     assert data["best"] in data["models"]
 
 
@@ -174,11 +176,11 @@ def test_docs_have_examples() -> None:
     assert len(doc_examples()) >= 4
 
 
-def test_every_documented_example_runs(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_documented_example_runs(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs docs/forecasting.md's examples in order in a scratch directory."""
     monkeypatch.chdir(tmp_path)
     for line in doc_examples():
-        argv = shlex.split(line.replace("../shared/data", str(shared_data)))
+        argv = [in_repo(a) for a in shlex.split(line)]
         assert argv[0] == "pitboss"
         code, stdout, err = run(*argv[1:])
         assert code == 0, f"{line}\n{stdout}\n{err}"
@@ -187,3 +189,30 @@ def test_every_documented_example_runs(tmp_path: Path, shared_data: Path, monkey
     for made in ("trace.csv", "events.csv", "forecast.csv", "forecast.png", "backtest.png"):
         assert (tmp_path / made).exists(), made
     assert os.path.getsize(tmp_path / "trace.csv") > 100_000
+
+
+def test_backtest_on_daily_data_runs_every_model_itself(tmp_path: Path) -> None:
+    """Issue 9: on a daily series calendar and holt-winters fell back, three identical rows."""
+    daily = tmp_path / "births.csv"
+    lines = (REPO / "data" / "us_births_daily.csv").read_text().splitlines()
+    daily.write_text("\n".join([lines[0], *lines[-3 * 365 :]]) + "\n")
+    code, stdout, err = run("backtest", str(daily), "--events", in_repo("data/us_births_daily_events.csv"),
+                            "--horizon", "7d", "--step", "7d", "--test-days", "28", "--json")
+    assert code == 0, err
+    models = json.loads(stdout)["models"]
+    assert {name: m["fallback"] for name, m in models.items()} == dict.fromkeys(models, None)
+    assert models["calendar"]["mase"] != models["seasonal-naive"]["mase"]
+    assert models["holt-winters"]["mase"] != models["seasonal-naive"]["mase"]
+    assert "fell back" not in err
+
+
+def test_backtest_warns_when_a_model_falls_back(tmp_path: Path) -> None:
+    daily = tmp_path / "short.csv"
+    lines = (REPO / "data" / "us_births_daily.csv").read_text().splitlines()
+    daily.write_text("\n".join([lines[0], *lines[-18:]]) + "\n")
+    code, stdout, err = run("backtest", str(daily), "--horizon", "2d", "--step", "2d", "--test-days", "6",
+                            "--models", "seasonal-naive,calendar", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["models"]["calendar"]["fallback"] == "seasonal-naive"
+    assert "warning: calendar fell back to seasonal-naive at 1 origin(s)" in err  # 12 steps < 14; then 14, 16
+    assert "warning: calendar: history spans" in err and "needs 14 steps of history" in err

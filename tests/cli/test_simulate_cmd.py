@@ -65,7 +65,8 @@ def test_json_output(trace_files: tuple[Path, Path]) -> None:
     assert out["series"] == "casino"
     assert out["steps"] == 288
     assert list(out["policies"]) == ["hpa", "keda-cron", "holt-winters", "pitboss", "oracle"]
-    for metrics in out["policies"].values():
+    for name, metrics in out["policies"].items():
+        forecast = {"steps_without_forecast", "fallback"} if name in ("holt-winters", "pitboss") else set()
         assert set(metrics) == {
             "unserved_fraction",
             "underprovisioned_steps",
@@ -73,8 +74,13 @@ def test_json_output(trace_files: tuple[Path, Path]) -> None:
             "peak_replicas",
             "scale_changes",
             "cost_vs_oracle",
+            *forecast,
         }
         assert 0.0 <= metrics["unserved_fraction"] <= 1.0
+    for name in ("holt-winters", "pitboss"):  # issue 9: every step decided with a forecast, no fallback
+        assert out["policies"][name]["steps_without_forecast"] == 0
+        assert out["policies"][name]["fallback"] is None
+    assert "without a forecast" not in result.stderr and "fell back" not in result.stderr
     assert out["policies"]["oracle"]["unserved_fraction"] == 0.0
     assert out["policies"]["oracle"]["cost_vs_oracle"] == 1.0
     # The known promo on day 4 is the spike a reactive HPA cannot serve in time.
@@ -183,3 +189,17 @@ def test_plot_not_written_on_bad_input(tmp_path: Path, trace_files: tuple[Path, 
     args = [*base_args(series, events), "--policies", "nope", "--plot", str(plot)]
     assert runner.invoke(app, args).exit_code == 2
     assert not plot.exists()
+
+
+def test_table_counts_steps_without_a_forecast_and_warns(trace_files: tuple[Path, Path], tmp_path: Path) -> None:
+    """Two days of history: the models fall back at the first refits; the table, notes and stderr say so."""
+    series, events = trace_files
+    short = tmp_path / "short.csv"
+    lines = series.read_text().splitlines()
+    short.write_text("\n".join(lines[: 1 + int(2.5 * 288)]) + "\n")
+    result = runner.invoke(app, [*base_args(short, events), "--policies", "hpa,pitboss", "--test-days", "0.6"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "forecast" in result.stdout.splitlines()[2] and "(seasonal-naive)" in result.stdout  # the column
+    assert "calendar fell back to seasonal-naive" in result.stdout  # the note, with the reason
+    assert "warning: pitboss: its model fell back to seasonal-naive" in result.stderr

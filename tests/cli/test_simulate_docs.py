@@ -1,6 +1,6 @@
 """Every `pitboss simulate` example in docs/simulate.md runs as documented (through CliRunner).
 
-Paths to ../shared/data point at the shared test data; `sim.png` goes to a
+Paths to data/ point at the repository's data folder; `sim.png` goes to a
 temporary directory. An example followed by a `# error: ... (exit 2)` line
 must fail with exactly that one-line error.
 """
@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, in_repo
 
 DOC = REPO / "docs" / "simulate.md"
 
@@ -46,9 +46,9 @@ def test_the_doc_has_examples() -> None:
 
 
 @pytest.mark.parametrize(("command", "error"), examples(), ids=lambda v: str(v)[:60] if v else "ok")
-def test_documented_example(command: str, error: str | None, tmp_path: Path, shared_data: Path) -> None:
+def test_documented_example(command: str, error: str | None, tmp_path: Path, data_dir: Path) -> None:
     args = shlex.split(command)[1:]
-    args = [a.replace("../shared/data", str(SHARED_DATA)) for a in args]
+    args = [in_repo(a) for a in args]
     args = [str(tmp_path / a) if a.endswith(".png") else a for a in args]
     result = CliRunner().invoke(app, args)
     if error is not None:
@@ -67,13 +67,13 @@ def test_documented_example(command: str, error: str | None, tmp_path: Path, sha
             assert Path(a).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_documented_json_matches_the_real_output(shared_data: Path) -> None:
+def test_documented_json_matches_the_real_output(data_dir: Path) -> None:
     """The JSON shown in the doc is what the command before it prints (hpa and oracle are deterministic)."""
     text = DOC.read_text(encoding="utf-8")
     match = re.search(r"```bash\n(pitboss simulate[^`]*?--json)\n```\s*```json\n(.*?)\n```", text, flags=re.S)
     assert match, "docs/simulate.md: a --json example followed by its output"
     args = shlex.split(match.group(1).replace("\\\n", " "))[1:]
-    args = [a.replace("../shared/data", str(SHARED_DATA)) for a in args]
+    args = [in_repo(a) for a in args]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     real, shown = json.loads(result.stdout), json.loads(match.group(2))

@@ -1,6 +1,6 @@
 """`pitboss simulate --sweep`: the frontier on the metro trace, the tape replay, determinism, bad flags.
 
-On the repo's metro trace (the ``shared_data`` fixture) the sweep must give
+On the repo's metro trace (the ``data_dir`` fixture) the sweep must give
 monotone knobs (more headroom: more replica-hours, less unserved demand),
 monotone frontiers, and an oracle no point dominates. On a small synthetic
 trace, the replayed quantiles must equal fresh runs exactly and two sweeps
@@ -37,9 +37,9 @@ def _by(doc: dict, policy: str) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_metro_frontier_is_monotone_and_the_oracle_dominant(shared_data: Path, tmp_path: Path) -> None:
+def test_metro_frontier_is_monotone_and_the_oracle_dominant(data_dir: Path, tmp_path: Path) -> None:
     png, html = tmp_path / "frontier.png", tmp_path / "frontier.html"
-    args = [str(shared_data / "metro_traffic_hourly.csv"), "--events", str(shared_data /
+    args = [str(data_dir / "metro_traffic_hourly.csv"), "--events", str(data_dir /
             "metro_traffic_hourly_events.csv"), "--capacity-per-replica", "250", "--lead-time", "1h",
             "--test-days", "14", "--plot", str(png), "--html", str(html)]
     doc = _sweep(*args)

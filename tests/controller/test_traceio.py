@@ -1,4 +1,4 @@
-"""Trace files: the shared data reads cleanly; bad files name file, row and field."""
+"""Trace files: the repository data reads cleanly; bad files name file, row and field."""
 
 from __future__ import annotations
 
@@ -11,20 +11,20 @@ from controller.errors import InputError
 from controller.traceio import read_events, read_series, write_events, write_series
 
 
-def test_reads_metro_trace(shared_data: Path) -> None:
-    series = read_series(shared_data / "metro_traffic_hourly.csv")
+def test_reads_metro_trace(data_dir: Path) -> None:
+    series = read_series(data_dir / "metro_traffic_hourly.csv")
     assert len(series) == 17520
     assert series.index.tz is not None and str(series.index.tz) == "UTC"
     assert series.index.freq == pd.Timedelta(hours=1)
     assert int(series.isna().sum()) == 17
-    events = read_events(shared_data / "metro_traffic_hourly_events.csv")
+    events = read_events(data_dir / "metro_traffic_hourly_events.csv")
     assert len(events) == 22
     assert all(e.end > e.start for e in events)
 
 
-def test_roundtrip(tmp_path: Path, shared_data: Path) -> None:
-    series = read_series(shared_data / "metro_traffic_hourly.csv").iloc[:500]
-    events = read_events(shared_data / "metro_traffic_hourly_events.csv")
+def test_roundtrip(tmp_path: Path, data_dir: Path) -> None:
+    series = read_series(data_dir / "metro_traffic_hourly.csv").iloc[:500]
+    events = read_events(data_dir / "metro_traffic_hourly_events.csv")
     write_series(series, tmp_path / "s.csv")
     write_events(events, tmp_path / "e.csv")
     again = read_series(tmp_path / "s.csv")

@@ -41,9 +41,12 @@ def baseline_at(index: pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(100 * (1.6 + np.sin(2 * np.pi * (hours - 15) / 24)))
 
 
-@pytest.mark.parametrize("lift", [3.0, 0.5])
-def test_learns_the_lift_of_a_kind_from_past_events(lift: float) -> None:
+@pytest.mark.parametrize(("lift", "unit"), [(3.0, "ns"), (0.5, "ns"), (3.0, "s"), (3.0, "us")])
+def test_learns_the_lift_of_a_kind_from_past_events(lift: float, unit: str) -> None:
+    """At any resolution of the history's stamps: pandas 3 parses text at s/us, and event windows
+    that compared those raw integers with nanosecond event times matched nothing."""
     series, events = world({"tournament": lift})
+    series.index = series.index.as_unit(unit)
     cut = series.index.get_loc(START + pd.Timedelta(days=11, hours=18))
     model = Calendar().fit(series.iloc[:cut], events)
     fc = model.predict(36, events)
@@ -52,6 +55,9 @@ def test_learns_the_lift_of_a_kind_from_past_events(lift: float) -> None:
     ratio = fc.quantile(0.5)[inside] / baseline_at(fc.index[inside])
     assert np.median(ratio) == pytest.approx(lift, rel=0.12)
     assert (fc.quantile(0.95)[inside] > fc.quantile(0.5)[inside]).all()
+    update = series.iloc[cut : cut + 6]
+    model.update(update)
+    assert model.predict(4, events).index[0] == update.index[-1] + STEP
 
 
 def test_unseen_kind_uses_expected_lift_then_pooled_lift_with_wider_intervals() -> None:
@@ -129,3 +135,4 @@ def test_short_history_warns_and_uses_seasonal_naive() -> None:
 def test_bad_parameters_name_the_field(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError, match=r"harmonics|max_points"):
         Calendar(**kwargs)
+

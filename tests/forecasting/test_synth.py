@@ -25,8 +25,8 @@ def test_shape_evening_peak_weekend_uplift_and_utc_grid() -> None:
     by_hour = series.groupby(series.index.hour).median()
     assert by_hour.idxmax() in range(19, 24)
     assert by_hour.idxmin() in range(3, 9)
-    weekday = series[series.index.dayofweek < 4].median()
-    weekend = series[series.index.dayofweek >= 5].median()
+    weekday = series[series.index.day_of_week < 4].median()
+    weekend = series[series.index.day_of_week >= 5].median()
     assert weekend > 1.15 * weekday
 
 

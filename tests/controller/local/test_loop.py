@@ -190,3 +190,37 @@ def test_records_load_deltas_per_cycle() -> None:
 def test_refuses_bad_settings(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_loop(3, **kwargs)  # type: ignore[arg-type]
+
+
+class UnitForecaster(StepForecaster):
+    """The fixed forecast with its stamps at another resolution (pandas 3 parses text at s or us),
+    or (with ``shift``) a forecast of another day: one that exists but does not cover now."""
+
+    def __init__(self, unit: str = "ns", shift: pd.Timedelta = pd.Timedelta(0)) -> None:
+        super().__init__()
+        self.unit, self.shift = unit, shift
+
+    def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:
+        fc = super().predict(horizon, events)
+        index = (fc.index + self.shift).as_unit(self.unit)
+        return Forecast(index=index, mean=fc.mean, quantiles=fc.quantiles, model="fixed")
+
+
+@pytest.mark.parametrize("unit", ["s", "us"])
+def test_prescales_from_a_forecast_at_any_resolution(unit: str) -> None:
+    loop, _, _, record = make_loop(5, model=UnitForecaster(unit))
+    loop.run(70)
+    assert loop.uncovered_cycles == 0
+    assert not any(c.reason == "MetricsUnavailable" for c in record.cycles)
+    first = next(c for c in record.cycles if c.desired == 4)
+    assert first.reason == "ScaleUpForecast" and first.t.floor("min") == EVENT.start - pd.Timedelta(minutes=6)
+
+
+def test_a_forecast_that_misses_now_is_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    loop, _, _, _ = make_loop(5, model=UnitForecaster(shift=pd.Timedelta(days=-1)))
+    with caplog.at_level("ERROR", logger="controller.local.loop"):
+        rec = loop.cycle()
+    assert loop.uncovered_cycles == 1 and rec.reason == "MetricsUnavailable"
+    message = next(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "forecast does not cover" in message
+    assert rec.t.isoformat() in message and (START - pd.Timedelta(days=1)).isoformat() in message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
@@ -65,3 +67,21 @@ def test_bad_inputs_name_the_field(kwargs: dict[str, object], field: str) -> Non
     args: dict[str, object] = {"live_minutes": 60, **kwargs}
     with pytest.raises(ValueError, match=f"^{field}:"):
         build_scenario(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("unit", ["s", "us"])
+def test_rate_at_whatever_the_live_index_resolution(unit: str) -> None:
+    """pandas 3 builds the synth trace's stamps at second resolution: the demo offered 0 requests."""
+    base = build_scenario(30, seed=3)
+    live = base.live.copy()
+    live.index = live.index.as_unit(unit)
+    scenario = replace(base, live=live)
+    at = base.live.index[5] + pd.Timedelta(seconds=30)
+    assert scenario.rate_at(at) == pytest.approx(base.rate_at(at)) and scenario.rate_at(at) > 0
+    assert scenario.rate_at(base.live.index[-1] + pd.Timedelta(minutes=5)) == 0.0
+
+
+def test_scenario_stamps_are_nanoseconds() -> None:
+    scenario = build_scenario(30, seed=3)
+    assert scenario.live.index.unit == scenario.history.index.unit == "ns"
+    assert scenario.event.start.unit == "ns"
