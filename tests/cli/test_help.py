@@ -76,8 +76,10 @@ def test_completion_completes_commands_and_installs(tmp_path: Path) -> None:
     assert subprocess.run([PITBOSS], env=env, capture_output=True, text=True, timeout=60).stdout.split() == ["status"]
 
     home = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
-    installed = subprocess.run([PITBOSS, "--install-completion"], env=home, capture_output=True, text=True,
-                               timeout=60)
+    # From a bash, as a user runs it: typer detects the shell from the parent process (shellingham), which
+    # under pytest in the background may be no shell at all.
+    installed = subprocess.run(["/bin/bash", "-c", f"'{PITBOSS}' --install-completion"], env=home,
+                               capture_output=True, text=True, timeout=60)
     assert installed.returncode == 0, installed.stderr
     script = tmp_path / ".bash_completions" / "pitboss.sh"
     assert "_pitboss_completion" in script.read_text()
