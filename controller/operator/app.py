@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -170,7 +171,7 @@ def scrape_source(api_client: client.ApiClient, namespace: str, spec: ScalingPol
         scale = KubernetesScaleTarget(api_client, read_ready=False)
         pods = SelectorTargets(api_client, namespace, lambda: scale.get_scale(key).selector, port=scrape.port,
                                path=scrape.path, scheme=scrape.scheme)
-    return ScrapeSource(pods, metric=scrape.metric, labels=scrape.labels)
+    return ScrapeSource(pods, metric=scrape.metric, labels=scrape.labels, monotonic=time.monotonic)
 
 
 @dataclass

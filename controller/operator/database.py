@@ -75,17 +75,26 @@ def _history(old: dict[str, Any] | None, key: str, now: datetime, window: timede
     return tuple(sorted(items))
 
 
+def _recommendations(spec: DatabaseReplicasSpec, old: dict[str, Any] | None, current: int,
+                     now: datetime) -> tuple[tuple[datetime, int], ...]:
+    """The stabilization window's history; a policy that has none yet starts with the replicas it found
+    (as the HPA does on first sight), so a new policy or operator never drops read replicas at once."""
+    if not (old or {}).get(RECOMMENDATIONS):
+        return ((now, current),)
+    return st.window_recommendations(old, now, spec.scale_down.stabilization_window, field=RECOMMENDATIONS)
+
+
 def observed_fields(spec: DatabaseReplicasSpec, scale: ScaleState, lag: LagReading, old: dict[str, Any] | None,
                     now: datetime) -> dict[str, Any]:
     """The ObservedState fields of the database read replicas."""
+    current = replicas(spec, scale.replicas)
     return {
         "database_replicas": lag.series,
-        "database_current_replicas": replicas(spec, scale.replicas),
+        "database_current_replicas": current,
         "database_ready_replicas": replicas(spec, scale.ready_replicas),
         "database_lag_measured": lag.measured,
         "database_lag_error": lag.error,
-        "database_recommendations": st.window_recommendations(old, now, spec.scale_down.stabilization_window,
-                                                              field=RECOMMENDATIONS),
+        "database_recommendations": _recommendations(spec, old, current, now),
         "database_scale_ups": _history(old, SCALE_UPS, now, spec.lead_time),
     }
 
@@ -94,8 +103,10 @@ def record(builder: st.StatusBuilder, spec: DatabaseReplicasSpec, decision: Deci
            before: int | None, after: int | None, ready: int | None, now: datetime) -> None:
     """Status fields and condition of the database read replicas after this cycle's decision and write."""
     builder.set(databaseReadyReplicas=ready)
-    builder.recommend(decision.database_recommended_replicas, now, spec.scale_down.stabilization_window,
-                      field=RECOMMENDATIONS)
+    window = spec.scale_down.stabilization_window
+    if not builder.old.get(RECOMMENDATIONS) and before is not None:
+        builder.recommend(before, now, window, field=RECOMMENDATIONS)  # the first-sight entry (see above)
+    builder.recommend(decision.database_recommended_replicas, now, window, field=RECOMMENDATIONS)
     ups = [dict(i) for i in builder.old.get(SCALE_UPS) or [] if isinstance(i, dict)]
     if before is not None and after is not None and after > before:
         ups.append({"time": st.iso(now), "replicas": after - before})

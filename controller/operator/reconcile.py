@@ -365,7 +365,8 @@ class Reconciler:
         known = int(history.notna().sum()) if history is not None else 0
         if known < 2:
             window = format_duration(spec.forecast.history)
-            return None, reading.value, f"only {known} demand point(s) in the last {window}"
+            why = "" if reading.value is not None or not reading.error else f"; {reading.error}"
+            return None, reading.value, f"only {known} demand point(s) in the last {window}{why}"
         if reading.value is None:
             return history, None, f"current demand unavailable: {reading.error or 'stale or missing'}"
         return history, reading.value, None

@@ -76,7 +76,7 @@ def window_recommendations(
         at = parse_time(item.get("time"))
         if at is not None and isinstance(item.get("replicas"), int):
             entries.append((at, int(item["replicas"])))
-    entries.sort()
+    entries.sort(key=lambda e: e[0])  # stable: entries of the same time keep their order
     out: list[tuple[datetime, int]] = []
     for i, (at, replicas) in enumerate(entries):
         if at > now:
@@ -163,7 +163,7 @@ class StatusBuilder:
     def recommend(self, replicas: int | None, now: datetime, window: timedelta, *,
                   field: str = "recommendations") -> None:
         """Append a recommendation when it differs from the last one; drop what the window no longer needs."""
-        items = [dict(i) for i in self.old.get(field) or [] if isinstance(i, dict)]
+        items = [dict(i) for i in self.fields.get(field) or [] if isinstance(i, dict)]
         if replicas is not None and (not items or items[-1].get("replicas") != replicas):
             items.append({"time": iso(now), "replicas": replicas})
         cutoff = now - window

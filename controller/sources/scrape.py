@@ -138,12 +138,12 @@ class Replica:
     name: str = ""
     ready: bool = True
     from_zero: bool = False  # first listed after the first round: its counters started at 0 since then
-    since: datetime | None = None  # first listed
+    since: float | None = None  # first listed (a round stamp, see ScrapeSource._stamp)
     listed: bool = True  # in the last listing
     raw: Counters | None = None  # last raw counters, to detect resets
     total: Counters = field(default_factory=Counters)  # monotone across resets (from 0 when from_zero)
     first_total: Counters | None = None  # ``total`` at its first good scrape
-    last_sample: datetime | None = None
+    last_sample: float | None = None
     stale: bool = False
     last_error: str | None = None
     failures: int = 0
@@ -167,6 +167,7 @@ class ScrapeSource:
         retention: timedelta = timedelta(days=3, hours=1),
         fetch: Fetch | None = None,
         max_workers: int = 8,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         if callable(targets):
             self._targets: Callable[[], Sequence[str | Endpoint]] = targets
@@ -181,7 +182,11 @@ class ScrapeSource:
         self._client = httpx.Client(timeout=timeout.total_seconds()) if fetch is None else None
         self._fetch: Fetch = fetch or self._http_fetch
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pitboss-scrape")
-        self._rounds: deque[tuple[datetime, dict[str, Counters]]] = deque()  # complete rounds only
+        # Rates are taken between round stamps: by default the ``now`` passed in (exact for tests and
+        # replays); with ``monotonic`` (the operator: time.monotonic) the moment the pods were scraped, so a
+        # cycle that reached the scrape late does not bend the rate.
+        self._monotonic = monotonic
+        self._rounds: deque[tuple[float, dict[str, Counters]]] = deque()  # complete rounds only
         self._demand: deque[tuple[datetime, float]] = deque()
         self._increase: deque[tuple[datetime, Counters]] = deque()
         self._current: float | None = None
@@ -226,14 +231,16 @@ class ScrapeSource:
         """One round: list and scrape every endpoint, update per-pod totals, the window and the SLI increases."""
         first = self.last_round is None
         endpoints = self._endpoints()
+        before = self._monotonic() if self._monotonic is not None else 0.0
         results = list(self._pool.map(self._scrape_one, [ep.url for ep in endpoints]))
+        stamp = now.timestamp() if self._monotonic is None else (before + self._monotonic()) / 2
         for rep in self.replicas.values():
             rep.listed = False
         complete, ready, round_increase, failed = bool(endpoints), 0, Counters(), []
         for ep, result in zip(endpoints, results, strict=True):
             known = self.replicas.get(self._key(ep))
             if known is None:  # a new pod (perhaps on an old pod's IP)
-                known = self.replicas[self._key(ep)] = Replica(ep.url, ep.name, from_zero=not first, since=now)
+                known = self.replicas[self._key(ep)] = Replica(ep.url, ep.name, from_zero=not first, since=stamp)
             rep = known
             rep.ready, rep.listed = ep.ready, True
             ready += ep.ready
@@ -255,13 +262,13 @@ class ScrapeSource:
                 rep.first_total = rep.total
             if inc is not None:
                 round_increase = round_increase + inc
-            rep.raw, rep.last_sample = result, now
+            rep.raw, rep.last_sample = result, stamp
         complete = complete and ready > 0
         if complete:
-            self._rounds.append((now, {u: r.total for u, r in self.replicas.items() if r.last_sample == now}))
-        self._prune(now)
+            self._rounds.append((stamp, {u: r.total for u, r in self.replicas.items() if r.last_sample == stamp}))
+        self._prune(stamp)
         self.last_round = now
-        self._current = self._rate(now) if complete else None
+        self._current = self._rate(stamp) if complete else None
         self.available = self._current is not None
         self.unknown_reason = None if self.available else (
             "no endpoints to scrape" if not endpoints else "no endpoint is ready" if not ready
@@ -274,24 +281,24 @@ class ScrapeSource:
             while dq and dq[0][0] < horizon:
                 dq.popleft()
 
-    def _prune(self, now: datetime) -> None:
+    def _prune(self, stamp: float) -> None:
         """Keep the newest complete round at or before the window's start and every later one; forget the
         replicas that are gone and have no traffic left inside the kept rounds."""
-        cutoff = now - self.rate_window
+        cutoff = stamp - self.rate_window.total_seconds()
         while len(self._rounds) > 1 and self._rounds[1][0] <= cutoff:
             self._rounds.popleft()
-        oldest = self._rounds[0][0] if self._rounds else now
+        oldest = self._rounds[0][0] if self._rounds else stamp
         for url in [u for u, r in self.replicas.items() if not r.listed
                     and (r.last_sample is None or r.last_sample <= oldest)]:
             del self.replicas[url]
 
-    def _rate(self, now: datetime) -> float | None:
-        """Requests/s between the window's start round and the round at ``now`` (both complete)."""
-        starts = [(t, snap) for t, snap in self._rounds if t < now]
+    def _rate(self, stamp: float) -> float | None:
+        """Requests/s between the window's start round and the round at ``stamp`` (both complete)."""
+        starts = [(t, snap) for t, snap in self._rounds if t < stamp]
         if not starts:
             return None
         t0, snap = starts[0]
-        secs = (now - t0).total_seconds()
+        secs = stamp - t0
         if secs <= 0:
             return None
         total = 0.0
