@@ -75,7 +75,8 @@ def cluster(name: str, instances: int, namespace: str, *, ready: int | None = No
     return {
         "apiVersion": API_VERSION, "kind": KIND,
         "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
-        "spec": {"instances": instances, "imageName": "ghcr.io/cloudnative-pg/postgresql:16", "storage": {"size": "1Gi"}},
+        "spec": {"instances": instances, "imageName": "ghcr.io/cloudnative-pg/postgresql:16",
+                 "storage": {"size": "1Gi"}},
         "status": {"instances": instances, "readyInstances": instances if ready is None else ready,
                    "phase": "Cluster in healthy state"},
     }

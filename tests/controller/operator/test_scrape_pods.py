@@ -82,8 +82,8 @@ def _metrics(status: dict[str, Any]) -> dict[str, Any]:
     return {c["type"]: c for c in status.get("conditions", [])}["MetricsAvailable"]
 
 
-def test_service_endpoints_are_scraped_one_by_one_and_summed(kube: Any, api: Any,
-                                                               exporter_factory: Callable[..., ExporterProcess]) -> None:
+def test_service_endpoints_are_scraped_one_by_one_and_summed(
+        kube: Any, api: Any, exporter_factory: Callable[..., ExporterProcess]) -> None:
     emu, url = kube
     port, exporters = _pods(exporter_factory, [40.0, 60.0, 100.0])  # 200/s in all
     create(api, deployment("slots-api", 1))
