@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell md5sum pyproject.toml | cut -c1-8)
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps demo test lint bench bench-casino bench-forecast \
-        bench-simulate bench-operator bench-observe bench-local clean
+        bench-simulate bench-operator bench-observe bench-local clean dashboards
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ bench-observe: install system-deps
 
 bench-local: install
 	$(PY) benchmarks/bench_local.py
+
+## dashboards: regenerate the Grafana JSON, the kustomize component, the layout pictures and their doc tables
+dashboards: install
+	$(VENV)/bin/pitboss dashboards build --out dashboards/grafana --manifests manifests/components/dashboards \
+		--images docs/img --docs docs/dashboards.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

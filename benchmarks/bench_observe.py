@@ -6,7 +6,7 @@
    the scrape source's whole hot path, against prometheus-client's own
    ``text_string_to_metric_families`` in the same process, as a ratio.
 2. Incident evaluation cost per policy per cycle: the pure rules alone, then
-   rules + engine (memory outbox), then rules + engine + SQLite incident log,
+   rules + engine (in memory), then rules + engine + SQLite incident log,
    for 1, 10 and 100 policies.
 
 Timings are the best of repeated runs (the least disturbed on a shared

@@ -28,6 +28,7 @@ from casino.auth import SessionCache, dummy_hash
 from casino.config import CasinoSettings
 from casino.db import Database
 from casino.events import Calendar
+from casino.games import slots
 from casino.leaderboard import make_leaderboard
 from casino.ledger import Ledger
 from casino.metrics import CasinoMetrics
@@ -99,6 +100,7 @@ def create_app(settings: CasinoSettings | None = None) -> FastAPI:
     """A casino API on ``settings`` (defaults: SQLite under var/, in-process leaderboards)."""
     settings = settings or CasinoSettings()
     metrics = CasinoMetrics(settings.max_in_flight)
+    metrics.rtp_theoretical.labels("slots").set(float(slots.RTP))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -43,6 +43,17 @@ class CasinoMetrics:
         self.pool_size = Gauge("casino_db_pool_size", "Database connection pool size", registry=r)
         self.capacity = Gauge("casino_admission_capacity", "Per-replica cap on in-flight requests", registry=r)
         self.capacity.set(max_in_flight)
+        # Business metrics for the dashboards (dashboards/grafana/business.py).
+        self.wallet_amount = Counter("casino_wallet_amount_minor_total",
+                                     "Sum of deposits and withdrawals in minor units (applied, not replayed)",
+                                     ["type"], registry=r)
+        self.tournament_entries = Counter("casino_tournament_entries_total", "New tournament entries (entrants)",
+                                          registry=r)
+        self.rtp_theoretical = Gauge("casino_game_rtp_theoretical_ratio",
+                                     "Each game's theoretical return to player (its paytable's exact RTP)", ["game"],
+                                     registry=r)
+        for kind in ("deposit", "withdrawal"):
+            self.wallet_amount.labels(kind)
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._bets: dict[str, tuple[Any, Any, Any]] = {}
         self._wallet: dict[tuple[str, str], Any] = {}
@@ -65,6 +76,10 @@ class CasinoMetrics:
         if child is None:
             child = self._wallet[key] = self.wallet.labels(kind, outcome)
         child.inc()
+
+    def record_money(self, kind: str, amount: int) -> None:
+        """Add one applied deposit or withdrawal to ``casino_wallet_amount_minor_total``."""
+        self.wallet_amount.labels(kind).inc(amount)
 
     def record_bet(self, game: str, bet: int, win: int) -> None:
         children = self._bets.get(game)

@@ -75,6 +75,9 @@ class AdmissionMiddleware:
         self.retry_after = str(retry_after)
         self.routes = routes
         self.in_flight = 0
+        for _, template in routes:  # every route's rejection counter exists at 0 (no rejections is data)
+            if template not in EXEMPT:
+                metrics.rejections.labels(template)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import casino_cmd, demo_cmd, forecast_cmd, incidents_cmd, operator_cmd, simulate_cmd
+from cli import casino_cmd, dashboards_cmd, demo_cmd, forecast_cmd, incidents_cmd, operator_cmd, simulate_cmd
 
 app = typer.Typer(
     name="pitboss",
@@ -24,7 +24,7 @@ def root() -> None:
     """Calendar-aware predictive auto-scaling for online casino backends."""
 
 
-for module in (demo_cmd, casino_cmd, forecast_cmd, simulate_cmd, operator_cmd, incidents_cmd):
+for module in (demo_cmd, casino_cmd, forecast_cmd, simulate_cmd, operator_cmd, incidents_cmd, dashboards_cmd):
     module.register(app)
 
 

@@ -34,11 +34,16 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="output directory (its run files are replaced)")] = Path("var/demo"),
         max_replicas: Annotated[int, typer.Option(help="most local replicas (1-8)")] = 4,
         seed: Annotated[int, typer.Option(help="seed of the synthesized trace")] = 7,
+        metrics_port: Annotated[int | None, typer.Option(help="serve the loop's pitboss_operator_* metrics on"
+                                                         " 127.0.0.1:PORT (docs/dashboards.md)")] = None,
+        scrape_targets: Annotated[Path | None, typer.Option(help="keep a Prometheus file_sd JSON of the replicas"
+                                                            " and the metrics endpoint here")] = None,
     ) -> None:
         """Pre-scale local casino replicas ahead of a known tournament, then report (var/demo/report.html)."""
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out: expected a directory, got the file {out}")
-        config = RunConfig(out=out, duration=duration, speed=speed, max_replicas=max_replicas, seed=seed)
+        config = RunConfig(out=out, duration=duration, speed=speed, max_replicas=max_replicas, seed=seed,
+                           metrics_port=metrics_port, scrape_targets=scrape_targets)
         console.print(f"[bold]Pitboss demo[/]: {config.live_minutes} simulated minutes in {duration:g}s"
                       f" ({speed:g}x); replicas admit {config.max_in_flight} requests x {config.service_time:g}s"
                       f" = {config.max_in_flight / config.service_time:g} req/s, sized at {config.capacity:g} req/s")

@@ -1,13 +1,15 @@
-"""CLI commands: `pitboss operator run | crds | validate` (the Kubernetes operator).
+"""CLI commands: `pitboss operator run | sync-events | crds | validate` (the Kubernetes operator).
 
 ``run`` connects to the cluster (in-cluster config inside a Pod, else the
 kubeconfig), takes part in leader election and reconciles every
 ScalingPolicy each sync period (``--once``: one cycle, a table, exit);
-SIGTERM/SIGINT release the Lease and exit 0. Every cycle the leader also
+SIGTERM/SIGINT fence every write, then release the Lease and exit 0. Every cycle the leader also
 evaluates the incident rules: incidents go to the local log
 (``--incidents-db``), to Kubernetes Events on the policy and, with
-``--alertmanager-url``, to Alertmanager. ``crds`` prints (or writes) the
-CRDs generated from the resource models. ``validate`` checks ScalingPolicy /
+``--alertmanager-url``, to Alertmanager. ``sync-events`` mirrors the casino
+calendar into TrafficEvents, keeping past ones for the retention (a one-shot
+for the CronJob in manifests/components/sync-events). ``crds`` prints (or
+writes) the CRDs generated from the resource models. ``validate`` checks ScalingPolicy /
 TrafficEvent manifests offline. Registered on the root app by cli.app.
 """
 
@@ -69,7 +71,13 @@ def run(
     metrics_port: int = typer.Option(0, "--metrics-port", help="serve /metrics, /healthz, /readyz here (0: off)"),
     leader_election: bool = typer.Option(True, "--leader-election/--no-leader-election"),
     lease_namespace: str = typer.Option("pitboss-system", "--lease-namespace", envvar="POD_NAMESPACE"),
-    lease_duration: str = typer.Option("15s", "--lease-duration"),
+    lease_duration: str = typer.Option("15s", "--lease-duration",
+                                       help="a follower takes over after the Lease has not changed this long"),
+    renew_deadline: str | None = typer.Option(
+        None, "--renew-deadline", help="the leader stops writing when it could not renew for this long"
+        " (default: 2/3 of --lease-duration, 10s for 15s)"),
+    retry_period: str | None = typer.Option(
+        None, "--retry-period", help="renew, or try to acquire, this often (default: 2/15 of --lease-duration, 2s)"),
     identity: str | None = typer.Option(None, "--identity", help="leader-election identity (default: pod name + pid)"),
     log_level: str = typer.Option("INFO", "--log-level"),
     alertmanager_url: str | None = typer.Option(
@@ -77,9 +85,11 @@ def run(
         help="send incidents to this Alertmanager (API v2), e.g. http://alertmanager:9093"),
     alertmanager_timeout: str = typer.Option("5s", "--alertmanager-timeout",
                                              help="per request to Alertmanager (delivery runs off the loop)"),
+    alert_resend: str = typer.Option("1m", "--alert-resend-interval",
+                                     help="re-send every firing incident to Alertmanager this often"),
     incidents_db: Path = typer.Option(
         Path(DEFAULT_INCIDENTS_DB), "--incidents-db", envvar="PITBOSS_INCIDENTS_DB",
-        help="local incident log and delivery outbox (SQLite; read by `pitboss incidents list`)"),
+        help="local incident log (SQLite; read by `pitboss incidents list`)"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
     from controller.operator.app import (
@@ -89,6 +99,7 @@ def run(
         open_incident_log,
         start_watches,
     )
+    from controller.operator.leader import election_timings
     from controller.operator.metrics import serve
 
     period = parse_duration(sync_period, field="--sync-period")
@@ -97,6 +108,14 @@ def run(
     lease = parse_duration(lease_duration, field="--lease-duration")
     if lease.total_seconds() < 1:
         raise InputError("must be at least 1s", field="--lease-duration")
+    deadline = None if renew_deadline is None else parse_duration(renew_deadline, field="--renew-deadline")
+    retry = None if retry_period is None else parse_duration(retry_period, field="--retry-period")
+    try:
+        lease, deadline, retry = election_timings(lease, deadline, retry)
+    except ValueError as exc:
+        flag = {"renewDeadline": "--renew-deadline", "retryPeriod": "--retry-period"}.get(str(exc).split(":")[0],
+                                                                                          "--lease-duration")
+        raise InputError(str(exc).split(": ", 1)[1], field=flag) from None
     if not 0 <= metrics_port <= 65535:
         raise InputError(f"expected 0..65535, got {metrics_port}", field="--metrics-port")
     level = getattr(logging, log_level.upper(), None)
@@ -107,13 +126,17 @@ def run(
     am_timeout = parse_duration(alertmanager_timeout, field="--alertmanager-timeout")
     if not 0.1 <= am_timeout.total_seconds() <= 60:
         raise InputError(f"expected 100ms..60s, got {alertmanager_timeout!r}", field="--alertmanager-timeout")
+    resend = parse_duration(alert_resend, field="--alert-resend-interval")
+    if not 1 <= resend.total_seconds() <= 3600:
+        raise InputError(f"expected 1s..1h, got {alert_resend!r}", field="--alert-resend-interval")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     api_client = _api_client(kubeconfig, context)  # no request yet: a bad kubeconfig fails before any file is made
     incident_log = open_incident_log(incidents_db)
     sources = SourceFactory(prometheus_url)
     incidents = build_incidents(api_client, db=incident_log, alertmanager_url=alertmanager_url,
-                                alertmanager_timeout=am_timeout, sli=sources.sli, identity=identity)
+                                alertmanager_timeout=am_timeout, sli=sources.sli, identity=identity,
+                                resend_interval=resend, sync_period=period)
     op = build_operator(
         api_client,
         namespace=namespace,
@@ -123,6 +146,8 @@ def run(
         leader_election=leader_election,
         lease_namespace=lease_namespace,
         lease_duration=lease,
+        renew_deadline=deadline,
+        retry_period=retry,
         identity=identity,
         incidents=incidents,
         deliver_in_background=not once,
@@ -168,34 +193,46 @@ def run(
 def sync_events_cmd(
     casino_url: str = typer.Option(..., "--casino-url", help="base URL of the casino API, e.g. http://casino-api"),
     namespace: str = typer.Option(..., "--namespace", "-n", help="namespace of the TrafficEvents"),
-    days: int = typer.Option(30, "--days", help="sync events from now to this many days ahead"),
+    days: int = typer.Option(30, "--days", help="sync events from the past retention to this many days ahead"),
+    retention: str = typer.Option(
+        "7d", "--retention", help="keep ended events at least this long; the namespace's longest"
+        " ScalingPolicy forecast.history wins when it is longer"),
     label: list[str] = typer.Option([], "--label", help="extra label k=v on every synced TrafficEvent"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print what would change; write nothing"),
     kubeconfig: Path | None = typer.Option(None, "--kubeconfig"),
     context: str | None = typer.Option(None, "--context"),
 ) -> None:
-    """Mirror the casino API's /v1/events calendar into TrafficEvents (create, update, delete)."""
-    from datetime import UTC, datetime, timedelta
+    """Mirror the casino API's /v1/events calendar into TrafficEvents, keeping past events for the forecast."""
+    from datetime import UTC, datetime
 
     import httpx
 
-    from controller.operator.calendar_sync import fetch_calendar, sync_events
+    from controller.operator.calendar_sync import check_labels, run_sync
 
     if not casino_url.startswith(("http://", "https://")):
         raise InputError(f"expected an http:// or https:// URL, got {casino_url!r}", field="--casino-url")
     if not 1 <= days <= 366:
         raise InputError(f"expected 1..366, got {days}", field="--days")
+    keep = parse_duration(retention, field="--retention")
+    if keep > parse_duration("3660d"):
+        raise InputError(f"expected at most 3660d, got {retention!r}", field="--retention")
     labels: dict[str, str] = {}
     for item in label:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InputError(f"expected key=value, got {item!r}", field="--label")
         labels[key] = value
-    now = datetime.now(UTC)
+    check_labels(labels)
+    api_client = _api_client(kubeconfig, context)
     with httpx.Client(base_url=casino_url, timeout=10) as http:
-        entries = fetch_calendar(http, now, now + timedelta(days=days))
-    report = sync_events(_api_client(kubeconfig, context), namespace, entries, labels)
-    console.print(f"created {len(report.created)}, updated {len(report.updated)}, deleted {len(report.deleted)}, "
-                  f"unchanged {len(report.unchanged)}")
+        report = run_sync(api_client, http, namespace, now=datetime.now(UTC), days=days, retention=keep,
+                          labels=labels, dry_run=dry_run)
+    verb = "would " if dry_run else ""
+    for what, names in (("create", report.created), ("update", report.updated), ("delete", report.deleted),
+                        ("delete (older than the retention)", report.expired)):
+        for name in names:
+            typer.echo(f"{verb}{what} trafficevent/{name}")
+    typer.echo(report.summary())
 
 
 @operator_app.command("crds")

@@ -151,14 +151,16 @@ class PrometheusServer(Process):
 
     def __init__(self, workdir: Path, *, targets: Sequence[str] = (), scrape_interval: str = "1s",
                  rule_files: Sequence[Path] = (), alertmanager_url: str | None = None,
-                 tsdb: Path | None = None, evaluation_interval: str = "1s") -> None:
+                 tsdb: Path | None = None, evaluation_interval: str = "1s",
+                 scrape_configs: Sequence[dict[str, Any]] = ()) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tsdb = tsdb or workdir / "tsdb"
         config: dict[str, Any] = {
             "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval},
-            "scrape_configs": [{"job_name": "casino", "static_configs": [{"targets": list(targets)}]}],
+            "scrape_configs": [{"job_name": "casino", "static_configs": [{"targets": list(targets)}]},
+                               *scrape_configs],  # more jobs (labels, file_sd), as given
         }
         if rule_files:
             config["rule_files"] = [str(p) for p in rule_files]

@@ -52,6 +52,8 @@ async def enter(tournament_id: TournamentId, st: State, player: Player) -> JSONR
     if event.status(int(time.time() * 1000)) == "finished":
         raise HTTPException(status_code=409, detail=f"tournament_id: tournament {tournament_id} has finished")
     new = await st.calendar.enter(event.id, player.player_id)
+    if new:
+        st.metrics.tournament_entries.inc()
     try:
         await st.leaderboard.enter(event.id, player.username)
     except Exception as exc:  # Redis down: the entry is recorded; the client should retry to get on the board

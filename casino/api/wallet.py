@@ -49,7 +49,10 @@ async def _move(st: State, player: Player, kind: Literal["deposit", "withdrawal"
     result = await st.ledger.move(
         player.player_id, key, request_hash(path, body.model_dump()), [Leg(kind, signed, HOUSE_CASH)],
         required=body.amount if kind == "withdrawal" else 0, body=response)
-    return respond(st, kind, result, f"amount {body.amount}")
+    answer = respond(st, kind, result, f"amount {body.amount}")
+    if result.outcome == "ok":
+        st.metrics.record_money(kind, body.amount)
+    return answer
 
 
 @router.post("/deposits", status_code=201, response_model=TransactionOut, responses=MOVE_RESPONSES)

@@ -1,10 +1,13 @@
 """Alertmanager API v2 over httpx: post alerts, read them back, add silences.
 
-``AlertmanagerSink`` is the sink the engine's delivery queue calls: a firing
-incident goes out with ``startsAt`` and an ``endsAt`` of now + ``ttl`` (like
-Prometheus, so an operator that dies lets its alerts expire; the engine
-re-sends firing incidents well within the ttl), a resolved one with its real
-``endsAt``, which resolves it. ``AlertmanagerClient`` is also used by
+``AlertmanagerSink`` is the sink the engine's re-sending delivery calls
+(``controller.incidents.delivery.ResendDelivery``): a firing incident goes out
+with ``startsAt`` and an ``endsAt`` of now + ``ttl`` (Prometheus uses four
+resend intervals, so an operator that dies lets its alerts expire while a
+new leader's re-sends keep them alive), a resolved one with its real
+``endsAt``, which resolves it. Alertmanager answers 400 for a batch holding
+one invalid alert (it still takes the valid ones); the delivery bisects the
+batch so only the bad one is counted as rejected. ``AlertmanagerClient`` is also used by
 ``pitboss incidents list/ack`` (silences). Sync httpx, for the same reason as
 the Prometheus source: the operator loop is synchronous.
 """

@@ -5,16 +5,24 @@ Called once per cycle per policy by the reconcile loop and the local run
 identity labels) is the incident id: the same finding on the next cycle
 updates the open incident instead of opening another; an open incident of the
 same scope that no rule reports any more is resolved. Every transition is
-written to the local log (when there is one) *before* it is queued for the
-sinks, and firing incidents are re-queued every ``resend_interval`` for sinks
-that want re-sends (Alertmanager), so the local log and the queues together
-never lose an incident while a sink is down.
+written to the local log (when there is one: what ``pitboss incidents list``
+reads) and handed to the sinks:
 
-The operator evaluates on its loop thread (``process(..., deliver=False)``)
-and delivers on a thread of its own (``flush``), so a slow or dead sink never
-holds up a reconcile cycle: ``process``/``hold`` share one lock, concurrent
-``flush`` calls are serialized by another, and the outbox (the SQLite log) is
-thread-safe.
+* sinks that want re-sends (Alertmanager) get Prometheus' treatment
+  (``controller.incidents.delivery.ResendDelivery``): every firing incident
+  evaluated in this term, each ``resend_interval``, and every incident
+  resolved in this term with its real end, for ``resolved_retention``;
+  nothing is queued, so nothing stale can be replayed;
+* the others (Kubernetes Events) get each transition once, from an in-memory
+  queue (``controller.incidents.queue.DeliveryQueue``).
+
+A *term* is one stretch of leadership (``begin_term``): a new leader sends only
+what its own evaluation found. Incidents it inherits (reloaded from its log, or
+left from an earlier term) stay open but unsent until their scope is evaluated
+again; then they update or resolve. The operator evaluates on its loop thread
+(``process(..., deliver=False)``) and delivers on a thread of its own
+(``flush``): ``process``/``hold`` share one lock, concurrent ``flush`` calls
+are serialized by another.
 """
 
 from __future__ import annotations
@@ -23,13 +31,29 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
+from controller.incidents.delivery import QueueStats, ResendDelivery, Sink
 from controller.incidents.model import Incident, Signal
-from controller.incidents.queue import DeliveryQueue, MemoryOutbox, Outbox, Sink
+from controller.incidents.queue import DeliveryQueue, MemoryOutbox, Outbox
 from controller.incidents.store import IncidentLog
 from controller.sources.retry import Backoff
 
 DEFAULT_RUNBOOK_BASE = "docs/runbooks.md"
+
+
+class Delivery(Protocol):
+    """One sink's delivery: a transition queue or a re-sending delivery."""
+
+    sink: Sink
+    stats: QueueStats
+
+    @property
+    def name(self) -> str: ...
+    def submit(self, incident: Incident) -> None: ...
+    def reset(self) -> None: ...
+    def pending(self) -> int: ...
+    def flush(self, now: datetime, *, force: bool = False) -> int: ...
 
 
 @dataclass
@@ -51,7 +75,7 @@ def _in_scope(incident: Incident, scope: Mapping[str, str] | None) -> bool:
 
 
 class IncidentEngine:
-    """Deduplicates signals into incidents, tracks firing -> resolved, feeds the sinks' queues."""
+    """Deduplicates signals into incidents, tracks firing -> resolved, feeds the sinks."""
 
     def __init__(
         self,
@@ -60,24 +84,52 @@ class IncidentEngine:
         log: IncidentLog | None = None,
         outbox: Outbox | None = None,
         resend_interval: timedelta = timedelta(minutes=1),
+        resolved_retention: timedelta = timedelta(minutes=15),
         runbook_base: str = DEFAULT_RUNBOOK_BASE,
         max_queue: int = 1000,
         backoff: Backoff | None = None,
     ) -> None:
         self.log = log
-        store: Outbox = outbox or log or MemoryOutbox()
-        self.queues = [DeliveryQueue(s, store, max_items=max_queue, backoff=backoff) for s in sinks]
         self.resend_interval = resend_interval
+        self.resolved_retention = resolved_retention
         self.runbook_base = runbook_base
+        store: Outbox = outbox or MemoryOutbox()
+        self.queues: list[Delivery] = [
+            ResendDelivery(s, self._resend_state, resend_interval=resend_interval, backoff=backoff) if s.resend
+            else DeliveryQueue(s, store, max_items=max_queue, backoff=backoff)
+            for s in sinks
+        ]
         self.active: dict[str, Incident] = {i.id: i for i in log.active()} if log else {}
-        self._last_sent: dict[str, datetime] = {}
+        self.resolved: dict[str, Incident] = {}  # resolved in this term, re-sent until resolved_retention
+        self._term: set[str] = set()  # open incidents evaluated (reported) in this term
         # An incident belongs to the scope it was raised in; incidents reloaded from the log
         # join a scope the first time a matching scope is processed.
         self._members: dict[ScopeKey, set[str]] = {}
         self._unscoped: set[str] = set(self.active)
-        self._lock = threading.RLock()  # process / hold (the loop thread) vs the open-incident snapshot of flush
+        self._lock = threading.RLock()  # process / hold (the loop thread) vs the state snapshot of flush
         self._flush_lock = threading.Lock()  # one flush at a time (a delivery thread and a final flush)
 
+    # ---- terms --------------------------------------------------------------------------------
+    def begin_term(self) -> None:
+        """Leadership (re)starts: deliver nothing from earlier terms; open incidents wait for evaluation.
+
+        Not under the flush lock: a flush stuck in a hanging sink must not hold up the caller (the
+        loop's lease renewer). A flush already in flight may still finish its send.
+        """
+        with self._lock:
+            self._term.clear()
+            self.resolved.clear()
+            for queue in self.queues:
+                queue.reset()
+
+    def _resend_state(self, now: datetime) -> list[Incident]:
+        """What a re-sending sink must hold now: this term's firing incidents and its recent resolves."""
+        with self._lock:
+            self._prune_resolved(now)
+            firing = [self.active[fp] for fp in sorted(self._term) if fp in self.active]
+            return firing + sorted(self.resolved.values(), key=lambda i: (i.updated_at, i.id))
+
+    # ---- evaluation ---------------------------------------------------------------------------
     def _scope_members(self, scope: Mapping[str, str] | None) -> set[str]:
         if scope is None:
             return set(self.active)
@@ -104,19 +156,19 @@ class IncidentEngine:
             value=signal.value,
         )
 
-    def _emit(self, incident: Incident, *, transition: bool, resend_only: bool = False) -> None:
+    def _emit(self, incident: Incident, *, transition: bool) -> None:
+        """Log it, and tell every sink it changed."""
         if self.log is not None:
             self.log.record(incident, transition=transition)
         for queue in self.queues:
-            if not resend_only or queue.sink.resend:
-                queue.submit(incident)
+            queue.submit(incident)
 
     def process(self, now: datetime, signals: Sequence[Signal], scope: Mapping[str, str] | None = None,
                 *, deliver: bool = True) -> CycleResult:
         """Apply this cycle's ``signals``; resolve open incidents in ``scope`` that were not reported.
 
-        ``deliver=False`` only queues (the caller flushes, e.g. on a delivery thread); then
-        ``delivered`` and ``pending`` stay empty (counting the outbox every call costs queries).
+        ``deliver=False`` only records (the caller flushes, e.g. on a delivery thread); then
+        ``delivered`` and ``pending`` stay empty.
         """
         with self._lock:
             result = self._process(now, signals, scope)
@@ -128,22 +180,12 @@ class IncidentEngine:
     def hold(self, now: datetime, scope: Mapping[str, str]) -> list[Incident]:
         """This cycle could not evaluate ``scope``: keep its open incidents firing, resolve none.
 
-        Firing incidents are still re-queued every ``resend_interval`` (so Alertmanager does not let
-        them expire meanwhile). Returns the open incidents of the scope. Nothing is delivered here.
+        Those evaluated earlier in this term are still re-sent (so Alertmanager does not let them
+        expire meanwhile). Returns the open incidents of the scope. Nothing is delivered here.
         """
         with self._lock:
             members = self._scope_members(scope)
-            out = []
-            for fp in sorted(members):
-                incident = self.active.get(fp)
-                if incident is None:
-                    continue
-                out.append(incident)
-                last = self._last_sent.get(fp)
-                if last is None or now - last >= self.resend_interval:
-                    self._emit(incident, transition=False, resend_only=True)
-                    self._last_sent[fp] = now
-            return out
+            return [self.active[fp] for fp in sorted(members) if fp in self.active]
 
     def _process(self, now: datetime, signals: Sequence[Signal], scope: Mapping[str, str] | None) -> CycleResult:
         result = CycleResult()
@@ -153,6 +195,7 @@ class IncidentEngine:
             seen.setdefault(signal.fingerprint(), signal)
         for fp, signal in seen.items():
             prev = self.active.get(fp)
+            self.resolved.pop(fp, None)
             if prev is None:
                 incident = self._new(signal, fp, now)
                 self.active[fp] = incident
@@ -160,48 +203,39 @@ class IncidentEngine:
                     self._unscoped.add(fp)
                 else:
                     members.add(fp)
+                self._term.add(fp)
                 result.fired.append(incident)
                 self._emit(incident, transition=True)
-                self._last_sent[fp] = now
                 continue
             changed = (prev.summary, prev.severity) != (signal.summary, signal.severity)
             incident = replace(prev, summary=signal.summary, description=signal.description,
                                severity=signal.severity, value=signal.value, updated_at=now)
             self.active[fp] = incident
-            last = self._last_sent.get(fp)
-            if changed or last is None or now - last >= self.resend_interval:
-                self._emit(incident, transition=False, resend_only=not changed)
-                self._last_sent[fp] = now
+            self._term.add(fp)  # inherited ones join this term: a re-sending sink gets them at the next flush
+            if changed:
+                self._emit(incident, transition=False)
         for fp in [fp for fp in members if fp not in seen and fp in self.active]:
             done = self.active.pop(fp).resolve(now)
-            self._last_sent.pop(fp, None)
+            self._term.discard(fp)
             self._unscoped.discard(fp)
             for group in self._members.values():
                 group.discard(fp)
+            self.resolved[fp] = done
             result.resolved.append(done)
             self._emit(done, transition=True)
+        self._prune_resolved(now)
         open_ids = self.active if scope is None else members
         result.active = sorted((self.active[fp] for fp in open_ids if fp in self.active),
                                key=lambda i: (i.starts_at, i.id))
         return result
 
-    def flush(self, now: datetime, *, force: bool = False) -> dict[str, int]:
-        """Try every sink's queue (respecting backoff unless ``force``); delivered counts by sink.
+    def _prune_resolved(self, now: datetime) -> None:
+        cutoff = now - self.resolved_retention
+        for fp in [fp for fp, i in self.resolved.items() if i.ends_at is not None and i.ends_at < cutoff]:
+            del self.resolved[fp]
 
-        A re-sending sink that comes back after failures may have restarted and
-        forgotten its alerts (Alertmanager keeps none on disk): every open
-        incident is sent to it again at once, rather than at the next resend.
-        """
-        delivered: dict[str, int] = {}
+    # ---- delivery -----------------------------------------------------------------------------
+    def flush(self, now: datetime, *, force: bool = False) -> dict[str, int]:
+        """Try every sink (respecting backoff unless ``force``); delivered counts by sink."""
         with self._flush_lock:
-            for queue in self.queues:
-                delivered[queue.name] = queue.flush(now, force=force)
-                if queue.recovered and queue.sink.resend:
-                    queue.recovered = False
-                    with self._lock:
-                        snapshot = list(self.active.values())
-                    for incident in snapshot:
-                        queue.submit(incident)
-                    if snapshot:
-                        delivered[queue.name] += queue.flush(now, force=True)
-        return delivered
+            return {queue.name: queue.flush(now, force=force) for queue in self.queues}

@@ -1,13 +1,14 @@
 """In-memory fakes for the incident sinks (tests, simulator, local demos).
 
-``FakeSink`` records every batch and can be switched down (RetryableError) or
-to reject (PermanentError); ``RecordingEventRecorder`` lives in
+``FakeSink`` records every batch and can be switched down (RetryableError),
+to reject (PermanentError), or to refuse every batch that holds a poisoned
+incident (as a receiver that validates the whole request would); ``RecordingEventRecorder`` lives in
 ``controller.incidents.events`` beside its protocol.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from controller.errors import PermanentError, RetryableError
@@ -25,6 +26,7 @@ class FakeSink:
         self.resend = resend
         self.down = False
         self.reject = False
+        self.poison: Callable[[Incident], bool] | None = None  # refuse any batch holding such an incident
         self.batches: list[list[Incident]] = []
         self.attempts = 0
 
@@ -35,6 +37,8 @@ class FakeSink:
             raise RetryableError(f"{self.name}: down")
         if self.reject:
             raise PermanentError(f"{self.name}: rejected")
+        if self.poison is not None and any(self.poison(i) for i in incidents):
+            raise PermanentError(f"{self.name}: 400 invalid label set in the batch")
         self.batches.append(list(incidents))
 
     def received(self) -> list[Incident]:

@@ -1,37 +1,31 @@
-"""Bounded, coalescing delivery queue with backoff in front of each sink.
+"""Bounded, coalescing in-memory queue in front of each sink that wants every transition once.
 
-The engine ``submit``s every changed or re-sent incident to each sink's queue
-and calls ``flush(now)`` once per cycle. The queue keeps only the latest state
-of each incident (Alertmanager and Kubernetes Events want the latest state,
-not every step), so its bound is the number of distinct open incidents; past
-``max_items`` the oldest entries are evicted and counted (they remain in the
-local log). A retryable sink failure backs off exponentially with jitter; a
-permanent one drops the batch and records why. Storage is an ``Outbox``: the
-SQLite incident log (durable across restarts) or ``MemoryOutbox``.
+Kubernetes Events get one Warning when an incident fires and one Normal when it
+resolves: the engine ``submit``s each transition and ``flush(now)`` delivers
+them. The queue keeps only the latest state of each incident, so its bound is
+the number of distinct open incidents; past ``max_items`` the oldest entries
+are evicted and counted (they remain in the local log). A retryable failure
+backs off exponentially with jitter; a permanent one is bisected
+(``controller.incidents.delivery.deliver``): only the refused incidents are
+dropped. The queue lives in memory (``MemoryOutbox``): a new leader writes
+the Events of its own term, there is no durable outbox to lose or to replay
+stale states from. Sinks that want re-sends (Alertmanager) do not queue at
+all: ``controller.incidents.delivery.ResendDelivery``.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from controller.errors import PermanentError, RetryableError
+from controller.errors import RetryableError
+from controller.incidents.delivery import QueueStats, Sink, deliver
 from controller.incidents.model import Incident
 from controller.sources.retry import Backoff
 
-
-class Sink(Protocol):
-    """Somewhere incidents go. ``send`` raises RetryableError when it is down."""
-
-    name: str
-    resend: bool  # wants firing incidents re-sent periodically (Alertmanager does)
-
-    def send(self, incidents: Sequence[Incident], now: datetime) -> None:
-        """Deliver a batch (latest state of each incident)."""
-        ...
+__all__ = ["DeliveryQueue", "MemoryOutbox", "Outbox", "QueueStats", "Sink"]
 
 
 class Outbox(Protocol):
@@ -42,10 +36,11 @@ class Outbox(Protocol):
     def remove(self, sink: str, entries: Iterable[tuple[int, str]]) -> None: ...
     def size(self, sink: str) -> int: ...
     def evict_oldest(self, sink: str, keep: int) -> Sequence[str]: ...
+    def clear(self, sink: str) -> None: ...
 
 
 class MemoryOutbox:
-    """An in-process Outbox (lost on restart: use the SQLite log where that matters)."""
+    """An in-process Outbox."""
 
     def __init__(self) -> None:
         self._queues: dict[str, OrderedDict[str, tuple[int, Incident]]] = {}
@@ -81,16 +76,9 @@ class MemoryOutbox:
             evicted.append(q.popitem(last=False)[0])
         return evicted
 
-
-@dataclass
-class QueueStats:
-    """Counters a queue exposes (status, metrics, tests)."""
-
-    delivered: int = 0
-    failures: int = 0  # consecutive retryable failures
-    evicted: int = 0
-    rejected: int = 0
-    last_error: str | None = None
+    def clear(self, sink: str) -> None:
+        """Drop everything queued for ``sink``."""
+        self._queues.pop(sink, None)
 
 
 class DeliveryQueue:
@@ -99,7 +87,7 @@ class DeliveryQueue:
     def __init__(
         self,
         sink: Sink,
-        outbox: Outbox,
+        outbox: Outbox | None = None,
         *,
         max_items: int = 1000,
         batch: int = 100,
@@ -108,13 +96,12 @@ class DeliveryQueue:
         if max_items < 1:
             raise ValueError(f"max_items: must be >= 1, got {max_items}")
         self.sink = sink
-        self.outbox = outbox
+        self.outbox = outbox if outbox is not None else MemoryOutbox()
         self.max_items = max_items
         self.batch = batch
         self.backoff = backoff or Backoff(base=1.0, cap=60.0, attempts=1)
         self.stats = QueueStats()
         self.next_attempt: datetime | None = None
-        self.recovered = False  # set by a flush that succeeded after failures (the sink may have lost state)
 
     @property
     def name(self) -> str:
@@ -127,6 +114,12 @@ class DeliveryQueue:
         if self.outbox.size(self.name) > self.max_items:
             self.stats.evicted += len(self.outbox.evict_oldest(self.name, self.max_items))
 
+    def reset(self) -> None:
+        """A new term: drop what earlier terms left undelivered."""
+        self.outbox.clear(self.name)
+        self.next_attempt = None
+        self.stats.failures = 0
+
     def pending(self) -> int:
         """How many incidents wait for this sink."""
         return self.outbox.size(self.name)
@@ -136,27 +129,24 @@ class DeliveryQueue:
         if not force and self.next_attempt is not None and now < self.next_attempt:
             return 0
         delivered = 0
-        was_failing = self.stats.failures > 0
         while True:
             entries = self.outbox.pending(self.name, self.batch)
             if not entries:
                 break
             try:
-                self.sink.send([i for _, i in entries], now)
+                ok, bad = deliver(self.sink.send, [i for _, i in entries], now)
             except RetryableError as exc:
                 self.stats.failures += 1
                 self.stats.last_error = str(exc)
-                delay = self.backoff.delay(self.stats.failures)
-                self.next_attempt = now + timedelta(seconds=delay)
+                self.next_attempt = now + timedelta(seconds=self.backoff.delay(self.stats.failures))
                 return delivered
-            except PermanentError as exc:
-                self.stats.rejected += len(entries)
-                self.stats.last_error = str(exc)
-            else:
-                delivered += len(entries)
-                self.stats.delivered += len(entries)
+            for incident, why in bad:
+                self.stats.rejected += 1
+                self.stats.last_error = f"{incident.alertname} {incident.id}: {why}"
+                self.stats.rejected_ids.append(incident.id)
+            delivered += len(ok)
+            self.stats.delivered += len(ok)
             self.outbox.remove(self.name, [(seq, i.id) for seq, i in entries])
-        self.recovered = was_failing
         self.stats.failures = 0
         self.next_attempt = None
         return delivered

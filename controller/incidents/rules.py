@@ -90,6 +90,7 @@ class CycleInput:
     scale_failures: int = 0  # consecutive failed calls to the scale target
     last_scale_error: str | None = None
     error_ratios: Mapping[str, Mapping[timedelta, float | None]] | None = None
+    slos: Sequence[SLO] | None = None  # the policy's own objectives (None: RuleSettings.slos)
     metrics_error: str | None = None
     extra_labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -278,7 +279,7 @@ def evaluate(c: CycleInput, settings: RuleSettings | None = None) -> list[Signal
     settings = settings or RuleSettings()
     signals: list[Signal] = []
     if c.error_ratios is not None:
-        for slo in settings.slos:
+        for slo in settings.slos if c.slos is None else c.slos:
             if slo.name in c.error_ratios:
                 signals += burn_rate(slo, c.error_ratios[slo.name], c.scope())
     signals += capacity_not_ready(c, settings)

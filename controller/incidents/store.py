@@ -1,10 +1,11 @@
-"""The local incident log (SQLite): incidents, their transitions, acks, and the outbox.
+"""The local incident log (SQLite): incidents, their transitions and acks.
 
-The embedded default's incident store and every deployment's durable delivery
-queue: the engine upserts each incident here first, then queues it for the
-other sinks in the ``outbox`` table, so a sink that is down (Alertmanager,
-the Kubernetes API) loses nothing across retries or restarts. Read by
-``pitboss incidents list/ack``. One file, WAL mode, stdlib ``sqlite3``.
+The embedded default's incident store, and each operator instance's record of
+what it raised: the engine upserts every transition here. Read by ``pitboss
+incidents list/ack``. It is a log, not a delivery queue: delivery to
+Alertmanager re-sends the live state each resend interval (so a lost pod
+loses nothing), see ``controller.incidents.delivery``. One file, WAL mode,
+stdlib ``sqlite3``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -44,13 +44,6 @@ CREATE TABLE IF NOT EXISTS acks (
     comment TEXT NOT NULL,
     silence_id TEXT
 );
-CREATE TABLE IF NOT EXISTS outbox (
-    sink TEXT NOT NULL,
-    id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (sink, id)
-);
 """
 
 
@@ -75,7 +68,6 @@ class IncidentLog:
         except sqlite3.DatabaseError as exc:
             raise InputError(f"not a Pitboss incident log: {exc}", source=self.path) from exc
         self._lock = threading.Lock()
-        self._seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
 
     def close(self) -> None:
         """Close the database."""
@@ -163,43 +155,3 @@ class IncidentLog:
         with self._lock:
             row = self._db.execute("SELECT until FROM acks WHERE id = ?", (incident_id,)).fetchone()
         return datetime.fromisoformat(row[0]) if row else None
-
-    # --- outbox (the durable delivery queue) ----------------------------------------------
-
-    def put(self, sink: str, incident: Incident) -> None:
-        """Queue ``incident`` for ``sink``, replacing an older queued state of the same incident."""
-        with self._lock:
-            self._seq += 1
-            self._db.execute(
-                "INSERT INTO outbox(sink, id, seq, body) VALUES (?,?,?,?) ON CONFLICT(sink, id)"
-                " DO UPDATE SET seq=excluded.seq, body=excluded.body",
-                (sink, incident.id, self._seq, json.dumps(incident.to_dict())),
-            )
-
-    def pending(self, sink: str, limit: int) -> list[tuple[int, Incident]]:
-        """Up to ``limit`` queued (seq, incident) for ``sink``, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, body FROM outbox WHERE sink = ? ORDER BY seq LIMIT ?", (sink, limit)
-            ).fetchall()
-        return [(r[0], Incident.from_dict(json.loads(r[1]))) for r in rows]
-
-    def remove(self, sink: str, entries: Iterable[tuple[int, str]]) -> None:
-        """Drop delivered (seq, id) entries; a newer state queued since stays."""
-        with self._lock:
-            self._db.executemany("DELETE FROM outbox WHERE sink = ? AND seq = ? AND id = ?",
-                                 [(sink, seq, i) for seq, i in entries])
-
-    def size(self, sink: str) -> int:
-        """How many incidents are queued for ``sink``."""
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE sink = ?", (sink,)).fetchone()[0])
-
-    def evict_oldest(self, sink: str, keep: int) -> Sequence[str]:
-        """Trim the queue of ``sink`` to ``keep`` entries; return the evicted ids (still in the log)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, id FROM outbox WHERE sink = ? ORDER BY seq DESC LIMIT -1 OFFSET ?", (sink, keep)
-            ).fetchall()
-            self._db.executemany("DELETE FROM outbox WHERE sink = ? AND seq = ?", [(sink, r[0]) for r in rows])
-        return [r[1] for r in rows]

@@ -12,7 +12,11 @@ Called by the local run (``controller.local.run``) and its tests. One cycle:
 4. act: one ``set_replicas`` on the target when the decision changes the count
    (a failure is counted for the ``ScalingFailing`` incident, never retried
    in a tight loop);
-5. record: a ``CycleRecord`` and the incident rules through the engine.
+5. record: a ``CycleRecord`` and the incident rules through the engine; with
+   ``metrics`` (an ``OperatorMetrics``) also the operator's own
+   ``pitboss_operator_*`` series, under namespace ``local`` and policy
+   ``casino``, so the Grafana dashboards read a local run as they read the
+   operator (durations and integrals on the simulated clock).
 
 Time: the clock is injected (``Clock``: ``monotonic()`` and ``sleep()``), and
 simulated time is ``live_start + speed * elapsed``. Demand stays in real
@@ -43,9 +47,14 @@ from controller.incidents.engine import IncidentEngine
 from controller.incidents.rules import CycleInput, RuleSettings, evaluate
 from controller.local.loadgen import Tally
 from controller.local.recorder import CycleRecord, RunRecord
+from controller.operator.accounting import CycleFacts
+from controller.operator.metrics import OperatorMetrics
 from controller.sources.base import DemandSource
 from controller.targets.base import ScaleTarget, TargetKey
 from forecasting.base import Event, Forecast, Forecaster, SupportsUpdate
+
+LOCAL_SCOPE = ("local", "casino")  # (namespace, policy) of the local run, as its incidents are labelled
+LOCAL_IDENTITY = "local"
 
 
 class Clock(Protocol):
@@ -147,6 +156,7 @@ class ControlLoop:
         clock: Clock | None = None,
         cycle_seconds: float = 1.0,
         lead_time: Callable[[], timedelta] | None = None,
+        metrics: OperatorMetrics | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed: must be positive, got {speed}")
@@ -168,6 +178,9 @@ class ControlLoop:
         self.clock = clock or SystemClock()
         self.cycle_seconds = cycle_seconds
         self.lead_time = lead_time
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.leader.labels(LOCAL_IDENTITY).set(1)  # the one and only instance leads
         self.lead_changes: list[tuple[pd.Timestamp, timedelta]] = []
         window = policy.scale_down.stabilization_window
         self._recs: deque[tuple[datetime, int]] = deque()
@@ -185,6 +198,7 @@ class ControlLoop:
 
     def cycle(self) -> CycleRecord:
         """One observe -> forecast -> decide -> act -> record pass."""
+        began = time.perf_counter()
         elapsed = self.clock.monotonic() - self.t0
         now = self.sim_time(elapsed)
         self._refresh_lead(now)
@@ -196,7 +210,10 @@ class ControlLoop:
         except PitbossError as exc:
             observed, metrics_error = None, str(exc)
         # forecast
+        updates, t_fc = (self.feed.updates if self.feed is not None else 0), time.perf_counter()
         forecast = self.feed.at(now, observed) if self.feed is not None else None
+        if self.metrics is not None and self.feed is not None and self.feed.updates > updates:
+            self.metrics.forecast_fit.labels("update").observe(time.perf_counter() - t_fc)
         # decide
         while self._recs and self._recs[0][0] < now - self._window:
             self._recs.popleft()
@@ -223,7 +240,40 @@ class ControlLoop:
             reason=decision.reason, message=decision.message, scaled=scaled, fired=fired, resolved=resolved,
         )
         self.record.add(rec)
+        if self.metrics is not None:
+            self._export(rec, state, decision, forecast, elapsed, time.perf_counter() - began)
         return rec
+
+    def _export(self, rec: CycleRecord, state: ObservedState, decision: Decision, forecast: Forecast | None,
+                elapsed: float, seconds: float) -> None:
+        """The operator's per-policy series for this cycle (the dashboards read them)."""
+        m = self.metrics
+        assert m is not None
+        ns, name = LOCAL_SCOPE
+        p = self.policy
+        m.reconcile_seconds.labels("policy").observe(seconds)
+        m.reconcile_seconds.labels("cycle").observe(seconds)
+        m.decisions.labels(ns, name, decision.reason).inc()
+        m.desired.labels(ns, name).set(decision.desired_replicas)
+        m.current.labels(ns, name).set(rec.desired if rec.scaled else rec.current)
+        if rec.scaled:
+            m.scales.labels(self.key.kind).inc()
+        if self.scale_failures:
+            m.errors.labels(ns, name, "ScaleFailed").inc()
+        if rec.observed is not None and rec.observed > 0 and rec.q50 is not None:
+            m.forecast_error.labels(ns, name).set(abs(rec.observed - rec.q50) / rec.observed)
+        m.observe_policy(CycleFacts(
+            namespace=ns, policy=name, now=state.now, wall_now=self.wall0.timestamp() + elapsed,
+            capacity_per_replica=p.capacity_per_replica, min_replicas=p.min_replicas, max_replicas=p.max_replicas,
+            headroom_quantile=p.headroom_quantile, current=rec.desired if rec.scaled else rec.current,
+            ready=rec.ready, desired=decision.desired_replicas, observed=rec.observed, forecast_median=rec.q50,
+            forecast_headroom=rec.q95, forecast_peak=decision.forecast_peak, events=self.events),
+            time_scale=self.speed)
+        if self.incidents is not None:
+            m.observe_incidents(list(self.incidents.active.values()), state.now)
+            m.incidents_firing.set(len(self.incidents.active))
+            for queue in self.incidents.queues:
+                m.incident_queue.labels(queue.name).set(queue.pending())
 
     def _refresh_lead(self, now: pd.Timestamp) -> None:
         """Lengthen the policy's lead time when a slower replica start-up has been measured."""

@@ -15,6 +15,12 @@ Called by ``cli.demo_cmd`` and the end-to-end tests. In order:
    incident rules writing the local incident log;
 4. stop everything (also on errors and Ctrl-C) and return the ``RunRecord``.
 
+With ``metrics_port`` the loop serves the operator's ``pitboss_operator_*``
+metrics on 127.0.0.1 (``controller.operator.metrics``), and with
+``scrape_targets`` it keeps a Prometheus ``file_sd`` file listing the ready
+replicas and that endpoint, so a local Prometheus and the Grafana dashboards
+can watch a run (docs/dashboards.md).
+
 Capacity (see docs/demo.md): a replica admits ``max_in_flight`` = 4 requests
 and holds each for ``service_time`` = 0.2 s, so it serves at most 20
 requests/s and answers 503 beyond; the policy sizes at ``utilization`` = 75 %
@@ -24,8 +30,10 @@ before the event, ~4x during it: one replica before, four at the peak.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -44,6 +52,7 @@ from controller.local.loop import Clock, ControlLoop, ForecastFeed, SystemClock
 from controller.local.observe import business_fetch
 from controller.local.recorder import CycleRecord, EventSpan, RunRecord
 from controller.local.scenario import STEP, Scenario, build_scenario
+from controller.operator.metrics import OperatorMetrics, serve
 from controller.sources.scrape import ScrapeSource
 from controller.targets.local import LocalConfig, LocalProcessTarget
 from forecasting import registry
@@ -77,6 +86,8 @@ class RunConfig:
     # a replica boundary (45 req/s = 3 x 15), and 5 minutes let it flap 4 -> 3 -> 4 mid-event.
     stabilization: timedelta = timedelta(minutes=10)
     model: str = "calendar"
+    metrics_port: int | None = None  # serve pitboss_operator_* metrics on 127.0.0.1:<port>
+    scrape_targets: Path | None = None  # a Prometheus file_sd JSON of the replicas and the metrics endpoint
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, bool, str]] = [
@@ -91,6 +102,7 @@ class RunConfig:
             ("cycle", 0.2 <= self.cycle <= 10, "between 0.2 and 10 seconds"),
             ("players", 1 <= self.players <= 50, "between 1 and 50"),
             ("seed", 0 <= self.seed < 2**32, "between 0 and 2**32 - 1"),
+            ("metricsPort", self.metrics_port is None or 1 <= self.metrics_port <= 65535, "a TCP port (1-65535)"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -134,8 +146,9 @@ def _clean(out: Path) -> None:
 def _fit(config: RunConfig, result: dict[str, Any]) -> None:
     try:
         scenario = build_scenario(config.live_minutes, kind=config.kind, base_rate=config.base_rate, seed=config.seed)
+        began = time.perf_counter()
         model = registry.create(config.model).fit(scenario.history, scenario.events)
-        result["scenario"], result["model"] = scenario, model
+        result["scenario"], result["model"], result["fit_seconds"] = scenario, model, time.perf_counter() - began
     except BaseException as exc:  # re-raised in the caller's thread
         result["error"] = exc
 
@@ -197,6 +210,7 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
         source = ScrapeSource(target.metrics_urls, rate_window=timedelta(seconds=config.cycle),
                               fetch=business_fetch(scrape_client))
         log = IncidentLog(config.out / "incidents.db")
+        metrics, server = _serve_metrics(config, fitted.get("fit_seconds"))
         try:
             engine = IncidentEngine(log=log)
             loop = ControlLoop(
@@ -204,7 +218,7 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
                 live_start=scenario.start, speed=config.speed, events=scenario.events, incidents=engine,
                 rules=RuleSettings(ready_margin=sync), clock=clock, cycle_seconds=config.cycle,
                 trace_rate=lambda el: scenario.rate_at(loop.sim_time(el)),
-                lead_time=lambda: lead_time(max(target.startup_seconds), config),
+                lead_time=lambda: lead_time(max(target.startup_seconds), config), metrics=metrics,
             )
             expected = float(scenario.live.sum()) * 60.0 / config.speed
             load = LoadGenerator(lambda el: scenario.rate_at(loop.sim_time(el)), target.ready_urls, workload,
@@ -232,8 +246,17 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
             hooks.stage(f"live replay: {config.duration:g}s at {config.speed:g}x ({config.live_minutes} simulated"
                         f" minutes), lead time {lead.total_seconds() / 60:.0f} min")
             load.start(at=loop.t0)
+            on_cycle = hooks.cycle
+            if config.scrape_targets is not None:
+                targets_file = config.scrape_targets
+
+                def on_cycle(rec: CycleRecord) -> None:
+                    write_scrape_targets(targets_file, target.ready_urls(), config.metrics_port)
+                    hooks.cycle(rec)
+
+                write_scrape_targets(targets_file, target.ready_urls(), config.metrics_port)
             try:
-                loop.run(config.duration, on_cycle=hooks.cycle)
+                loop.run(config.duration, on_cycle=on_cycle)
             finally:
                 load.stop()
             if load.error is not None:
@@ -255,5 +278,42 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
             source.close()
             scrape_client.close()
             log.close()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
     record.save(config.out / "run.json")
     return record
+
+
+def _serve_metrics(config: RunConfig, fit_seconds: float | None) -> tuple[OperatorMetrics | None, Any]:
+    """The loop's OperatorMetrics and, with ``metrics_port``, their HTTP endpoint (None, None without it)."""
+    if config.metrics_port is None and config.scrape_targets is None:
+        return None, None
+    metrics = OperatorMetrics()
+    if fit_seconds is not None:
+        metrics.forecast_fit.labels("fit").observe(fit_seconds)
+    server = None
+    if config.metrics_port is not None:
+        try:
+            server = serve(metrics, config.metrics_port, host="127.0.0.1")
+        except OSError as exc:
+            raise InputError(f"cannot listen on 127.0.0.1:{config.metrics_port}: {exc.strerror}",
+                             field="metricsPort") from None
+    return metrics, server
+
+
+def write_scrape_targets(path: Path, replica_urls: list[str], metrics_port: int | None) -> None:
+    """A Prometheus file_sd file: the ready replicas (service=casino) and the loop's metrics endpoint.
+
+    Written atomically (a temp file renamed into place): Prometheus re-reads it on change.
+    """
+    groups: list[dict[str, Any]] = [{
+        "targets": [u.removeprefix("http://") for u in replica_urls],
+        "labels": {"namespace": "local", "service": "casino"},
+    }]
+    if metrics_port is not None:
+        groups.append({"targets": [f"127.0.0.1:{metrics_port}"], "labels": {"service": "pitboss-local"}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(groups, indent=1))
+    tmp.replace(path)

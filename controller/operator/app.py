@@ -4,8 +4,9 @@
 store, /scale targets, Event recorder, Lease), the demand sources
 (``controller.sources``: Prometheus for ``metric.promql``, a direct scrape for
 ``metric.scrape``) and the forecasting registry. ``build_incidents`` wires the
-incident engine: the local SQLite log always (log and durable outbox),
-Alertmanager when a URL is given, Kubernetes Events on the policies always;
+incident engine: the local SQLite log always (what `pitboss incidents list`
+reads), Alertmanager when a URL is given (the firing state re-sent each resend
+interval, no outbox), Kubernetes Events on the policies always;
 ``build_operator(incidents=...)`` puts it in the loop and starts its delivery
 thread (sending only while this instance leads). ``watch_stream`` feeds the
 loop's wake-ups from ScalingPolicy and TrafficEvent watches. Called by
@@ -35,6 +36,7 @@ from controller.incidents.queue import Sink
 from controller.incidents.rules import RuleSettings
 from controller.incidents.store import IncidentLog
 from controller.operator.clock import Clock, SystemClock
+from controller.operator.fence import Fence, FencedEventRecorder, FencedPolicyStore, FencedScaleTarget
 from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory
 from controller.operator.kube import (
     KubernetesEventRecorder,
@@ -48,6 +50,7 @@ from controller.operator.loop import OperatorLoop
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
+from controller.operator.slo import PolicySLIFactory
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
 from controller.sources.sli import SLISource
@@ -98,7 +101,7 @@ class SourceFactory:
         self.api_client = api_client
         self._sources: dict[tuple[str, str, str], DemandSource] = {}
         self._client: Any = None
-        self._sli: SLISource | None = None
+        self._slis: PolicySLIFactory | None = None
 
     def bind(self, api_client: client.ApiClient) -> None:
         """Use ``api_client`` to find the pods of scrape policies (unless one was given already)."""
@@ -134,17 +137,13 @@ class SourceFactory:
         return self._client
 
     def sli(self, policy: PolicyObject, spec: ScalingPolicySpec) -> SLISource | None:
-        """An SLIFactory: the casino SLIs through Prometheus (one shared reader), or the policy's scrape source."""
-        if spec.metric.promql is not None:
-            if not self.prometheus_url:
-                return None
-            if self._sli is None:
-                from controller.sources.sli import PrometheusSLI
+        """An SLIFactory: the policy's own ``spec.slo`` queries through Prometheus; None without spec.slo.
 
-                self._sli = PrometheusSLI(self._prometheus())
-            return self._sli
-        source = self(policy, spec)
-        return source if isinstance(source, SLISource) else None
+        No built-in query is applied to a policy that did not name its SLIs (controller.operator.slo).
+        """
+        if self._slis is None:
+            self._slis = PolicySLIFactory(self._prometheus() if self.prometheus_url else None)
+        return self._slis(policy, spec)
 
     def lag(self, policy: PolicyObject, spec: ScalingPolicySpec) -> LagSource | None:
         """A LagFactory: the lagQuery through Prometheus (None without a query or a Prometheus)."""
@@ -192,7 +191,7 @@ class Operator:
             return
         if reporter.worker is not None:
             reporter.worker.stop()
-        if self.loop.leading or self.elector is None:
+        if self.loop.leading:  # not after stop(): the fence is closed, the next leader re-sends
             reporter.flush(self.reconciler.clock.now())
         if reporter.engine.log is not None:
             reporter.engine.log.close()
@@ -209,6 +208,8 @@ def build_operator(
     lease_namespace: str = "pitboss-system",
     lease_name: str = "pitboss-operator",
     lease_duration: timedelta = timedelta(seconds=15),
+    renew_deadline: timedelta | None = None,
+    retry_period: timedelta | None = None,
     identity: str | None = None,
     metrics: OperatorMetrics | None = None,
     forecaster: Any = None,
@@ -227,10 +228,18 @@ def build_operator(
     if isinstance(demand, SourceFactory):
         demand.bind(api_client)  # metric.scrape policies find their pods through this client
     metrics = metrics or OperatorMetrics()
+    elector = (
+        LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
+                      identity=identity, lease_duration=lease_duration, renew_deadline=renew_deadline,
+                      retry_period=retry_period)
+        if leader_election
+        else None
+    )
+    fence = Fence(elector)  # every cluster write of the loop passes it (controller.operator.fence)
     reconciler = Reconciler(
-        store=KubernetesPolicyStore(api_client),
-        targets=KubernetesScaleTarget(api_client),
-        recorder=KubernetesEventRecorder(api_client, instance=identity),
+        store=FencedPolicyStore(KubernetesPolicyStore(api_client), fence),
+        targets=FencedScaleTarget(KubernetesScaleTarget(api_client), fence),
+        recorder=FencedEventRecorder(KubernetesEventRecorder(api_client, instance=identity), fence),
         demand=demand,
         clock=clock,
         namespace=namespace,
@@ -239,13 +248,7 @@ def build_operator(
         lag=lag,
         incidents=incidents,
     )
-    elector = (
-        LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
-                      identity=identity, lease_duration=lease_duration)
-        if leader_election
-        else None
-    )
-    loop = OperatorLoop(reconciler, elector=elector, sync_period=sync_period, identity=identity)
+    loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if incidents is not None and deliver_in_background:
         incidents.worker = DeliveryWorker(incidents.engine, clock, leading=lambda: loop.leading,
                                           metrics=metrics).start()
@@ -274,14 +277,17 @@ def build_incidents(
     identity: str | None = None,
     settings: RuleSettings | None = None,
     resend_interval: timedelta = timedelta(minutes=1),
+    sync_period: timedelta = timedelta(seconds=15),
     backoff: Backoff | None = None,
     extra_sinks: tuple[Sink, ...] = (),
 ) -> IncidentReporter:
     """The incident engine of one operator process and its sinks.
 
-    The local log (SQLite at ``db``) always, as the log and the durable outbox; Alertmanager API v2
-    when ``alertmanager_url`` is given; Kubernetes Events on the ScalingPolicy when ``api_client`` is
-    given (always, in the operator). Bad values raise InputError naming the flag.
+    The local log (SQLite at ``db``) always; Alertmanager API v2 when ``alertmanager_url`` is given
+    (firing incidents re-sent every ``resend_interval`` with ``endsAt`` four times
+    max(resend interval, sync period) ahead, as Prometheus does); Kubernetes Events on the
+    ScalingPolicy when ``api_client`` is given (always, in the operator). Bad values raise
+    InputError naming the flag.
     """
     sinks: list[Sink] = []
     if alertmanager_url is not None:
@@ -289,7 +295,7 @@ def build_incidents(
             am = AlertmanagerClient(alertmanager_url, timeout=alertmanager_timeout)
         except ValueError as exc:
             raise InputError(str(exc).removeprefix("alertmanager url: "), field="--alertmanager-url") from None
-        sinks.append(AlertmanagerSink(am))
+        sinks.append(AlertmanagerSink(am, ttl=4 * max(resend_interval, sync_period)))
     if api_client is not None:
         sinks.append(KubernetesEventSink(incident_event_recorder(api_client, identity)))
     sinks.extend(extra_sinks)

@@ -15,17 +15,20 @@ from controller.targets.base import ScaleConflict
 
 
 class InMemoryPolicyStore:
-    """ScalingPolicies and TrafficEvents in lists; status writes are recorded."""
+    """ScalingPolicies and TrafficEvents in lists; status writes are recorded (409 on a stale resourceVersion)."""
 
     def __init__(self) -> None:
         self.policies: dict[tuple[str, str], PolicyObject] = {}
         self.events: list[dict[str, Any]] = []
         self.status_writes: list[tuple[str, str, dict[str, Any]]] = []
         self._uid = 0
+        self._rv = 0
 
     def add_policy(self, namespace: str, name: str, spec: Any, *, generation: int = 1) -> PolicyObject:
         self._uid += 1
-        obj = PolicyObject(namespace, name, f"uid-{self._uid}", generation, copy.deepcopy(spec))
+        self._rv += 1
+        obj = PolicyObject(namespace, name, f"uid-{self._uid}", generation, copy.deepcopy(spec),
+                           resource_version=str(self._rv))
         self.policies[(namespace, name)] = obj
         return obj
 
@@ -41,9 +44,12 @@ class InMemoryPolicyStore:
     def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> None:
         key = (policy.namespace, policy.name)
         current = self.policies[key]
+        if policy.resource_version and policy.resource_version != current.resource_version:
+            raise ScaleConflict(f"scalingpolicy/{policy.name}: stale resourceVersion {policy.resource_version}")
+        self._rv += 1
         self.policies[key] = PolicyObject(
             current.namespace, current.name, current.uid, current.generation, current.spec, copy.deepcopy(status),
-            current.labels,
+            current.labels, str(self._rv),
         )
         self.status_writes.append((policy.namespace, policy.name, copy.deepcopy(status)))
 

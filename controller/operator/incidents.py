@@ -2,15 +2,18 @@
 
 The Reconciler calls ``IncidentReporter.observe`` once per policy after it has
 decided and acted (the facts it already holds: decision, observed state,
-forecast, demand error, scale-call failures, replica lags, and SLI error
-ratios when the policy's source supplies them); the pure rules
+forecast, demand error, scale-call failures, replica lags, and the error
+ratios of the SLIs the policy names in ``spec.slo``); the pure rules
 (``controller.incidents.rules.evaluate``) turn them into signals and the
 ``IncidentEngine`` (scoped per policy) into incidents, written to the local
 SQLite log at once. Delivery to the sinks (Alertmanager, Kubernetes Events)
 happens on a ``DeliveryWorker`` thread, kicked at the end of each leader cycle,
-so a sink that is slow or down never holds up or fails a cycle: the engine's
-queues keep what is undelivered and retry with backoff. Only the leader runs
-cycles, so only the leader evaluates; the worker sends only while leading.
+so a sink that is slow or down never holds up or fails a cycle: Alertmanager
+gets the whole firing state re-sent each resend interval (nothing to queue),
+Events wait in an in-memory queue, both retried with backoff. Only the leader
+runs cycles, so only the leader evaluates; the worker sends only while it
+leads and can prove its lease. Each leadership term starts clean
+(``begin_term``): what an earlier term left undelivered is never replayed.
 Built by ``controller.operator.app.build_incidents``; tests build it directly.
 """
 
@@ -123,7 +126,8 @@ class IncidentReporter:
         t0 = time.perf_counter()
         self.scale_call(policy, scale_error)
         mem = self._mem(policy)
-        ratios = self._ratios(policy, spec, state.now) if metrics_error is None else None
+        slo = getattr(spec, "slo", None)  # the policy's own SLIs; none: no burn-rate incident for it
+        ratios = self._ratios(policy, spec, state.now) if metrics_error is None and slo is not None else None
         t1 = time.perf_counter()
         self.source_seconds += t1 - t0
         self._check_forecast(mem, spec, forecast, state)
@@ -138,6 +142,7 @@ class IncidentReporter:
             scale_failures=mem.scale_failures,
             last_scale_error=mem.last_scale_error,
             error_ratios=ratios,
+            slos=() if slo is None else slo.objectives(),
             metrics_error=metrics_error,
         )
         result = self.engine.process(state.now, evaluate(cycle, self.settings), mem.scope, deliver=False)
@@ -182,6 +187,12 @@ class IncidentReporter:
             if name and (namespace is None or ns == namespace):
                 self.engine.process(now, [], {"namespace": ns, "policy": name}, deliver=False)
         self.seconds += time.perf_counter() - t0
+
+    def begin_term(self, now: datetime) -> None:
+        """This instance just became leader: send only what this term evaluates (called by the loop)."""
+        self.engine.begin_term()
+        log.info("incidents: new leadership term at %s; %d open incident(s) wait for re-evaluation",
+                 now.isoformat(), len(self.engine.active))
 
     def end_cycle(self, now: datetime) -> None:
         """Hand the queued changes to the delivery worker (or deliver inline when there is none)."""
@@ -259,8 +270,11 @@ class DeliveryWorker:
         self._wake.set()
 
     def pending(self) -> int:
-        """Incidents waiting for any sink."""
+        """Incidents changed and not yet delivered to some sink."""
         return sum(q.pending() for q in self.engine.queues)
+
+    def _retrying(self) -> bool:
+        return any(q.stats.failures for q in self.engine.queues) or self.pending() > 0
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -268,7 +282,7 @@ class DeliveryWorker:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            if not self.leading() or not (kicked or self.pending()):
+            if not self.leading() or not (kicked or self._retrying()):
                 continue
             try:
                 counts = self.engine.flush(self.clock.now())
@@ -282,7 +296,7 @@ class DeliveryWorker:
                 log.exception("incident delivery failed")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread (pending incidents stay in the outbox for the next start)."""
+        """Stop the thread (the next leader re-sends what is still firing)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

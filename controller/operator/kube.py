@@ -40,6 +40,7 @@ class PolicyObject:
     spec: Any
     status: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    resource_version: str = ""  # as read: the /status write carries it (409 when someone wrote since)
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any]) -> PolicyObject:
@@ -52,6 +53,7 @@ class PolicyObject:
             spec=raw.get("spec"),
             status=dict(raw.get("status") or {}),
             labels=dict(meta.get("labels") or {}),
+            resource_version=str(meta.get("resourceVersion") or ""),
         )
 
 
@@ -67,7 +69,7 @@ class PolicyStore(Protocol):
         ...
 
     def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> None:
-        """Replace the policy's status (through /status only)."""
+        """Replace the policy's status (through /status only), if unchanged since it was read."""
         ...
 
 
@@ -125,7 +127,14 @@ class KubernetesPolicyStore:
         return self._list(EVENT_PLURAL, namespace)
 
     def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> None:
-        """Merge-patch /status with the whole status (lists are replaced, as they should be)."""
+        """Merge-patch /status with the whole status (lists are replaced, as they should be).
+
+        The patch carries the resourceVersion the policy was read with, so a write based on a stale
+        read (another leader's, or from before a spec edit) is refused with 409 (ScaleConflict).
+        """
+        body: dict[str, Any] = {"status": status}
+        if policy.resource_version:
+            body["metadata"] = {"resourceVersion": policy.resource_version}
         call_api(
             self.custom.patch_namespaced_custom_object_status,
             f"scalingpolicy/{policy.name} in {policy.namespace} /status",
@@ -134,7 +143,7 @@ class KubernetesPolicyStore:
             policy.namespace,
             POLICY_PLURAL,
             policy.name,
-            {"status": status},
+            body,
             _content_type=MERGE_PATCH,
         )
 

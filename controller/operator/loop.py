@@ -1,25 +1,38 @@
-"""The operator's main loop: leader election, level-triggered cycles, watch wake-ups, clean stop.
+"""The operator's main loop: leader election, level-triggered cycles, watch wake-ups, fenced stop.
 
 Every ``sync_period`` the leader reconciles every policy (level-triggered: a
 missed event is repaired by the next cycle). Watches on ScalingPolicy and
 TrafficEvent wake the loop at once when something changes (edge-triggered
 latency on top of level-triggered correctness). In ``run()`` the Lease is
-renewed on its own thread (every third of its duration), so a cycle longer
-than the lease cannot lose it; a cycle stops between policies the moment
-leadership is lost. Followers retry every ``retry_period``. ``stop()`` (wired to SIGTERM by the CLI)
-ends the loop and releases the Lease. ``step()`` runs one iteration and is
-what tests drive with a fake clock. Called by ``pitboss operator run``.
+renewed on its own thread every ``retry_period`` (client-go's cadence), so a
+cycle longer than the lease cannot lose it; followers try as often (with
+client-go's jitter). Every write of a cycle passes the write fence
+(``controller.operator.fence``) and a cycle stops between policies as soon
+as the fence closes: when the lease cannot be proven (no renewal within
+renewDeadline) or on ``stop()``.
+
+``stop()`` (wired to SIGTERM by the CLI) closes the fence *first*, so no
+/scale, /status or Event write leaves this process after it, whatever the
+cycle was doing; the cycle then ends at the next policy, the renewer stops,
+and only then is the Lease released. Each time this instance becomes leader
+a new term begins: the incident reporter forgets what earlier terms left
+undelivered (``IncidentReporter.begin_term``) before the first cycle and
+before delivery resumes. ``step()`` runs one iteration on the caller's
+thread and is what tests drive with a fake clock. Called by ``pitboss
+operator run``.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from controller.operator.fence import Fence
 from controller.operator.leader import LeaderElector
 from controller.operator.reconcile import CycleReport, Reconciler
 
@@ -34,33 +47,55 @@ class OperatorLoop:
         reconciler: Reconciler,
         *,
         elector: LeaderElector | None = None,
+        fence: Fence | None = None,
         sync_period: timedelta = timedelta(seconds=15),
-        retry_period: timedelta = timedelta(seconds=2),
+        retry_period: timedelta | None = None,
         identity: str = "pitboss-operator",
     ) -> None:
         if sync_period <= timedelta(0):
             raise ValueError("syncPeriod: must be positive")
         self.reconciler = reconciler
         self.elector = elector
+        self.fence = fence or Fence(elector)
         self.sync_period = sync_period
-        self.retry_period = retry_period
+        self.retry_period = retry_period or (elector.retry_period if elector else timedelta(seconds=2))
         self.identity = identity
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._leading = threading.Event()
         self._watchers: list[threading.Thread] = []
         self.cycles = 0
+        self.terms = 0
         self.last_report: CycleReport | None = None
 
-    def step(self) -> CycleReport | None:
-        """One iteration: (re)elect, then reconcile every policy if leading. None when following."""
+    def _elect(self) -> bool:
+        """One election round; begins a term on becoming leader (before ``leading`` turns true)."""
         leading = True if self.elector is None else self.elector.try_acquire_or_renew()
+        leading = leading and self.fence.permit()
         self.reconciler.metrics.leader.labels(self.identity).set(1 if leading else 0)
         if not leading:
             self._leading.clear()
             self.reconciler.metrics.heartbeat = time.monotonic()
+            return False
+        if not self._leading.is_set():
+            self._begin_term()
+            self._leading.set()
+            return True
+        return True
+
+    def _begin_term(self) -> None:
+        self.terms += 1
+        incidents = self.reconciler.incidents
+        if incidents is not None:
+            try:
+                incidents.begin_term(self.reconciler.clock.now())
+            except Exception:  # incidents never take the loop down
+                log.exception("incidents: begin_term failed")
+
+    def step(self) -> CycleReport | None:
+        """One iteration: (re)elect, then reconcile every policy if leading. None when following."""
+        if not self._elect():
             return None
-        self._leading.set()
         return self._cycle()
 
     def wake(self) -> None:
@@ -68,7 +103,8 @@ class OperatorLoop:
         self._wake.set()
 
     def stop(self) -> None:
-        """Ask the loop to finish its iteration, release the lease and return."""
+        """Fence every write at once, then let the loop end its cycle, release the lease and return."""
+        self.fence.close("shutting down")
         self._stop.set()
         self._wake.set()
 
@@ -78,31 +114,28 @@ class OperatorLoop:
 
     @property
     def leading(self) -> bool:
-        """True while this instance holds the lease (always, without leader election)."""
-        return self._leading.is_set()
+        """True while this instance leads and may write (always, without leader election, until stopped)."""
+        return self._leading.is_set() and self.fence.permit()
 
     def _renew_forever(self) -> None:
         """The lease lives on its own thread: a cycle longer than the lease must not lose it."""
         assert self.elector is not None
+        rng = random.Random()
         while not self._stop.is_set():
             was = self._leading.is_set()
-            leading = self.elector.try_acquire_or_renew()
-            self.reconciler.metrics.leader.labels(self.identity).set(1 if leading else 0)
-            if leading:
-                self._leading.set()
-                if not was:
-                    self._wake.set()  # just became leader: reconcile at once
-            else:
-                self._leading.clear()
-                self.reconciler.metrics.heartbeat = time.monotonic()
-            pause = self.elector.lease_duration / 3 if leading else self.retry_period
-            self._stop.wait(pause.total_seconds())
+            leading = self._elect()
+            if leading and not was:
+                self._wake.set()  # just became leader: reconcile at once
+            pause = self.retry_period.total_seconds()
+            if not leading:
+                pause *= rng.uniform(1.0, 1.2)  # client-go's JitterFactor for candidates
+            self._stop.wait(pause)
 
     def run(self) -> None:
         """Loop until ``stop()``: reconcile every sync period (or when woken) while leading; release at the end."""
         renewer: threading.Thread | None = None
         if self.elector is None:
-            self._leading.set()
+            self._elect()
         else:
             renewer = threading.Thread(target=self._renew_forever, name="lease-renewer", daemon=True)
             renewer.start()
@@ -111,22 +144,24 @@ class OperatorLoop:
             while not self._stop.is_set():
                 woken = self._wake.is_set()
                 self._wake.clear()
-                if self._leading.is_set() and (woken or time.monotonic() >= next_due):
+                if self.leading and (woken or time.monotonic() >= next_due):
                     self._cycle()
                     next_due = time.monotonic() + self.sync_period.total_seconds()
-                wait = max(0.05, next_due - time.monotonic()) if self._leading.is_set() else 0.5
+                wait = max(0.05, next_due - time.monotonic()) if self.leading else 0.5
                 self._wake.wait(wait)
         finally:
+            self.fence.close("shutting down")  # also when run() ends on an exception
             self._stop.set()
             if renewer is not None:
                 renewer.join(30)
+            self._leading.clear()
             if self.elector is not None:
                 self.elector.release()
                 self.reconciler.metrics.leader.labels(self.identity).set(0)
-            log.info("operator loop stopped")
+            log.info("operator loop stopped (%d write(s) refused by the fence)", self.fence.refused)
 
     def _cycle(self) -> CycleReport:
-        report = self.reconciler.reconcile_all(should_continue=lambda: self._leading.is_set())
+        report = self.reconciler.reconcile_all(should_continue=self.fence.permit)
         self.cycles += 1
         self.last_report = report
         scaled = sum(1 for o in report.outcomes if o.scaled)

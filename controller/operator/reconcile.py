@@ -36,8 +36,10 @@ from controller.core.policy import Policy
 from controller.errors import PermanentError, RetryableError
 from controller.operator import database as db
 from controller.operator import status as st
+from controller.operator.accounting import CycleFacts
 from controller.operator.clock import Clock
 from controller.operator.database import LagSource
+from controller.operator.fence import NotLeader
 from controller.operator.forecasts import ForecastCache, ForecasterFactory, value_at
 from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
@@ -163,7 +165,10 @@ class Reconciler:
             for uid in set(self._specs) - seen:
                 del self._specs[uid]
             self._incident("forget_except", policies, self.clock.now(), self.namespace)
+            self.metrics.forget_except({(p.namespace, p.name) for p in policies})
         self._incident("end_cycle", self.clock.now())
+        if self.incidents is not None:  # open incidents by alert, time to resolve (the dashboards)
+            self.metrics.observe_incidents(list(self.incidents.engine.active.values()), self.clock.now())
         report.seconds = time.perf_counter() - t0
         self.metrics.reconcile_seconds.labels("cycle").observe(report.seconds)
         self.metrics.heartbeat = time.monotonic()
@@ -174,6 +179,9 @@ class Reconciler:
         t0 = time.perf_counter()
         try:
             return self._reconcile(policy, events)
+        except NotLeader as exc:  # the write fence closed mid-policy: abandon it, write nothing more
+            log.warning("%s/%s: %s", policy.namespace, policy.name, exc)
+            return PolicyOutcome(policy.namespace, policy.name, "NotLeader", str(exc), error=str(exc))
         except Exception as exc:  # one bad policy never stops the others
             log.exception("reconcile %s/%s failed", policy.namespace, policy.name)
             reason = "InternalError"
@@ -214,6 +222,7 @@ class Reconciler:
         except RetryableError as exc:
             self._incident("hold", policy, now, scale_error=str(exc))
             builder.ok(st.READY, False, "APIUnavailable", str(exc))
+            self.metrics.errors.labels(policy.namespace, policy.name, "APIUnavailable").inc()
             self._write_status(policy, builder, quiet=True)
             return PolicyOutcome(policy.namespace, policy.name, "APIUnavailable", str(exc), error=str(exc))
         builder.ok(st.ABLE_TO_SCALE, True, "ScaleReadable" if spec.mode == "Active" else "ForecastOnly",
@@ -292,6 +301,7 @@ class Reconciler:
             except RetryableError as exc:
                 builder.ok(st.ABLE_TO_SCALE, False, "ScaleFailed", str(exc))
                 scale_error = str(exc)
+                self.metrics.errors.labels(policy.namespace, policy.name, "ScaleFailed").inc()
 
         # record
         desired = app_replicas(None)
@@ -314,6 +324,15 @@ class Reconciler:
         self.metrics.decisions.labels(policy.namespace, policy.name, decision.reason).inc()
         self.metrics.desired.labels(policy.namespace, policy.name).set(desired)
         self.metrics.current.labels(policy.namespace, policy.name).set(current)
+        self.metrics.observe_policy(CycleFacts(
+            namespace=policy.namespace, policy=policy.name, now=now, wall_now=now.timestamp(),
+            capacity_per_replica=core_policy.capacity_per_replica, min_replicas=core_policy.min_replicas,
+            max_replicas=core_policy.max_replicas, headroom_quantile=core_policy.headroom_quantile, current=current,
+            ready=scale.ready_replicas, desired=desired, observed=observed,
+            forecast_median=None if forecast is None else value_at(forecast, 0.5, now),
+            forecast_headroom=None if forecast is None else value_at(forecast, core_policy.headroom_quantile, now),
+            forecast_peak=decision.forecast_peak, events=matching,
+            database_desired=decision.database_desired_replicas, database_current=db_current, database_lags=lag.series))
         return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, scale.replicas, desired,
                              scaled)
 
@@ -388,9 +407,13 @@ class Reconciler:
         if history is None:
             return None, "no demand history"
         fits, updates = self.forecasts.fits, self.forecasts.updates
+        t0 = time.perf_counter()
         result = self.forecasts.get(policy.uid, policy.generation, spec, history, events)
         self._report.fits += self.forecasts.fits - fits
         self._report.updates += self.forecasts.updates - updates
+        if self.forecasts.fits > fits or self.forecasts.updates > updates:
+            kind = "fit" if self.forecasts.fits > fits else "update"
+            self.metrics.forecast_fit.labels(kind).observe(time.perf_counter() - t0)
         return result
 
     def _forecast_error_metric(

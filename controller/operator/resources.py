@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from controller.core.policy import DatabaseReplicas, Duration, Policy
+from controller.operator.slo import SLOSpec
 from forecasting.base import Event
 
 GROUP = "pitboss.dev"
@@ -167,6 +168,8 @@ class ScalingPolicySpec(Policy):
         default=None, description="TrafficEvents in the policy's namespace whose labels match; none: all"
     )
     database_replicas: DatabaseReplicasSpec | None = None
+    slo: SLOSpec | None = Field(default=None, description="this service's SLIs for the burn-rate incidents; none: no"
+                                " ErrorBudgetBurn for this policy")
 
     def to_policy(self) -> Policy:
         """The plain core Policy ``decide`` reads (Kubernetes references dropped)."""

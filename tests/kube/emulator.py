@@ -36,6 +36,8 @@ subclass takes over every request for a resource path and implements:
 * RBAC authorization (``enforce_rbac``): requests bearing a given token are
   allowed only what the given ClusterRoles and (namespaced) Roles grant,
   resourceNames included, so the operator's manifests are tested for real;
+* ``stall()``: hold one matching request in flight until the test releases
+  it (a write that is on the wire when something else happens);
 * optionally, a stand-in workload controller: when a Deployment's or
   StatefulSet's spec.replicas changes, its status follows at once (every
   pod ready), so readiness can be read back (a custom resource gets only its
@@ -103,6 +105,7 @@ class StrictKubernetesEmulator(KubernetesEmulator):
         self.simulate_workloads = True
         self.closing = False  # set on shutdown: open watches end at once
         self.event_log_size = 10_000
+        self._stalls: list[Stall] = []
         for rtype in BUILTINS:
             self.register(rtype)
 
@@ -167,6 +170,12 @@ class StrictKubernetesEmulator(KubernetesEmulator):
     def on_request(self, method: str, path_regex: str, fn: Any, *, times: int | None = 1) -> None:
         """Call ``fn()`` just before the next ``times`` matching requests are served (None: every one)."""
         self._hooks.append((method.upper(), re.compile(path_regex), fn, [times]))
+
+    def stall(self, method: str, path_regex: str, *, skip: int = 0) -> Stall:
+        """Hold the ``skip + 1``-th matching request until ``Stall.release()`` (a write in flight)."""
+        stall = Stall(method.upper(), re.compile(path_regex), skip)
+        self._stalls.append(stall)
+        return stall
 
     def clear_rules(self) -> None:
         self._rules.clear()
@@ -373,6 +382,8 @@ class StrictKubernetesEmulator(KubernetesEmulator):
                     if left[0] is not None:
                         left[0] -= 1
                     fn()
+            for stall in self._stalls:
+                await stall.hold(raw.method, raw.path)
             if raw.method == "GET" and query.get("watch") in ("true", "1"):
                 self.log.append(LoggedRequest(raw.method, raw.path, query, 200))
                 return await self._watch(raw, parsed, query)
@@ -643,3 +654,28 @@ class EmulatorThread:
         if self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(10)
+
+
+class Stall:
+    """A request held by the emulator until the test releases it (``StrictKubernetesEmulator.stall``).
+
+    ``arrived`` counts every matching request as it arrives (before it is answered); ``entered``
+    is set when the held one arrives.
+    """
+
+    def __init__(self, method: str, pattern: re.Pattern[str], skip: int) -> None:
+        self.method, self.pattern, self.skip = method, pattern, skip
+        self.arrived = 0
+        self.entered = threading.Event()
+        self.released = threading.Event()
+
+    async def hold(self, method: str, path: str) -> None:
+        if method != self.method or not self.pattern.search(path):
+            return
+        self.arrived += 1
+        if self.arrived == self.skip + 1:
+            self.entered.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.released.wait, 120)
+
+    def release(self) -> None:
+        self.released.set()

@@ -263,3 +263,35 @@ def test_custom_resources_are_validated_against_their_crd_schema(api: Any, patch
                                                            {"status": {"currentReplicas": "lots"}},
                                                            _content_type=MERGE)
     assert status.value.status == 422 and "status.currentReplicas" in status.value.body
+
+
+def test_a_stale_status_write_is_a_conflict(api: Any) -> None:
+    """A /status merge patch carrying an old resourceVersion gets 409, like a real API server."""
+    custom = _custom(api)
+    read = _policy(api)
+    custom.patch_namespaced_custom_object(G, V, NAMESPACE, P, "p", {"spec": {"maxReplicas": 9}}, _content_type=MERGE)
+    with pytest.raises(ApiException) as err:
+        custom.patch_namespaced_custom_object_status(
+            G, V, NAMESPACE, P, "p", {"metadata": {"resourceVersion": read["metadata"]["resourceVersion"]},
+                                      "status": {"mode": "Active"}}, _content_type=MERGE)
+    assert err.value.status == 409
+
+
+def test_a_stalled_request_is_held_in_flight_until_released(kube: Any, api: Any) -> None:
+    import threading
+
+    emu, _ = kube
+    create(api, deployment("web", 1))
+    stall = emu.stall("PATCH", r"/deployments/web/scale$", skip=1)
+    apps = _apps(api)
+    apps.patch_namespaced_deployment_scale("web", NAMESPACE, {"spec": {"replicas": 2}})  # the first passes
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (apps.patch_namespaced_deployment_scale(
+        "web", NAMESPACE, {"spec": {"replicas": 3}}), done.set()))
+    worker.start()
+    assert stall.entered.wait(10) and stall.arrived == 2
+    time.sleep(0.3)
+    assert not done.is_set() and emu.get("apps/v1", "deployments", NAMESPACE, "web")["spec"]["replicas"] == 2
+    stall.release()
+    worker.join(10)
+    assert done.is_set() and emu.get("apps/v1", "deployments", NAMESPACE, "web")["spec"]["replicas"] == 3

@@ -106,7 +106,7 @@ def test_backoff_spaces_attempts() -> None:
 
 
 def test_bounded_queue_evicts_oldest_and_counts() -> None:
-    sink = FakeSink()
+    sink = FakeSink(resend=False)
     sink.down = True
     engine = IncidentEngine([sink], max_queue=3)
     engine.process(at(0), [sig(f"A{i}") for i in range(5)], SCOPE)
@@ -123,7 +123,7 @@ def test_permanent_rejection_drops_the_batch() -> None:
     assert "rejected" in (engine.queues[0].stats.last_error or "")
 
 
-def test_sqlite_log_is_durable_across_restarts(tmp_path: Path) -> None:
+def test_a_restarted_engine_resolves_what_its_log_left_firing(tmp_path: Path) -> None:
     path = tmp_path / "incidents.db"
     sink = FakeSink()
     sink.down = True
@@ -132,14 +132,14 @@ def test_sqlite_log_is_durable_across_restarts(tmp_path: Path) -> None:
     fired = engine.process(at(0), [sig("A")], SCOPE).fired[0]
     log.close()
 
-    # the operator restarts: the open incident and the undelivered queue come back from the file
+    # the operator restarts: the open incident comes back from the log (nothing undelivered does)
     sink2 = FakeSink()
     log2 = IncidentLog(path)
     engine2 = IncidentEngine([sink2], log=log2)
     assert list(engine2.active) == [fired.id]
     result = engine2.process(at(30), [], SCOPE)
     assert [i.id for i in result.resolved] == [fired.id]
-    # the queued "firing" was coalesced with the newer "resolved": the sink gets the latest state
+    # its first evaluation resolves it, and the resolve is what the sink gets
     assert [(i.id, i.state) for i in sink2.received()] == [(fired.id, "resolved")]
     assert [s for _, s, _ in log2.transitions(fired.id)] == ["firing", "resolved"]
     assert log2.get(fired.id) == result.resolved[0]
@@ -197,3 +197,57 @@ def test_recovered_resend_sink_gets_every_open_incident_again() -> None:
     engine.process(at(10), [sig("A"), sig("B")], SCOPE)
     assert sorted(i.alertname for i in am.batches[-1]) == ["A", "B"]
     assert [i.alertname for i in events.received()] == ["A", "B"]  # events: no duplicates
+
+
+def test_firing_state_is_resent_each_interval_and_nothing_is_queued() -> None:
+    """Prometheus' design: a sink that was down gets the state of the moment, not a replay."""
+    am = FakeSink("am", resend=True)
+    engine = IncidentEngine([am], resend_interval=timedelta(minutes=1),
+                            backoff=Backoff(base=1, cap=2, attempts=1, rng=random.Random(0)))
+    am.down = True
+    engine.process(at(0), [sig("A"), sig("B", value=1)], SCOPE)
+    engine.process(at(15), [sig("A"), sig("B", value=2)], SCOPE)  # B updated twice while the sink is down
+    engine.process(at(30), [sig("A")], SCOPE)  # B resolves
+    am.down = False
+    engine.process(at(45), [sig("A")], SCOPE)
+    assert [(i.alertname, i.state) for i in am.received()] == [("A", "firing"), ("B", "resolved")]
+    for s in (60, 75, 90, 105):  # A every resend interval; the resolve of B again too (it may have been lost)
+        engine.process(at(s), [sig("A")], SCOPE)
+    assert [(i.alertname, i.state) for i in am.batches[-1]] == [("A", "firing"), ("B", "resolved")]
+    assert len(am.batches) == 2
+    engine.process(at(30 + 15 * 60 + 1), [sig("A")], SCOPE)  # past the 15 min resolved retention
+    assert [i.alertname for i in am.batches[-1]] == ["A"]
+
+
+def test_a_new_term_replays_nothing_from_an_earlier_term() -> None:
+    """A follower that led before must not deliver what it could not deliver then (stale resolves, old fires)."""
+    am, events = FakeSink("am", resend=True), FakeSink("events", resend=False)
+    engine = IncidentEngine([am, events], backoff=Backoff(base=1, cap=2, attempts=1, rng=random.Random(0)))
+    am.down = events.down = True
+    engine.process(at(0), [sig("A"), sig("B")], SCOPE)
+    engine.process(at(15), [sig("B")], SCOPE)  # A resolved, undelivered; B firing, undelivered
+    am.down = events.down = False
+    engine.begin_term()  # leadership lost and regained later
+    assert engine.flush(at(600)) == {"am": 0, "events": 0} and am.received() == [] and events.received() == []
+    engine.hold(at(615), SCOPE)  # the scope cannot be evaluated yet: B is not confirmed, so not sent
+    assert engine.flush(at(615)) == {"am": 0, "events": 0}
+    engine.process(at(630), [sig("B")], SCOPE)  # evaluated in this term: now it is sent
+    assert [(i.alertname, i.state) for i in am.received()] == [("B", "firing")]
+    assert events.received() == []  # its Warning Event was an earlier term's transition
+
+
+@pytest.mark.parametrize("resend", [True, False], ids=["alertmanager", "events"])
+def test_one_poisoned_incident_does_not_drop_the_batch(resend: bool) -> None:
+    sink = FakeSink("sink", resend=resend)
+    sink.poison = lambda i: i.labels.get("bad") == "yes"
+    engine = IncidentEngine([sink])
+    signals = [sig(f"A{n}") for n in range(5)] + [sig("Poisoned", bad="yes")] + [sig(f"B{n}") for n in range(4)]
+    engine.process(at(0), signals, SCOPE)
+    queue = engine.queues[0]
+    assert sorted(i.alertname for i in sink.latest().values()) == sorted(
+        [f"A{n}" for n in range(5)] + [f"B{n}" for n in range(4)])
+    assert queue.stats.rejected == 1 and queue.stats.delivered == 9
+    assert "Poisoned" in (queue.stats.last_error or "") and "400" in (queue.stats.last_error or "")
+    attempts = sink.attempts
+    engine.process(at(90), signals, SCOPE)  # the next re-send does not bisect the same poison again
+    assert sink.attempts - attempts <= 1

@@ -135,19 +135,24 @@ def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str 
 def make_incident_operator(url: str, clock: Clock, demand: Any, db: Any, *, identity: str = "op-a",
                            leader_election: bool = False, alertmanager_url: str | None = None,
                            sli: Any = None, lag: Any = None, namespace: str | None = None,
-                           background: bool = True, token: str | None = None) -> Operator:
+                           background: bool = True, token: str | None = None,
+                           lease_duration: timedelta = timedelta(minutes=1),
+                           resend_interval: timedelta = timedelta(minutes=1)) -> Operator:
     """An operator with incidents wired as ``pitboss operator run`` wires them.
 
     The local SQLite log at ``db``, Kubernetes Events through the official client on the emulator,
     and Alertmanager when ``alertmanager_url`` is given; delivery on the background thread
     (``background``). Backoff is short so retries happen within a test's few fake-clock cycles.
+    The lease (1 min: renew deadline 40 s) outlives the 15 s fake-clock steps between cycles, as
+    the renewer thread of ``run()`` would keep it.
     """
     from controller.operator.app import build_incidents
     from controller.sources.retry import Backoff
 
     incidents = build_incidents(api_client_for(url, token), db=db, alertmanager_url=alertmanager_url,
                                 alertmanager_timeout=timedelta(seconds=2), sli=sli, identity=identity,
-                                backoff=Backoff(base=0.5, cap=2.0, attempts=1))
+                                backoff=Backoff(base=0.5, cap=2.0, attempts=1), resend_interval=resend_interval,
+                                sync_period=resend_interval)
     return build_operator(
         api_client_for(url, token),
         namespace=namespace,
@@ -156,6 +161,7 @@ def make_incident_operator(url: str, clock: Clock, demand: Any, db: Any, *, iden
         clock=clock,
         leader_election=leader_election,
         lease_namespace=SYSTEM_NAMESPACE,
+        lease_duration=lease_duration,
         identity=identity,
         incidents=incidents,
         deliver_in_background=background,

@@ -107,7 +107,7 @@ def test_prometheus_stopped_mid_run_holds_and_pages_through_alertmanager(
 
 
 @pytest.mark.alertmanager
-def test_alertmanager_down_during_the_incident_queues_then_delivers(
+def test_alertmanager_down_during_the_incident_gets_it_when_back(
     kube: Any, api: Any, tmp_path: Path, alertmanager_factory: Any,
 ) -> None:
     _, url = kube
@@ -142,14 +142,14 @@ def test_alertmanager_down_during_the_incident_queues_then_delivers(
         (incident,) = [i for i in log.active() if i.alertname == "MetricsUnavailable"]
         queue = next(q for q in op.incidents.engine.queues if q.name == "alertmanager")
         wait_until(lambda: queue.stats.failures >= 1, timeout=10, what="a failed delivery attempt")
-        assert log.size("alertmanager") == 1  # queued in the durable outbox
+        assert queue.pending() == 1  # changed and undelivered: the next flush sends the state of that moment
         assert "alertmanager" in (queue.stats.last_error or "")
 
         server.start()  # back on the same port
         cycle()  # moves the fake clock past the backoff (2 s at most) and kicks the delivery thread
         (alert,) = wait_until(lambda: _am_alerts(am, "slots"), timeout=15, what="the queued alert delivered")
         assert alert["labels"]["pitboss_id"] == incident.id
-        wait_until(lambda: log.size("alertmanager") == 0, timeout=10, what="an empty outbox")
+        wait_until(lambda: queue.pending() == 0, timeout=10, what="nothing left undelivered")
 
         demand.default.down = False
         cycle()
@@ -160,3 +160,87 @@ def test_alertmanager_down_during_the_incident_queues_then_delivers(
     finally:
         am.close()
         op.close()
+
+
+@pytest.mark.alertmanager
+def test_a_new_leader_carries_the_alert_and_alertmanager_never_sees_it_resolved(
+    kube: Any, api: Any, tmp_path: Path, alertmanager_factory: Any,
+) -> None:
+    """Two leader-elected operators, a real Alertmanager, the real clock (Alertmanager expires by its own).
+
+    b leads first while Alertmanager is unreachable: it fires and resolves the alert without
+    delivering either. a takes over and fires the alert for real. a dies; b leads again and its
+    first cycle cannot evaluate the policy (its /scale read fails). Nothing b's earlier term left
+    undelivered may reach Alertmanager (the stale resolve would end a live alert), and a's last
+    re-send (endsAt four resend intervals ahead) must cover the gap until b re-raises it.
+    """
+    import contextlib
+    import threading
+
+    from tests.harness import free_port
+
+    emu, url = kube
+    port = free_port()
+    am_url = f"http://127.0.0.1:{port}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    demand = TraceDemand()
+    demand.default = Outage(TraceSource(casino_trace(end=now + timedelta(hours=3), spikes=())))
+    create(api, deployment("slots-api", 4))
+    create(api, scaling_policy("slots", policy_spec(forecast={"model": "seasonal-naive", "step": "1m",
+                                                              "history": "3d", "horizon": "1h"})))
+    lease, resend = timedelta(seconds=3), timedelta(seconds=3)
+
+    def operator(name: str) -> Operator:
+        return make_incident_operator(url, SystemClock(), demand, tmp_path / f"{name}.db", identity=name,
+                                      leader_election=True, alertmanager_url=am_url, lease_duration=lease,
+                                      resend_interval=resend)
+
+    a, b = operator("op-a"), operator("op-b")
+    seen: list[tuple[float, bool]] = []
+    stop = threading.Event()
+    am = AlertmanagerClient(am_url, timeout=timedelta(seconds=1))
+
+    def poll() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # a failed poll is not an observation
+                seen.append((time.monotonic(), bool(_am_alerts(am, "slots"))))
+            stop.wait(0.2)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    try:
+        demand.default.down = True
+        assert b.loop.step() is not None  # b leads; MetricsUnavailable fires; Alertmanager is not up
+        demand.default.down = False
+        assert b.loop.step() is not None  # ... and resolves, undelivered too
+        assert a.loop.step() is None
+        time.sleep(lease.total_seconds() + 0.3)
+        assert a.loop.step() is not None  # b stopped renewing: a takes over
+        assert b.loop.step() is None  # b sees it and follows
+        server = alertmanager_factory(port=port)
+        demand.default.down = True
+        _step_until(a, lambda: _am_alerts(am, "slots"), timeout=20, what="a's alert in Alertmanager")
+        poller.start()
+        for _ in range(4):
+            time.sleep(0.5)
+            a.loop.step()
+        assert a.incidents is not None and a.incidents.worker is not None
+        a.incidents.worker.stop()  # a dies: no release, no last delivery
+        emu.fail("GET", r"/deployments/slots-api/scale$", 503, times=1)  # b's first cycle can only hold
+        report = wait_until(lambda: b.loop.step(), timeout=15, interval=0.3, what="b takes over")
+        assert report.outcomes[0].reason == "APIUnavailable"
+        for _ in range(int(3 * resend.total_seconds() / 0.5)):  # three resend intervals of b's cycles
+            time.sleep(0.5)
+            b.loop.step()
+        stop.set()
+        poller.join(5)
+        assert seen and all(present for _, present in seen), (
+            f"Alertmanager lost the alert {sum(not p for _, p in seen)} time(s) in {len(seen)} polls")
+        assert seen[-1][0] - seen[0][0] > 8
+        demand.default.down = False  # metrics back: b resolves it, and that does reach Alertmanager
+        _step_until(b, lambda: _am_alerts(am, "slots") == [], timeout=20, what="the resolve in Alertmanager")
+        server.stop()
+    finally:
+        stop.set()
+        am.close()
+        a.close()
+        b.close()

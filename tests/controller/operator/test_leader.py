@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from kubernetes import client
 
-from controller.operator.clock import FakeClock
+from controller.operator.clock import FakeClock, OffsetClock
 from controller.operator.fakes import InMemoryLeaseApi
 from controller.operator.leader import LeaderElector
 from tests.controller.operator.harness import EVENT_START, TraceDemand, make_operator, policy_spec, tournament_specs
@@ -81,9 +82,10 @@ def test_racing_candidates_cannot_both_win() -> None:
     clock = FakeClock(datetime(2026, 11, 27, 12, tzinfo=UTC))
     old = LeaderElector(api, clock, namespace="ns", identity="old", lease_duration=LEASE)
     assert old.try_acquire_or_renew()
-    clock.advance(LEASE * 2)
     x = LeaderElector(api, clock, namespace="ns", identity="x", lease_duration=LEASE)
     y = LeaderElector(api, clock, namespace="ns", identity="y", lease_duration=LEASE)
+    assert not x.try_acquire_or_renew() and not y.try_acquire_or_renew()  # both see old's lease, unexpired
+    clock.advance(LEASE * 2)  # old is gone: the record has not changed for a lease duration
     snapshot = api.get("ns", "pitboss-operator")
     real_get = api.get
     api.get = lambda ns, name: snapshot  # type: ignore[method-assign]  # both read the same version
@@ -95,10 +97,24 @@ def test_racing_candidates_cannot_both_win() -> None:
     assert api.leases[("ns", "pitboss-operator")]["spec"]["holderIdentity"] == "x"
 
 
-def test_lease_duration_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="leaseDuration"):
+@pytest.mark.parametrize(
+    ("lease", "deadline", "retry", "field"),
+    [
+        (timedelta(0), None, None, "leaseDuration"),
+        (timedelta(seconds=15), timedelta(seconds=15), None, "renewDeadline"),
+        (timedelta(seconds=15), timedelta(seconds=2), timedelta(seconds=2), "renewDeadline"),
+        (timedelta(seconds=15), None, timedelta(0), "retryPeriod"),
+    ],
+)
+def test_timings_follow_client_go_rules(lease: timedelta, deadline: timedelta | None, retry: timedelta | None,
+                                        field: str) -> None:
+    """leaseDuration > renewDeadline > 1.2 x retryPeriod > 0, as client-go's NewLeaderElector checks."""
+    with pytest.raises(ValueError, match=field):
         LeaderElector(InMemoryLeaseApi(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC)), namespace="n", identity="i",
-                      lease_duration=timedelta(0))
+                      lease_duration=lease, renew_deadline=deadline, retry_period=retry)
+    ok = LeaderElector(InMemoryLeaseApi(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC)), namespace="n", identity="i")
+    assert (ok.lease_duration, ok.renew_deadline, ok.retry_period) == (
+        timedelta(seconds=15), timedelta(seconds=10), timedelta(seconds=2))
 
 
 def test_watch_picks_up_a_new_policy_before_the_sync_period(kube: Any, api: Any) -> None:
@@ -205,3 +221,70 @@ def test_a_cycle_longer_than_the_lease_keeps_it(kube: Any, api: Any) -> None:
 def _lease_or_none(emu: Any) -> dict[str, Any] | None:
     lease = emu.get("coordination.k8s.io/v1", "leases", SYSTEM_NAMESPACE, "pitboss-operator")
     return None if lease is None else dict(lease["spec"])
+
+
+@pytest.mark.parametrize("skew", [timedelta(seconds=12), timedelta(seconds=-12)], ids=["ahead", "behind"])
+def test_a_skewed_follower_waits_one_lease_of_its_own_time(kube: Any, skew: timedelta) -> None:
+    """Two operators on the emulator whose wall clocks are 12 s apart: expiry never reads renewTime.
+
+    Ahead, the old rule (renewTime + leaseDuration < my now) took a healthy lease 4 s after a renewal;
+    behind, it let a dead leader's lease stand 12 s too long. Here b takes over exactly one lease
+    duration (of its own monotonic clock) after it last saw the Lease change, and the two fences
+    are never open at the same time.
+    """
+    emu, url = kube
+    base = FakeClock(datetime(2026, 11, 27, 12, tzinfo=UTC))
+    a = make_operator(url, base, TraceDemand(), identity="op-a", lease_duration=LEASE)
+    b = make_operator(url, OffsetClock(base, skew), TraceDemand(), identity="op-b", lease_duration=LEASE)
+    assert a.loop.step() is not None and b.loop.step() is None
+    for _ in range(6):  # a healthy leader renewing every 4 s; b looks just before each renewal
+        base.advance(timedelta(seconds=4))
+        assert b.loop.step() is None, "b took a healthy lease"
+        assert a.loop.step() is not None
+        assert not (a.loop.fence.permit() and b.loop.fence.permit())
+    base.advance(timedelta(seconds=1))
+    assert b.loop.step() is None  # b sees a's last renewal now: its lease clock starts here
+    # a dies without releasing. b waits 15 s of its own time; a's fence closed after its 10 s renew deadline.
+    for second in range(1, 15):
+        base.advance(timedelta(seconds=1))
+        assert b.loop.step() is None, f"b took over {second} s after the last change it saw"
+        assert not (a.loop.fence.permit() and b.loop.fence.permit())
+    assert not a.loop.fence.permit()
+    base.advance(timedelta(seconds=1, milliseconds=1))
+    assert b.loop.step() is not None
+    assert _lease(emu)["holderIdentity"] == "op-b" and _lease(emu)["leaseTransitions"] == 1
+
+
+def test_a_leader_that_cannot_renew_stops_writing_before_anyone_can_take_over(kube: Any, api: Any) -> None:
+    """Every Lease write fails (API trouble): a keeps leading through its renew deadline, then fences itself.
+
+    A human scales the target down in between: a would patch it back if it still wrote.
+    """
+    emu, url = kube
+    create(api, deployment("slots-api", 1))
+    create(api, scaling_policy("slots", policy_spec(minReplicas=2)))
+    clock = FakeClock(EVENT_START - timedelta(hours=2))
+    demand = TraceDemand()
+    demand.default.down = True  # no metrics: the policy just holds minReplicas=2
+    a = make_operator(url, clock, demand, identity="op-a", lease_duration=LEASE)
+    b = make_operator(url, clock, demand, identity="op-b", lease_duration=LEASE)
+    assert a.loop.step() is not None and b.loop.step() is None
+    assert emu.get("apps/v1", "deployments", NAMESPACE, "slots-api")["spec"]["replicas"] == 2
+    emu.fail("PUT", r"/leases/pitboss-operator$", 503, times=None)
+    for _ in range(4):  # t = 2..8 s: renewals fail, but a still holds a lease it renewed < 10 s ago
+        clock.advance(timedelta(seconds=2))
+        assert a.loop.step() is not None and a.loop.fence.permit()
+        assert b.loop.step() is None
+    clock.advance(timedelta(seconds=2))  # t = 10 s: renewDeadline passed
+    assert a.loop.step() is None and not a.loop.fence.permit()
+    client.AppsV1Api(api).patch_namespaced_deployment_scale("slots-api", NAMESPACE, {"spec": {"replicas": 1}})
+    patches = len(emu.requests("PATCH", "/scale$"))
+    for _ in range(3):  # t = 12..16 s: nobody may write; b's takeover PUT fails too
+        clock.advance(timedelta(seconds=2))
+        assert a.loop.step() is None and b.loop.step() is None
+    assert len(emu.requests("PATCH", "/scale$")) == patches  # a wrote nothing once it could not prove its lease
+    assert emu.get("apps/v1", "deployments", NAMESPACE, "slots-api")["spec"]["replicas"] == 1
+    emu.clear_rules()
+    report = b.loop.step()  # t = 16 s > 15 s since b saw the Lease change: b takes over and repairs
+    assert report is not None and report.outcomes[0].scaled
+    assert _lease(emu)["holderIdentity"] == "op-b"
