@@ -88,6 +88,10 @@ def observed_fields(spec: DatabaseReplicasSpec, scale: ScaleState, lag: LagReadi
                     now: datetime) -> dict[str, Any]:
     """The ObservedState fields of the database read replicas."""
     current = replicas(spec, scale.replicas)
+    ups = _history(old, SCALE_UPS, now, spec.lead_time)
+    prev = (old or {}).get("databaseCurrentReplicas")
+    if isinstance(prev, int) and current > prev:  # added since the last cycle by someone else: catching up too
+        ups = (*ups, (now, current - prev))
     return {
         "database_replicas": lag.series,
         "database_current_replicas": current,
@@ -95,21 +99,25 @@ def observed_fields(spec: DatabaseReplicasSpec, scale: ScaleState, lag: LagReadi
         "database_lag_measured": lag.measured,
         "database_lag_error": lag.error,
         "database_recommendations": _recommendations(spec, old, current, now),
-        "database_scale_ups": _history(old, SCALE_UPS, now, spec.lead_time),
+        "database_scale_ups": ups,
     }
 
 
 def record(builder: st.StatusBuilder, spec: DatabaseReplicasSpec, decision: Decision, lag: LagReading,
-           before: int | None, after: int | None, ready: int | None, now: datetime) -> None:
-    """Status fields and condition of the database read replicas after this cycle's decision and write."""
-    builder.set(databaseReadyReplicas=ready)
+           found: int, after: int, ready: int, now: datetime) -> None:
+    """Status fields and condition of the read replicas after this cycle: ``found`` is the count the decision
+    saw (fresh after a 409), ``after`` the count after the write. Whoever added replicas since the last
+    cycle (this loop or a person), they are remembered as a scale-up: they may be catching up."""
+    builder.set(databaseReadyReplicas=ready, databaseCurrentReplicas=after)
     window = spec.scale_down.stabilization_window
-    if not builder.old.get(RECOMMENDATIONS) and before is not None:
-        builder.recommend(before, now, window, field=RECOMMENDATIONS)  # the first-sight entry (see above)
+    if not builder.old.get(RECOMMENDATIONS):
+        builder.recommend(found, now, window, field=RECOMMENDATIONS)  # the first-sight entry (see above)
     builder.recommend(decision.database_recommended_replicas, now, window, field=RECOMMENDATIONS)
     ups = [dict(i) for i in builder.old.get(SCALE_UPS) or [] if isinstance(i, dict)]
-    if before is not None and after is not None and after > before:
-        ups.append({"time": st.iso(now), "replicas": after - before})
+    prev = builder.old.get("databaseCurrentReplicas")
+    base = prev if isinstance(prev, int) else found
+    if after > base:
+        ups.append({"time": st.iso(now), "replicas": after - base})
     keep = [i for i in ups if (at := st.parse_time(i.get("time"))) is not None and now - spec.lead_time < at]
     builder.set(**{SCALE_UPS: keep or None})
     message = decision.database_message or ""

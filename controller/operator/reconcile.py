@@ -285,14 +285,12 @@ class Reconciler:
 
         # act (Active only: the one place /scale is written)
         scaled, current, db_current = False, scale.replicas, None if db_scale is None else db_scale.replicas
-        db_before = db_current
         scale_error: str | None = None
         if spec.mode == "Active":
             try:
                 scale, scaled = self._set_replicas(key, scale, app_replicas)
                 current = scale.replicas
                 if db_key is not None and db_scale is not None and decision.database_desired_replicas is not None:
-                    db_before = db_scale.replicas
                     db_scale, _ = self._set_replicas(db_key, db_scale, db_replicas)
                     db_current = db_scale.replicas
             except (TargetNotFound, TargetForbidden) as exc:
@@ -307,9 +305,9 @@ class Reconciler:
         desired = app_replicas(None)
         if spec.database_replicas is not None and db_scale is not None and db_current is not None:
             reads = spec.database_replicas
-            before, db_current = db.replicas(reads, db_before or 0), db.replicas(reads, db_current)
-            db.record(builder, reads, decision, lag, before, db_current, db.replicas(reads, db_scale.ready_replicas),
-                      now)
+            db_current = db.replicas(reads, db_current)
+            db.record(builder, reads, decision, lag, state.database_current_replicas or 0, db_current,
+                      db.replicas(reads, db_scale.ready_replicas), now)
         self._record(policy, spec, builder, decision, scale, current, db_current, forecast, scaled, now)
         if scaled:
             self._scaled_event(policy, spec, decision, state.current_replicas, current, matching, now)
