@@ -60,3 +60,23 @@ dashboards: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+## image: build the OCI image with buildah (debootstrap base cached, host-built wheels, offline RUN steps)
+IMAGE ?= localhost/pitboss:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
+IMAGE_CONSTRAINTS ?= scripts/image/constraints.txt
+.PHONY: image image-test chart-sync chart
+image: install system-deps
+	IMAGE=$(IMAGE) IMAGE_CONSTRAINTS=$(IMAGE_CONSTRAINTS) bash scripts/build-image.sh
+
+## image-test: build the image, then run pitboss in it as 65532 on a read-only root (tests/image)
+image-test: install system-deps
+	$(PY) -m pytest -q tests/image
+
+## chart-sync: copy CRDs, RBAC rules, Prometheus rules, dashboards and the casino example into the chart
+chart-sync: install
+	$(PY) scripts/sync_chart.py
+
+## chart: check the chart's copies are current, then package it into dist/ (helm package, via helm-python-sdk)
+chart: install
+	$(PY) scripts/sync_chart.py --check
+	$(PY) -c "import helm_python; print(helm_python.package('charts/pitboss', destination='dist'))"

@@ -2,9 +2,12 @@
 
 Called by ``pitboss casino serve`` (uvicorn), ``pitboss demo``, the benchmark
 and the tests. Start-up opens the database, runs pending migrations, loads
-the house accounts and connects the leaderboard backend; shutdown closes
-them. Each app has its own Prometheus registry, so several apps can live in
-one process (tests) without colliding.
+the house accounts, starts measuring the read replicas and connects the
+leaderboard backend; shutdown closes them. Every error is a Problem
+(``casino.api.problems``) and the OpenAPI document is completed by
+``casino.api.contract``. Each app has its own Prometheus registry, so several
+apps can live in one process (tests) without colliding; several uvicorn
+workers share theirs through prometheus-client's multiprocess files.
 """
 
 from __future__ import annotations
@@ -12,17 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from casino.api import events, games, ops, players, tournaments, wallet
+from casino.api import contract, events, games, ops, players, problems, tournaments, wallet
 from casino.api.deps import CasinoState
 from casino.auth import SessionCache, dummy_hash
 from casino.config import CasinoSettings
@@ -31,17 +30,18 @@ from casino.events import Calendar
 from casino.games import slots
 from casino.leaderboard import make_leaderboard
 from casino.ledger import Ledger
-from casino.metrics import CasinoMetrics
+from casino.metrics import CasinoMetrics, forget_dead_workers
 from casino.middleware import AdmissionMiddleware, MetricsMiddleware, route_table
 from casino.migrations import migrate
 from casino.players import Players
+from casino.ratelimit import AuthRateLimiter
 
 log = logging.getLogger(__name__)
 
 
 async def open_state(settings: CasinoSettings, metrics: CasinoMetrics) -> CasinoState:
     """Connect everything the API needs and bring the schema up to date."""
-    db = Database(settings)
+    db = Database(settings, on_read=metrics.record_read, on_replica=metrics.observe_replica)
     try:
         applied = await migrate(db)
         if applied:
@@ -50,6 +50,7 @@ async def open_state(settings: CasinoSettings, metrics: CasinoMetrics) -> Casino
         await ledger.load_house_accounts()
         if db.is_postgres:
             await db.movement_pool()  # open it now: the first spin should not pay for the connections
+        await db.start_replica_checks()
     except BaseException:
         await db.dispose()
         raise
@@ -58,12 +59,22 @@ async def open_state(settings: CasinoSettings, metrics: CasinoMetrics) -> Casino
         settings=settings, db=db, ledger=ledger, players=Players(db, ledger),
         calendar=Calendar(db, settings.tournament_refresh_seconds), leaderboard=leaderboard, metrics=metrics,
         sessions=SessionCache(settings.session_cache_seconds), dummy_hash=dummy_hash(settings.scrypt_n),
+        auth_limiter=AuthRateLimiter(settings.auth_rate_limit_username, settings.auth_rate_limit_address,
+                                     settings.redis_url, settings.leaderboard_prefix),
     )
 
 
 async def close_state(st: CasinoState) -> None:
+    await st.auth_limiter.close()
     await st.leaderboard.close()
     await st.db.dispose()
+
+
+async def refresh_gauges_every(st: CasinoState, seconds: float = 1.0) -> None:
+    """Background task (several workers): the scrape reaches one worker, so each keeps its own gauges fresh."""
+    while True:
+        st.refresh_gauges()
+        await asyncio.sleep(seconds)
 
 
 async def purge_idempotency_keys(st: CasinoState, every_seconds: float = 600.0) -> None:
@@ -79,23 +90,6 @@ async def purge_idempotency_keys(st: CasinoState, every_seconds: float = 600.0) 
         await asyncio.sleep(every_seconds)
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities (Python's json accepts them in a body) as strings, so a 422 can echo them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's own 422 body, except that ``{"amount": NaN}`` no longer turns into a 500 while rendering it."""
-    assert isinstance(exc, RequestValidationError)
-    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
-
-
 def create_app(settings: CasinoSettings | None = None) -> FastAPI:
     """A casino API on ``settings`` (defaults: SQLite under var/, in-process leaderboards)."""
     settings = settings or CasinoSettings()
@@ -104,16 +98,22 @@ def create_app(settings: CasinoSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if metrics.multiprocess_dir is not None:
+            forget_dead_workers(metrics.multiprocess_dir)
         st = await open_state(settings, metrics)
         app.state.casino = st
-        janitor = asyncio.create_task(purge_idempotency_keys(st))
+        tasks = [asyncio.create_task(purge_idempotency_keys(st))]
+        if metrics.multiprocess_dir is not None:
+            tasks.append(asyncio.create_task(refresh_gauges_every(st)))
         try:
             yield
         finally:
-            janitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await janitor
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await close_state(st)
+            metrics.close()
 
     app = FastAPI(
         title="Pitboss reference casino API",
@@ -121,7 +121,7 @@ def create_app(settings: CasinoSettings | None = None) -> FastAPI:
         description="Wallet (double-entry ledger), slots, tournaments and the event calendar that Pitboss reads.",
         lifespan=lifespan,
     )
-    app.add_exception_handler(RequestValidationError, validation_error)
+    problems.install(app)
     # Spins are the hottest route: their router is matched first (route paths do not overlap, so the
     # order changes nothing but the order of the OpenAPI document).
     routers = [m.router for m in (games, wallet, players, tournaments, events, ops)]
@@ -132,7 +132,20 @@ def create_app(settings: CasinoSettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.metrics = metrics
     app.state.settings = settings
+    _complete_openapi(app, settings)
     return app
+
+
+def _complete_openapi(app: FastAPI, settings: CasinoSettings) -> None:
+    """Serve the OpenAPI document completed by ``casino.api.contract`` (built once, on first request)."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = contract.document(plain(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app_from_env() -> FastAPI:

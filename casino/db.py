@@ -5,6 +5,12 @@ Created by ``casino.app`` at start-up; used by ``casino.ledger``,
 SQLite (the embedded default) on aiosqlite with WAL, ``BEGIN IMMEDIATE`` and a
 per-process write lock so that writers serialize instead of failing as busy.
 
+Read-only queries that a replica may answer (balances, history, the calendar,
+tournaments) go through ``read_only``: with ``read_database_url`` set,
+``casino.replicas`` picks a fresh enough standby, else the primary answers;
+a replica that fails mid-read is retried on the primary at once. Writes call
+``wrote`` afterwards, so that the writer's next reads do not go back in time.
+
 On PostgreSQL the wallet's movements (every spin, deposit and withdrawal) run on
 a plain asyncpg pool (``movement_pool``, opened at start-up): checking a connection out of
 SQLAlchemy's async pool costs more CPU (greenlet hand-offs, Connection and
@@ -17,27 +23,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from casino.config import CasinoSettings
+from casino.replicas import Observe, ReplicaRouter
 from casino.sqlite_writer import SqliteWriter
 
 POOL_TIMEOUT = 10.0  # seconds to wait for a free connection before the request fails
+T = TypeVar("T")
+ReadCounter = Callable[[str, str | None], None]  # (target, fallback reason or None)
 
 
 class Database:
     """One engine plus what callers need to know about its dialect."""
 
-    def __init__(self, settings: CasinoSettings) -> None:
+    def __init__(self, settings: CasinoSettings, on_read: ReadCounter | None = None,
+                 on_replica: Observe | None = None) -> None:
         self.settings = settings
         self.is_postgres = settings.is_postgres
+        self.on_read = on_read
+        self.replicas: ReplicaRouter | None = None
+        self._replica_task: asyncio.Task[None] | None = None
         self.write_lock = asyncio.Lock()
         self.sqlite_writer: SqliteWriter | None = None
         self._movement_pool: asyncpg.Pool | None = None
@@ -65,6 +79,54 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if not self.is_postgres:
             _sqlite_pragmas(self.engine)
+        if settings.read_database_url:
+            if not self.is_postgres:
+                raise ValueError("read_database_url: read replicas need a PostgreSQL database_url (the primary)")
+            self.replicas = ReplicaRouter.build(settings, self.engine, self._server_settings, on_replica)
+
+    async def start_replica_checks(self) -> None:
+        """Measure the replicas once now, then every ``replica_check_seconds`` in the background."""
+        if self.replicas is None or self._replica_task is not None:
+            return
+        await self.replicas.check()
+        self._replica_task = asyncio.create_task(self.replicas.run())
+
+    async def read_only(self, query: Callable[[AsyncConnection], Awaitable[T]], fence: str | None = None,
+                        confirm_missing: bool = False) -> T:
+        """Run a read-only ``query(conn)`` on a replica that may answer it, else on the primary.
+
+        ``fence`` names whose data is read (``player:<id>``, ``calendar``): a replica serves it only once
+        it has replayed that data's last write (``wrote``). With ``confirm_missing``, an empty answer from a
+        replica (no row) is asked again of the primary: a row written by another process may not be there yet.
+        """
+        reason: str | None = None
+        if self.replicas is not None:
+            route = await self.replicas.route(fence)
+            if route.replica is not None:
+                try:
+                    async with route.replica.engine.connect() as conn:
+                        result = await query(conn)
+                except (OSError, TimeoutError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+                    self.replicas.mark_down(route.replica, exc)
+                    reason = "unreachable"
+                else:
+                    if not (confirm_missing and not result):
+                        if self.on_read is not None:
+                            self.on_read("replica", None)
+                        return result
+                    reason = "missing"
+            else:
+                reason = route.reason
+        async with self.read() as conn:
+            result = await query(conn)
+        if self.on_read is not None:
+            self.on_read("primary", reason)
+        return result
+
+    async def wrote(self, fence: str) -> None:
+        """After a commit: reads fenced by ``fence`` stay on the primary until a replica has this write."""
+        if self.replicas is not None:
+            await self.replicas.wrote(fence)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -119,6 +181,13 @@ class Database:
         return in_use, size
 
     async def dispose(self) -> None:
+        if self._replica_task is not None:
+            self._replica_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replica_task
+            self._replica_task = None
+        if self.replicas is not None:
+            await self.replicas.close()
         if self._movement_pool is not None:
             pool, self._movement_pool = self._movement_pool, None
             try:  # close waits for checked-out connections; do not let shutdown hang on one

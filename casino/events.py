@@ -2,7 +2,9 @@
 
 Called by ``casino.api.events`` (admin writes, public reads the operator
 uses), ``casino.api.tournaments`` and ``casino.api.games`` (which tournaments
-are running now, cached for ``tournament_refresh_seconds``).
+are running now, cached for ``tournament_refresh_seconds``). Reads may be
+answered by a read replica that has the calendar's last write
+(``Database.read_only``, fence ``calendar``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from casino.db import Database
 
+FENCE = "calendar"  # the read-your-writes fence of every calendar read (casino.replicas)
 KINDS = ("promotion", "tournament", "free_spins", "jackpot", "sports_fixture", "maintenance")
 
 
@@ -59,6 +62,7 @@ class Calendar:
                      "VALUES (:n, :k, :s, :e, :l, :sv, :c) RETURNING id"),
                 {"n": name, "k": kind, "s": start_ms, "e": end_ms, "l": expected_lift,
                  "sv": json.dumps(services), "c": int(time.time() * 1000)})).scalar_one())
+        await self.db.wrote(FENCE)
         self._running_until = 0.0
         return Event(event_id, name, kind, start_ms, end_ms, expected_lift, services)
 
@@ -66,6 +70,7 @@ class Calendar:
         async with self.db.write() as conn:
             await conn.execute(text("DELETE FROM tournament_entries WHERE event_id = :i"), {"i": event_id})
             result = await conn.execute(text("DELETE FROM events WHERE id = :i"), {"i": event_id})
+        await self.db.wrote(FENCE)
         self._running_until = 0.0
         return bool(getattr(result, "rowcount", 0))
 
@@ -76,21 +81,23 @@ class Calendar:
         if kind is not None:
             sql += " AND kind = :k"
             params["k"] = kind
-        async with self.db.read() as conn:
-            rows = (await conn.execute(text(sql + " ORDER BY start_ms, id"), params)).all()
-        return [_event(r) for r in rows]
+        return [_event(r) for r in await self._rows(text(sql + " ORDER BY start_ms, id"), params)]
 
     async def get(self, event_id: int) -> Event | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(text(f"SELECT {_COLUMNS} FROM events WHERE id = :i"), {"i": event_id})).first()
-        return _event(row) if row else None
+        rows = await self._rows(text(f"SELECT {_COLUMNS} FROM events WHERE id = :i"), {"i": event_id},
+                                confirm_missing=True)
+        return _event(rows[0]) if rows else None
 
     async def tournaments(self, limit: int) -> list[Event]:
-        async with self.db.read() as conn:
-            rows = (await conn.execute(
-                text(f"SELECT {_COLUMNS} FROM events WHERE kind = 'tournament' ORDER BY start_ms DESC, id DESC "
-                     "LIMIT :l"), {"l": limit})).all()
+        rows = await self._rows(text(f"SELECT {_COLUMNS} FROM events WHERE kind = 'tournament' "
+                                     "ORDER BY start_ms DESC, id DESC LIMIT :l"), {"l": limit})
         return [_event(r) for r in rows]
+
+    async def _rows(self, sql: Any, params: dict[str, Any], confirm_missing: bool = False) -> list[Any]:
+        async def query(conn: Any) -> list[Any]:
+            return list((await conn.execute(sql, params)).all())
+
+        return await self.db.read_only(query, fence=FENCE, confirm_missing=confirm_missing)
 
     async def enter(self, event_id: int, player_id: int) -> bool:
         """Record an entry; False when the player had already entered."""

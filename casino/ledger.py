@@ -98,8 +98,12 @@ class Ledger:
         )
 
     async def balance(self, player_id: int) -> int:
-        async with self.db.read() as conn:
-            row = (await conn.execute(_BALANCE, {"pid": player_id})).first()
+        """The player's balance; a read replica may answer once it has the player's last movement."""
+
+        async def query(conn: Any) -> Any:
+            return (await conn.execute(_BALANCE, {"pid": player_id})).first()
+
+        row = await self.db.read_only(query, fence=f"player:{player_id}", confirm_missing=True)
         if row is None:
             raise LookupError(f"player {player_id} has no wallet")
         return int(row[1])
@@ -149,6 +153,8 @@ class Ledger:
         except asyncpg.UniqueViolationError:
             row = None  # the key exists (possibly committed by a concurrent twin): answer from the store
         if row is not None:
+            if self.db.replicas is not None:
+                await self.db.wrote(f"player:{pid}")
             return MoveResult("ok", status_code, {**body, "balance": int(row[0])}, int(row[0]))
         async with self.db.read() as conn:
             stored = (await conn.execute(_STORED, {"pid": pid, "key": key})).first()
@@ -179,7 +185,7 @@ class Ledger:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def history(self, player_id: int, limit: int, before: int | None = None) -> list[dict[str, Any]]:
-        """The player's own ledger entries, newest first."""
+        """The player's own ledger entries, newest first (from a read replica that has their last movement)."""
         sql = ("SELECT e.id, e.txn_id, e.type, e.amount, e.created_ms FROM ledger_entries e "
                "JOIN accounts a ON a.id = e.account_id WHERE a.player_id = :pid")
         params: dict[str, Any] = {"pid": player_id, "limit": limit}
@@ -187,8 +193,11 @@ class Ledger:
             sql += " AND e.id < :before"
             params["before"] = before
         sql += " ORDER BY e.id DESC LIMIT :limit"
-        async with self.db.read() as conn:
-            rows = (await conn.execute(text(sql), params)).all()
+
+        async def query(conn: Any) -> Any:
+            return (await conn.execute(text(sql), params)).all()
+
+        rows = await self.db.read_only(query, fence=f"player:{player_id}")
         return [{"id": int(r[0]), "transaction_id": r[1], "type": r[2], "amount": int(r[3]), "created_ms": int(r[4])}
                 for r in rows]
 

@@ -10,7 +10,6 @@ saturated replica can still be scraped and probed.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterable
@@ -18,6 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from casino.api.problems import MEDIA_TYPE, problem_body
 from casino.metrics import CasinoMetrics
 
 UNMATCHED = "<unmatched>"
@@ -87,13 +87,13 @@ class AdmissionMiddleware:
             route = route_template(self.routes, scope["path"])
             scope["pitboss_route"] = route
             self.metrics.rejections.labels(route).inc()
-            body = json.dumps({"detail": f"over capacity: {self.max_in_flight} requests in flight; retry later"})
+            body = problem_body(503, f"over capacity: {self.max_in_flight} requests in flight; retry later")
             await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", MEDIA_TYPE.encode()),
                 (b"retry-after", self.retry_after.encode()),
                 (b"content-length", str(len(body)).encode()),
             ]})
-            await send({"type": "http.response.body", "body": body.encode()})
+            await send({"type": "http.response.body", "body": body})
             return
         self.in_flight += 1
         try:

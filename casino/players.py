@@ -41,6 +41,7 @@ class Players:
                 await self.ledger.open_account(conn, player_id, username)
         except IntegrityError as exc:  # a concurrent registration of the same name won the race
             raise UsernameTaken(username) from exc
+        await self.db.wrote(f"player:{player_id}")  # the new wallet is read from the primary until replicated
         return player_id
 
     async def credentials(self, username: str) -> tuple[int, str] | None:

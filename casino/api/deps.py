@@ -15,6 +15,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from casino.api.problems import ProblemException, problem
 from casino.auth import Principal, SessionCache, token_digest
 from casino.config import CasinoSettings
 from casino.db import Database
@@ -23,6 +24,7 @@ from casino.leaderboard import Leaderboard
 from casino.ledger import Ledger
 from casino.metrics import CasinoMetrics
 from casino.players import Players
+from casino.ratelimit import AuthRateLimiter
 
 
 @dataclass
@@ -36,6 +38,17 @@ class CasinoState:
     metrics: CasinoMetrics
     sessions: SessionCache
     dummy_hash: str
+    auth_limiter: AuthRateLimiter
+
+    def refresh_gauges(self) -> None:
+        """The gauges measured rather than counted: database pool use, active sessions, replica lag now."""
+        in_use, size = self.db.pool_stats()
+        self.metrics.pool_in_use.set(in_use)
+        self.metrics.pool_size.set(size)
+        self.metrics.active_sessions.set(self.sessions.active())
+        if self.db.replicas is not None:
+            for name, up, lag in self.db.replicas.snapshot():
+                self.metrics.observe_replica(name, up, lag)
 
 
 async def state(request: Request) -> CasinoState:
@@ -51,7 +64,7 @@ INVALID_TOKEN = "Authorization: token is invalid or expired; log in again at POS
 
 
 def unauthorized(detail: str) -> HTTPException:
-    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+    return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def current_player(st: State, credentials: Credentials) -> Principal:
@@ -84,12 +97,12 @@ async def require_admin(st: State, credentials: Credentials) -> None:
     """Only the configured admin token manages the calendar."""
     expected = st.settings.admin_token
     if expected is None:
-        raise HTTPException(status_code=403, detail="admin API disabled: start the casino with an admin_token")
+        raise problem(403, "admin API disabled: start the casino with an admin_token")
     if credentials is None or not credentials.credentials:
         raise unauthorized("Authorization: expected 'Bearer <admin token>'")
     given = credentials.credentials.encode("utf-8", "surrogatepass")
     if not hmac.compare_digest(given, expected.get_secret_value().encode()):
-        raise HTTPException(status_code=403, detail="Authorization: not the admin token")
+        raise problem(403, "Authorization: not the admin token")
 
 
 Admin = Depends(require_admin)
@@ -116,7 +129,7 @@ def request_hash(path: str, body: dict[str, Any]) -> str:
 
 
 def over_limit(field: str, value: int, limit: int) -> HTTPException:
-    """A 422 shaped like FastAPI's own validation errors, for limits that come from settings."""
-    return HTTPException(status_code=422, detail=[{
-        "type": "less_than_equal", "loc": ["body", field], "input": value,
-        "msg": f"{field}: must be at most {limit} minor units", "ctx": {"le": limit}}])
+    """A 422 like a validation error, for limits that come from settings (also in the OpenAPI ``maximum``)."""
+    msg = f"must be at most {limit} minor units, got {value}"
+    return ProblemException(422, f"{field}: {msg}", [
+        {"field": field, "loc": ["body", field], "msg": msg, "type": "less_than_equal"}])

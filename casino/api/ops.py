@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from casino.api.deps import State
+from casino.api.problems import problem_response
 
 router = APIRouter(tags=["ops"])
 log = logging.getLogger(__name__)
@@ -21,21 +22,18 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(st: State) -> JSONResponse:
+async def readyz(st: State) -> Response:
     """The database answers (503 otherwise)."""
     try:
         await st.db.ping()
     except Exception as exc:  # any failure to reach the database means "not ready"
         log.warning("readiness check failed: %s", exc)
-        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return problem_response(503, f"database: unavailable ({type(exc).__name__})", headers={"Retry-After": "5"})
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
 @router.get("/metrics", response_class=Response)
 async def metrics(st: State) -> Response:
     """Prometheus text exposition of this replica's metrics."""
-    in_use, size = st.db.pool_stats()
-    st.metrics.pool_in_use.set(in_use)
-    st.metrics.pool_size.set(size)
-    st.metrics.active_sessions.set(st.sessions.active())
+    st.refresh_gauges()
     return Response(st.metrics.render(), media_type=CONTENT_TYPE_LATEST)

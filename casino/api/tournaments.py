@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 
 from casino.api.deps import Player, State
-from casino.api.schemas import EntryOut, LeaderboardRow, Problem, TournamentOut, from_ms
+from casino.api.problems import Problem, problem
+from casino.api.schemas import EntryOut, LeaderboardRow, TournamentOut, from_ms
 from casino.events import Event
 
 router = APIRouter(prefix="/v1/tournaments", tags=["tournaments"])
@@ -20,8 +21,7 @@ TournamentId = Annotated[int, Path(ge=1, le=2**62, description="the tournament's
 
 def leaderboard_unavailable(exc: Exception) -> HTTPException:
     log.warning("leaderboard backend failed: %s", exc)
-    return HTTPException(status_code=503, detail="leaderboard temporarily unavailable; retry later",
-                         headers={"Retry-After": "1"})
+    return problem(503, "leaderboard temporarily unavailable; retry later", headers={"Retry-After": "1"})
 
 
 def _out(event: Event, now_ms: int) -> TournamentOut:
@@ -32,7 +32,7 @@ def _out(event: Event, now_ms: int) -> TournamentOut:
 async def _tournament(st: State, tournament_id: int) -> Event:
     event = await st.calendar.get(tournament_id)
     if event is None or event.kind != "tournament":
-        raise HTTPException(status_code=404, detail=f"tournament_id: no tournament {tournament_id}")
+        raise problem(404, f"no tournament {tournament_id}", field="tournament_id", loc=["path", "tournament_id"])
     return event
 
 
@@ -44,13 +44,16 @@ async def tournaments(st: State, limit: Annotated[int, Query(ge=1, le=500)] = 10
 
 
 @router.post("/{tournament_id}/entries", status_code=201, response_model=EntryOut,
-             responses={200: {"model": EntryOut, "description": "already entered"}, 401: {"model": Problem},
-                        404: {"model": Problem}, 409: {"model": Problem}})
+             responses={200: {"model": EntryOut, "description": "already entered"},
+                        404: {"model": Problem, "description": "no such tournament"},
+                        409: {"model": Problem, "description": "the tournament has finished"},
+                        503: {"model": Problem, "description": "the leaderboard backend is down"}})
 async def enter(tournament_id: TournamentId, st: State, player: Player) -> JSONResponse:
     """Enter a tournament that has not finished; entering twice is harmless (200)."""
     event = await _tournament(st, tournament_id)
     if event.status(int(time.time() * 1000)) == "finished":
-        raise HTTPException(status_code=409, detail=f"tournament_id: tournament {tournament_id} has finished")
+        raise problem(409, f"tournament {tournament_id} has finished", field="tournament_id",
+                      loc=["path", "tournament_id"])
     new = await st.calendar.enter(event.id, player.player_id)
     if new:
         st.metrics.tournament_entries.inc()
@@ -62,7 +65,9 @@ async def enter(tournament_id: TournamentId, st: State, player: Player) -> JSONR
     return JSONResponse(body.model_dump(), status_code=201 if new else 200)
 
 
-@router.get("/{tournament_id}/leaderboard", response_model=list[LeaderboardRow], responses={404: {"model": Problem}})
+@router.get("/{tournament_id}/leaderboard", response_model=list[LeaderboardRow],
+            responses={404: {"model": Problem, "description": "no such tournament"},
+                       503: {"model": Problem, "description": "the leaderboard backend is down"}})
 async def leaderboard(tournament_id: TournamentId, st: State,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 10) -> list[LeaderboardRow]:
     """Best entrants by the sum of their wins during the tournament window."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from casino.api.deps import MoneyResponse, Player, State, over_limit, request_hash
-from casino.api.schemas import AmountRequest, LedgerEntryOut, Problem, TransactionOut, WalletOut, from_ms
+from casino.api.problems import Problem, problem
+from casino.api.schemas import AmountRequest, LedgerEntryOut, TransactionOut, WalletOut, from_ms
 from casino.ledger import HOUSE_CASH, Leg, MoveResult
 
 router = APIRouter(prefix="/v1/wallet", tags=["wallet"])
@@ -17,8 +18,8 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, ma
                                        description="client-chosen key; a retry with the same key and body "
                                                    "replays the first answer")]
 MOVE_RESPONSES: dict[int | str, dict[str, object]] = {
-    401: {"model": Problem}, 409: {"model": Problem, "description": "insufficient funds"},
-    422: {"description": "invalid body, or Idempotency-Key reused with a different body"},
+    409: {"model": Problem, "description": "insufficient funds"},
+    422: {"model": Problem, "description": "invalid body, or Idempotency-Key reused with a different body"},
 }
 
 
@@ -26,15 +27,15 @@ def respond(st: State, kind: str, result: MoveResult, detail: str) -> JSONRespon
     """Turn a ledger result into the HTTP answer and count it."""
     st.metrics.record_wallet(kind, result.outcome)
     if result.outcome == "insufficient_funds":
-        raise HTTPException(status_code=409, detail=f"insufficient funds: balance {result.balance} < {detail}")
+        raise problem(409, f"insufficient funds: balance {result.balance} < {detail}")
     if result.outcome == "conflict":
-        raise HTTPException(status_code=422,
-                            detail="Idempotency-Key: already used with a different request; use a new key")
+        raise problem(422, "already used with a different request; use a new key", field="Idempotency-Key",
+                      loc=["header", "Idempotency-Key"])
     headers = {"Idempotent-Replayed": "true"} if result.outcome == "replayed" else None
     return MoneyResponse(result.body, status_code=result.status_code, headers=headers)
 
 
-@router.get("", response_model=WalletOut, responses={401: {"model": Problem}})
+@router.get("", response_model=WalletOut)
 async def wallet(st: State, player: Player) -> WalletOut:
     return WalletOut(balance=await st.ledger.balance(player.player_id), currency=st.settings.currency)
 
@@ -67,7 +68,7 @@ async def withdraw(body: AmountRequest, st: State, player: Player, idempotency_k
     return await _move(st, player, "withdrawal", body, idempotency_key, "/v1/wallet/withdrawals")
 
 
-@router.get("/transactions", response_model=list[LedgerEntryOut], responses={401: {"model": Problem}})
+@router.get("/transactions", response_model=list[LedgerEntryOut])
 async def transactions(st: State, player: Player, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                        before: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> list[LedgerEntryOut]:
     """The caller's own ledger entries, newest first (page with ?before=<id>)."""

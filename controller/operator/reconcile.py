@@ -308,6 +308,7 @@ class Reconciler:
             db_current = db.replicas(reads, db_current)
             db.record(builder, reads, decision, lag, state.database_current_replicas or 0, db_current,
                       db.replicas(reads, db_scale.ready_replicas), now)
+        builder.remember(decision, state, after=current, spec=spec, events=matching)  # pitboss explain
         self._record(policy, spec, builder, decision, scale, current, db_current, forecast, scaled, now)
         if scaled:
             self._scaled_event(policy, spec, decision, state.current_replicas, current, matching, now)

@@ -21,8 +21,11 @@ from fastapi import FastAPI
 
 from casino.app import create_app
 from casino.config import CasinoSettings
+from tests.pg_cluster import pg_cluster, pg_cluster_module
 
-ADMIN = "test-admin-token"
+__all__ = ["pg_cluster", "pg_cluster_module"]
+
+ADMIN = "test-admin-token-of-at-least-32-characters"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -77,7 +80,8 @@ def make_settings(tmp_path: Path, postgres_url: str) -> Any:
     schemas: list[str] = []
 
     def build(backend: str, **overrides: Any) -> CasinoSettings:
-        base: dict[str, Any] = {"admin_token": ADMIN, "scrypt_n": 2, "tournament_refresh_seconds": 0}
+        base: dict[str, Any] = {"admin_token": ADMIN, "scrypt_n": 2, "tournament_refresh_seconds": 0,
+                                "auth_rate_limit_username": "10000/minute", "auth_rate_limit_address": "10000/minute"}
         if backend == "postgres":
             schema = f"pitboss_test_{secrets.token_hex(6)}"
             schemas.append(schema)

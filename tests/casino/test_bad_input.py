@@ -9,13 +9,12 @@ import pytest
 from sqlalchemy import text
 
 from casino.auth import token_digest
-from tests.casino.conftest import Casino
+from tests.casino.conftest import ADMIN, Casino
 
 AMOUNTS: list[tuple[Any, str]] = [
     (-5, "greater than 0"),
     (0, "greater than 0"),
-    (10.5, "valid integer"),
-    (10.0, "valid integer"),  # floats are refused even when whole: money is integer minor units
+    (10.5, "valid integer"),  # a fraction is refused (10.0 is the JSON number 10: test_whole_numbers_...)
     ("100", "valid integer"),
     (True, "valid integer"),
     (None, "valid integer"),
@@ -32,8 +31,11 @@ async def test_bad_amounts_are_422_naming_the_field(casino: Casino, path: str, f
     for amount, message in AMOUNTS:
         r = await casino.client.post(path, json={field: amount}, headers=h)
         assert r.status_code == 422, (amount, r.text)
-        err = r.json()["detail"][0]
+        problem = r.json()
+        err = problem["errors"][0]
         assert err["loc"] == ["body", field] and message in err["msg"], (amount, err)
+        assert problem["detail"].startswith(f"{field}: ") and problem["status"] == 422, problem
+        assert r.headers["content-type"] == "application/problem+json"
     assert await casino.balance(h) == 1000
     assert (await casino.client.post(path, json={field: 1}, headers=h)).status_code == 201  # the key was never used
 
@@ -52,23 +54,35 @@ async def test_missing_and_unknown_fields(sqlite_casino: Casino, body: Any, loc:
     h = {**(await sqlite_casino.player()), "Idempotency-Key": "k"}
     r = await sqlite_casino.client.post("/v1/wallet/deposits", json=body, headers=h)
     assert r.status_code == 422, r.text
-    assert r.json()["detail"][0]["loc"][: len(loc)] == loc
+    assert r.json()["errors"][0]["loc"][: len(loc)] == loc
 
 
-@pytest.mark.parametrize("raw", [b"{bad json", b"", b"\xff\xfe", b'{"amount": 1', b"null"])
-async def test_malformed_json_is_4xx_naming_the_body(sqlite_casino: Casino, raw: bytes) -> None:
+async def test_whole_numbers_written_with_a_point_are_integers(sqlite_casino: Casino) -> None:
+    """JSON Schema's ``integer`` (and the JSON data model) do not tell 10.0 from 10: neither does the casino."""
+    h = {**(await sqlite_casino.player()), "Idempotency-Key": "whole"}
+    r = await sqlite_casino.client.post("/v1/wallet/deposits", content=b'{"amount": 10.0}',
+                                        headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 201 and r.json()["amount"] == 10 and r.json()["balance"] == 10, r.text
+
+
+@pytest.mark.parametrize(("raw", "status"), [(b"{bad json", 400), (b"\xff\xfe", 400), (b'{"amount": 1', 400),
+                                             (b"", 422), (b"null", 422)])
+async def test_malformed_json_is_4xx_naming_the_body(sqlite_casino: Casino, raw: bytes, status: int) -> None:
+    """Unparsable bytes are a 400, a JSON value that is not the body's schema a 422; both Problems naming the body."""
     h = {**(await sqlite_casino.player()), "Idempotency-Key": "k", "Content-Type": "application/json"}
     r = await sqlite_casino.client.post("/v1/wallet/deposits", content=raw, headers=h)
-    assert r.status_code == 422, r.text
-    assert r.json()["detail"][0]["loc"][0] == "body"
+    assert r.status_code == status, r.text
+    assert r.json()["status"] == status and r.json()["detail"].startswith("body")
+    assert r.headers["content-type"] == "application/problem+json"
 
 
 async def test_missing_idempotency_key_is_422_naming_the_header(casino: Casino) -> None:
     h = await casino.player()
     r = await casino.client.post("/v1/wallet/deposits", json={"amount": 5}, headers=h)
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert r.json()["detail"].startswith("Idempotency-Key: ")
     r = await casino.client.post("/v1/games/slots/spins", json={"bet": 5}, headers={**h, "Idempotency-Key": "x" * 129})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
 
 
 @pytest.mark.parametrize(
@@ -146,7 +160,7 @@ async def test_bad_path_and_query_parameters(sqlite_casino: Casino, path: str, p
     h = await sqlite_casino.player()
     r = await sqlite_casino.client.get(path, headers=h)
     assert r.status_code == 422, r.text
-    assert r.json()["detail"][0]["loc"][-1] == param
+    assert r.json()["errors"][0]["loc"][-1] == param and r.json()["detail"].startswith(f"{param}: ")
 
 
 async def test_control_characters_are_refused_before_the_database(casino: Casino) -> None:
@@ -155,7 +169,7 @@ async def test_control_characters_are_refused_before_the_database(casino: Casino
     assert r.status_code == 422 and "username" in r.text
     event = {"name": "bad\u0000name", "kind": "promotion", "start": "2030-01-01T00:00:00Z",
              "end": "2030-01-02T00:00:00Z"}
-    r = await casino.client.post("/v1/admin/events", json=event, headers={"Authorization": "Bearer test-admin-token"})
+    r = await casino.client.post("/v1/admin/events", json=event, headers={"Authorization": f"Bearer {ADMIN}"})
     assert r.status_code == 422 and "name" in r.text
     h = await casino.player()
     r = await casino.client.post("/v1/wallet/deposits", json={"amount": 1}, headers={**h, "Idempotency-Key": "a b"})

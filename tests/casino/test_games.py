@@ -75,4 +75,4 @@ async def test_concurrent_spins_of_one_player_serialize(casino: Casino) -> None:
 async def test_bet_above_max_bet_is_422_naming_bet(casino: Casino) -> None:
     h = {**(await casino.player(deposit=10_000_000)), "Idempotency-Key": "big"}
     r = await casino.client.post("/v1/games/slots/spins", json={"bet": casino.settings.max_bet + 1}, headers=h)
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "bet"]
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "bet"]

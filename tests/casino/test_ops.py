@@ -105,7 +105,7 @@ async def test_readyz_is_503_when_the_database_is_unreachable(sqlite_casino: Cas
     state.db = Database(CasinoSettings(database_url="postgresql://postgres@127.0.0.1:9/none"))
     try:
         r = await sqlite_casino.client.get("/readyz")
-        assert r.status_code == 503 and r.json()["status"] == "unavailable"
+        assert r.status_code == 503 and r.json()["status"] == 503 and r.json()["detail"].startswith("database: ")
     finally:
         await state.db.dispose()
         state.db = good

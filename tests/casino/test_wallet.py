@@ -91,7 +91,7 @@ async def test_deposit_above_the_configured_maximum_is_422_naming_amount(casino:
     h = {**(await casino.player()), "Idempotency-Key": "big"}
     limit = casino.settings.max_amount
     r = await casino.client.post("/v1/wallet/deposits", json={"amount": limit + 1}, headers=h)
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "amount"]
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "amount"]
     assert (await casino.client.post("/v1/wallet/deposits", json={"amount": limit}, headers=h)).status_code == 201
 
 

@@ -27,6 +27,7 @@ from cli.casino_cmd import settings_env
 from tests.casino.serving import casino_server
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "casino.md"
+DOC_TOKEN = "change-me-to-32-or-more-random-characters"  # the admin token of the documented session
 runner = CliRunner()
 
 
@@ -63,10 +64,15 @@ def test_bad_port_is_refused_by_typer() -> None:
     assert result.exit_code == 2
 
 
-def test_settings_survive_the_trip_through_the_environment() -> None:
-    s = CasinoSettings(database_url="postgresql://u@h/db", redis_url="redis://h:1/0", admin_token=SecretStr("tok"),
-                       max_in_flight=7, db_schema="s1")
+def test_settings_survive_the_trip_through_the_environment(tmp_path: Path) -> None:
+    s = CasinoSettings(database_url="postgresql://u@h/db", redis_url="redis://h:1/0", admin_token=SecretStr("t" * 32),
+                       max_in_flight=7, db_schema="s1", read_database_url=["postgresql://r1/db", "postgresql://r2/db"])
     assert CasinoSettings.from_env(settings_env(s)) == s
+    (tmp_path / "token").write_text("f" * 40)
+    from_file = CasinoSettings(admin_token_file=tmp_path / "token")
+    env = settings_env(from_file)
+    assert "f" * 40 not in env.values()  # the workers read the file; the token stays out of the environment
+    assert CasinoSettings.from_env(env) == from_file
 
 
 def run_session(base: str) -> str:
@@ -89,7 +95,7 @@ def test_documented_sqlite_command_serves_the_documented_session(tmp_path: Path)
     """The first documented command, run in an empty directory: SQLite under var/, nothing else needed."""
     args = serve_commands()[0]
     assert "--database-url" not in args
-    with casino_server(args, env={"PITBOSS_CASINO_ADMIN_TOKEN": "change-me"}, cwd=tmp_path) as base:
+    with casino_server(args, env={"PITBOSS_CASINO_ADMIN_TOKEN": DOC_TOKEN}, cwd=tmp_path) as base:
         check_session_output(run_session(base))
         assert httpx.get(base + "/readyz").json()["database"] == "ok"
         schema = httpx.get(base + "/openapi.json").json()
@@ -136,7 +142,7 @@ def test_documented_settings_exist_with_their_documented_defaults() -> None:
             assert name in CasinoSettings.model_fields, name
             actual = getattr(defaults, name)
             if value == "unset":
-                assert actual is None, name
+                assert actual is None or actual == [], name
             elif name == "database_url":
                 assert actual == "sqlite+aiosqlite:///var/casino.db" and value == "`sqlite:///var/casino.db`"
             else:
