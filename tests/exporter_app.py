@@ -1,8 +1,10 @@
 """A stand-in casino /metrics endpoint with a known, steady traffic (test helper process).
 
-Serves the metric contract (/tmp/metrics_contract.md) through prometheus_client:
-``casino_http_requests_total`` grows by ``--rate`` requests per second (a share
-``--error-share`` with status 503), the latency histogram observes 0.1 s (or
+Serves the metric contract (/tmp/metrics_contract.md) through prometheus_client
+on ``--addr`` (127.0.0.2, 127.0.0.3 ... stand for pods on one port):
+``casino_http_requests_total`` (or ``<--counter>_total``) grows by ``--rate``
+requests per second (a share ``--error-share`` with status 503), the latency
+histogram observes 0.1 s (or
 0.5 s for ``--slow-share`` of them). Started by tests/harness.py's
 ``exporter_factory``; stopped by PID. Used where a real casino process is not
 needed (exact rates).
@@ -24,12 +26,14 @@ def main() -> None:
     """Parse flags, serve /metrics, tick the counters 10 times a second forever."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--addr", default="127.0.0.1", help="loopback address to serve on (127.0.0.2 ... as pods)")
+    parser.add_argument("--counter", default="casino_http_requests", help="name of the request counter")
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--error-share", type=float, default=0.0)
     parser.add_argument("--slow-share", type=float, default=0.0)
     args = parser.parse_args()
     registry = CollectorRegistry()
-    requests = Counter("casino_http_requests", "requests", ["route", "method", "status"], registry=registry)
+    requests = Counter(args.counter, "requests", ["route", "method", "status"], registry=registry)
     duration = Histogram("casino_http_request_duration_seconds", "latency", ["route", "method"],
                          buckets=BUCKETS, registry=registry)
     Gauge("casino_http_requests_in_flight", "in flight", registry=registry).set(3)
@@ -37,7 +41,7 @@ def main() -> None:
     ok = requests.labels(ROUTE, "POST", "200")
     bad = requests.labels(ROUTE, "POST", "503")
     hist = duration.labels(ROUTE, "POST")
-    start_http_server(args.port, addr="127.0.0.1", registry=registry)
+    start_http_server(args.port, addr=args.addr, registry=registry)
     tick, carry, slow_carry, err_carry = 0.1, 0.0, 0.0, 0.0
     start = time.monotonic()
     n = 0

@@ -217,14 +217,17 @@ class AlertmanagerServer(Process):
 class ExporterProcess(Process):
     """tests/exporter_app.py: contract metrics with a steady request rate, on a free port."""
 
-    def __init__(self, workdir: Path, *, rate: float, error_share: float = 0.0, slow_share: float = 0.0) -> None:
+    def __init__(self, workdir: Path, *, rate: float, error_share: float = 0.0, slow_share: float = 0.0,
+                 addr: str = "127.0.0.1", port: int | None = None, counter: str = "casino_http_requests") -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/metrics"
-        self.target = f"127.0.0.1:{self.port}"
+        self.addr = addr
+        self.port = port or free_port()
+        self.url = f"http://{addr}:{self.port}/metrics"
+        self.target = f"{addr}:{self.port}"
         argv = [sys.executable, str(HERE / "exporter_app.py"), "--port", str(self.port), "--rate", str(rate),
-                "--error-share", str(error_share), "--slow-share", str(slow_share)]
-        super().__init__(f"exporter-{self.port}", argv, workdir, self.url)
+                "--error-share", str(error_share), "--slow-share", str(slow_share), "--addr", addr,
+                "--counter", counter]
+        super().__init__(f"exporter-{addr}-{self.port}", argv, workdir, self.url)
 
 
 class CasinoProcess(Process):

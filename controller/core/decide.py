@@ -7,8 +7,10 @@ now, clamped to [min, max] (flagged when the forecast wants more than max).
 Scale up at once; scale down only as far as the stabilization window allows
 (the max recommendation within it, as the HPA does) and by bounded steps.
 Without metrics (no observed demand and/or no forecast) it never scales down.
-Database read replicas are sized the same way over their own lead time, and
-lagging replicas do not count as capacity.
+Database read replicas are sized by ``controller.core.database`` over their
+own lead time, guarded by replication lag (lagging replicas do not count, new
+ones catching up are capacity on the way, unknown lag holds) with their own
+scale-down stabilization window.
 
 Called by the reconcile loop (operator) and the simulator; every Decision says
 why in ``reason`` (CamelCase) and ``message`` (with the numbers).
@@ -23,16 +25,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from controller.core.database import database_decision
 from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
-from controller.core.limits import (
-    bounded_scale_down,
-    clamp,
-    database_desired,
-    healthy_replicas,
-    replicas_for,
-    stabilized,
-)
+from controller.core.formats import num as _num
+from controller.core.formats import when as _when
+from controller.core.limits import bounded_scale_down, clamp, replicas_for, stabilized
 from controller.core.policy import Policy
 from forecasting.base import Forecast
 from forecasting.timeutil import stamps_ns, ts_ns
@@ -93,14 +91,6 @@ def _not_covering(forecast: Forecast, now: pd.Timestamp, window: timedelta) -> s
     index = forecast.index
     span = "no points" if len(index) == 0 else f"{index[0].isoformat()} .. {index[-1].isoformat()}"
     return f"forecast does not cover {now.isoformat()} .. +{format_duration(window)}: its points span {span}"
-
-
-def _num(x: float) -> str:
-    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
-def _when(at: pd.Timestamp, now: pd.Timestamp) -> str:
-    return at.strftime("%H:%M") if at.date() == now.date() else at.strftime("%Y-%m-%d %H:%M")
 
 
 def _observed(state: ObservedState) -> float | None:
@@ -201,7 +191,16 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     if scaling_limited:
         flags.add("ScalingLimited")
 
-    db_desired, db_why = _database(policy, forecast, state, observed, now, flags)
+    db = None
+    db_policy = policy.database_replicas
+    if db_policy is not None:
+        db_peak = None if forecast is None else forecast_peak(forecast, q, now, now + db_policy.lead_time
+                                                              + policy.sync_period)
+        db = database_decision(db_policy, state, observed, None if db_peak is None else (db_peak.value, db_peak.at),
+                               now)
+        flags |= db.flags
+    db_desired = None if db is None else db.desired
+    db_why = [] if db is None else list(db.parts)
 
     if policy.mode == "Active":
         action = f"scaling {current} -> {target}" if target != current else f"holding {current}"
@@ -228,64 +227,8 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         forecast_peak_at=None if peak is None else peak.at.to_pydatetime(),
         flags=frozenset(flags),
         recommended_replicas=recommended,
+        database_reason=None if db is None else (reason if policy.mode != "Active" else db.reason),
+        database_message=None if db is None else db.message,
+        database_recommended_replicas=None if db is None else db.recommended,
+        database_metrics_available=True if db is None else db.lag_known,
     )
-
-
-def _database(
-    policy: Policy,
-    forecast: Forecast | None,
-    state: ObservedState,
-    observed: float | None,
-    now: pd.Timestamp,
-    flags: set[str],
-) -> tuple[int | None, list[str]]:
-    """Desired read replicas and the message parts that explain them (None without a block)."""
-    db = policy.database_replicas
-    if db is None:
-        return None, []
-    current = state.database_current_replicas
-    if current is None:
-        current = len(state.database_replicas)
-    _healthy, lagging = healthy_replicas(state.database_replicas, db.max_lag_seconds)
-    horizon: timedelta = db.lead_time + policy.sync_period
-    q = policy.headroom_quantile
-    peak = None if forecast is None else forecast_peak(forecast, q, now, now + horizon)
-    parts: list[str] = []
-    needs: list[int] = []
-    if peak is not None:
-        reads = peak.value * db.read_share
-        need = replicas_for(reads, db.capacity_per_replica)
-        needs.append(need)
-        parts.append(
-            f"database: forecast reads peak {_num(reads)} req/s at {_when(peak.at, now)} need {need} read"
-            f" replicas ({_num(db.capacity_per_replica)} req/s each) within lead {format_duration(db.lead_time)}"
-        )
-    else:
-        parts.append("database: no forecast over its lead time")
-    if observed is not None:
-        need = replicas_for(observed * db.read_share, db.capacity_per_replica)
-        needs.append(need)
-        parts.append(f"observed reads need {need}")
-    if lagging:
-        flags.add("DatabaseLagging")
-        parts.append(f"{lagging} replica(s) lagging over {_num(db.max_lag_seconds)}s or unknown, not counted")
-    if not needs:
-        desired, _ = clamp(current, db.min_replicas, db.max_replicas)
-        parts.append(f"holding {current} read replicas")
-        return desired, parts
-    needed = max(needs)
-    desired, limited = database_desired(
-        needed,
-        lagging,
-        current,
-        db.min_replicas,
-        db.max_replicas,
-        may_scale_down=peak is not None and observed is not None,
-    )
-    if limited:
-        flags.add("DatabaseCapacityLimited")
-        parts.append(f"needs {needed + lagging} but databaseReplicas.maxReplicas is {db.max_replicas}")
-    parts.append(
-        f"scaling read replicas {current} -> {desired}" if desired != current else f"holding {current} read replicas"
-    )
-    return desired, parts

@@ -32,8 +32,20 @@ class ObservedState:
     # scale-down stabilization window.
     recommendations: tuple[tuple[datetime, int], ...] = ()
     last_scale_time: datetime | None = None
+    # Database read replicas: the lag series the lag query returned (one per replica it knows),
+    # the replicas asked for (/scale spec) and ready (None: as many as asked for).
     database_replicas: tuple[ReplicaLag, ...] = ()
     database_current_replicas: int | None = None
+    database_ready_replicas: int | None = None
+    # False: no lag query is configured, the lag guard is off by choice. With a query, a read that
+    # failed sets ``database_lag_error``: lag is unknown and the database holds (never scales down).
+    database_lag_measured: bool = True
+    database_lag_error: str | None = None
+    # Memory the database rule needs (the core keeps none): past database recommendations (time,
+    # replicas) for its stabilization window, and recent database scale-ups (time, replicas added),
+    # whose new replicas may lag while they catch up.
+    database_recommendations: tuple[tuple[datetime, int], ...] = ()
+    database_scale_ups: tuple[tuple[datetime, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,3 +67,10 @@ class Decision:
     # ObservedState.recommendations. In ForecastOnly/Paused mode, what Active
     # mode would have recommended. None when nothing could be computed.
     recommended_replicas: int | None = None
+    # The database read replicas' own reason (CamelCase) and message (None without a databaseReplicas
+    # block); the message is also part of ``message``. ``database_metrics_available`` is False when
+    # replication lag is unknown (the database holds; the app side decides on its own).
+    database_reason: str | None = None
+    database_message: str | None = None
+    database_recommended_replicas: int | None = None
+    database_metrics_available: bool = True

@@ -2,9 +2,9 @@
 
 The rules ``decide`` composes, one function each, so each can be tested on a
 table: sizing demand to replicas, clamping to [min, max], the HPA-style
-scale-down stabilization window, the bounded scale-down step, and the
-database read-replica rules (lagging replicas do not count as capacity).
-Called by ``controller.core.decide`` and the simulator's HPA model.
+scale-down stabilization window and the bounded scale-down step. Called by
+``controller.core.decide``, ``controller.core.database`` and the simulator's
+HPA model.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-
-from controller.core.decision import ReplicaLag
 
 # Demand that is a hair over a whole number of replicas (float noise) does not
 # buy a whole extra replica.
@@ -83,37 +81,3 @@ def bounded_scale_down(current: int, target: int, max_step_percent: int) -> tupl
     if target < floor:
         return floor, True
     return target, False
-
-
-def healthy_replicas(replicas: Iterable[ReplicaLag], max_lag_seconds: float) -> tuple[int, int]:
-    """(healthy, lagging): replicas whose lag is unknown or above ``max_lag_seconds`` are lagging."""
-    healthy = lagging = 0
-    for replica in replicas:
-        lag = replica.lag_seconds
-        if lag is None or not math.isfinite(lag) or lag > max_lag_seconds:
-            lagging += 1
-        else:
-            healthy += 1
-    return healthy, lagging
-
-
-def database_desired(
-    needed: int,
-    lagging: int,
-    current: int,
-    min_replicas: int,
-    max_replicas: int,
-    *,
-    may_scale_down: bool,
-) -> tuple[int, bool]:
-    """Desired read replicas: ``needed`` healthy ones plus one for each lagging replica.
-
-    Lagging replicas serve no reads, so they are compensated rather than
-    counted. Scale-down removes one replica per decision and only when
-    ``may_scale_down`` (the forecast over the database lead time is known and
-    does not need them). Returns (desired, capacity_limited).
-    """
-    want, limited = clamp(needed + lagging, min_replicas, max_replicas)
-    if want < current:
-        want = min(current, max_replicas) if not may_scale_down else max(want, current - 1)
-    return want, limited

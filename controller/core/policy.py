@@ -34,8 +34,22 @@ class ScaleDown(_Spec):
     max_step_percent: int = Field(default=50, ge=1, le=100)
 
 
+class DatabaseScaleDown(_Spec):
+    """How fast read replicas may be taken away: one per decision, after their own stabilization window."""
+
+    stabilization_window: Duration = Field(
+        default=timedelta(minutes=30),
+        description="scale down only to the highest recommendation of this window (a replica takes a lead time"
+        " to come back)",
+    )
+
+
 class DatabaseReplicas(_Spec):
-    """Read replicas of the service's database, sized from the same forecast."""
+    """Read replicas of the service's database, sized from the same forecast.
+
+    ``lead_time`` is also the catch-up time: a replica added less than a lead time ago may still lag
+    (it is copying the primary's WAL) and counts as capacity on the way, not as a lagging replica.
+    """
 
     capacity_per_replica: float = Field(gt=0, description="read requests/s one replica serves")
     read_share: float = Field(default=1.0, gt=0, le=1, description="share of demand that reads hit")
@@ -43,6 +57,7 @@ class DatabaseReplicas(_Spec):
     max_replicas: int = Field(default=10, ge=0)
     lead_time: Duration = Field(default=timedelta(minutes=30))
     max_lag_seconds: float = Field(default=30.0, gt=0)
+    scale_down: DatabaseScaleDown = Field(default_factory=DatabaseScaleDown)
 
     @model_validator(mode="after")
     def _bounds(self) -> DatabaseReplicas:

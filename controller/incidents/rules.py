@@ -219,6 +219,23 @@ def metrics_unavailable(c: CycleInput) -> list[Signal]:
     )]
 
 
+def database_metrics_unavailable(c: CycleInput) -> list[Signal]:
+    """Replication lag of the read replicas is unknown: the database holds (the app side still scales)."""
+    if c.policy.database_replicas is None or c.decision.database_metrics_available:
+        return []
+    return [Signal(
+        alertname="MetricsUnavailable",
+        severity=Severity.PAGE,
+        labels={**c.scope(), "target": "database"},
+        summary="replication lag unknown: holding database read replicas",
+        description=(
+            f"{c.decision.database_message or 'replication lag unknown'}; the controller keeps"
+            f" {c.state.database_current_replicas} read replicas and never scales them down until lag is known"
+        ),
+        runbook="database-lag-unknown",
+    )]
+
+
 def scaling_failing(c: CycleInput, settings: RuleSettings) -> list[Signal]:
     """Calls to the scale target failed ``scale_failure_threshold`` times in a row."""
     if c.scale_failures < settings.scale_failure_threshold:
@@ -269,6 +286,7 @@ def evaluate(c: CycleInput, settings: RuleSettings | None = None) -> list[Signal
     signals += capacity_ceiling(c)
     signals += forecast_miss(c, settings)
     signals += metrics_unavailable(c)
+    signals += database_metrics_unavailable(c)
     signals += scaling_failing(c, settings)
     signals += replica_lag(c)
     return signals

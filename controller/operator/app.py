@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -88,23 +89,35 @@ class PrometheusLagSource:
 
 
 class SourceFactory:
-    """One DemandSource per policy and metric, built from controller.sources and reused across cycles."""
+    """One DemandSource per policy and metric, built from controller.sources and reused across cycles.
 
-    def __init__(self, prometheus_url: str | None) -> None:
+    ``metric.scrape`` reads every pod of the target on its own through the Kubernetes API client that
+    ``build_operator`` binds (``bind``): the Service's EndpointSlices, or the pods of the target's /scale
+    selector (``controller.sources.pods``).
+    """
+
+    def __init__(self, prometheus_url: str | None, api_client: client.ApiClient | None = None) -> None:
         self.prometheus_url = prometheus_url
+        self.api_client = api_client
         self._sources: dict[tuple[str, str, str], DemandSource] = {}
         self._client: Any = None
         self._slis: PolicySLIFactory | None = None
 
+    def bind(self, api_client: client.ApiClient) -> None:
+        """Use ``api_client`` to find the pods of scrape policies (unless one was given already)."""
+        if self.api_client is None:
+            self.api_client = api_client
+
     def __call__(self, policy: PolicyObject, spec: ScalingPolicySpec) -> DemandSource:
         metric = spec.metric
-        ident = metric.promql or (metric.scrape.url if metric.scrape else "")
+        ident = metric.promql or (metric.scrape.model_dump_json() + spec.target_ref.model_dump_json()
+                                  if metric.scrape else "")
         key = (policy.namespace, policy.name, ident)
         if key not in self._sources:
-            self._sources[key] = self._build(spec)
+            self._sources[key] = self._build(policy, spec)
         return self._sources[key]
 
-    def _build(self, spec: ScalingPolicySpec) -> DemandSource:
+    def _build(self, policy: PolicyObject, spec: ScalingPolicySpec) -> DemandSource:
         if spec.metric.promql is not None:
             if not self.prometheus_url:
                 return _Unavailable("metric.promql needs the operator's --prometheus-url")
@@ -112,9 +125,9 @@ class SourceFactory:
 
             return PrometheusSource(self._prometheus(), spec.metric.promql)
         assert spec.metric.scrape is not None
-        from controller.sources.scrape import ScrapeSource
-
-        return ScrapeSource([spec.metric.scrape.url])
+        if self.api_client is None:
+            return _Unavailable("metric.scrape needs a Kubernetes API client to find the target's pods")
+        return scrape_source(self.api_client, policy.namespace, spec)
 
     def _prometheus(self) -> Any:
         from controller.sources.prometheus import PrometheusClient, PrometheusConfig
@@ -138,6 +151,26 @@ class SourceFactory:
         if db is None or db.lag_query is None or not self.prometheus_url:
             return None
         return PrometheusLagSource(self._prometheus(), db.lag_query)
+
+
+def scrape_source(api_client: client.ApiClient, namespace: str, spec: ScalingPolicySpec) -> DemandSource:
+    """The ScrapeSource of a ``metric.scrape`` policy: each of the target's pods, the named counter summed."""
+    from controller.sources.pods import EndpointSliceTargets, SelectorTargets
+    from controller.sources.scrape import ScrapeSource
+    from controller.targets.base import TargetKey
+
+    scrape = spec.metric.scrape
+    assert scrape is not None
+    if scrape.service is not None:
+        pods: Any = EndpointSliceTargets(api_client, namespace, scrape.service, port=scrape.port, path=scrape.path,
+                                         scheme=scrape.scheme)
+    else:
+        ref = spec.target_ref
+        key = TargetKey(namespace, ref.kind, ref.name, ref.api_version)
+        scale = KubernetesScaleTarget(api_client, read_ready=False)
+        pods = SelectorTargets(api_client, namespace, lambda: scale.get_scale(key).selector, port=scrape.port,
+                               path=scrape.path, scheme=scrape.scheme)
+    return ScrapeSource(pods, metric=scrape.metric, labels=scrape.labels, monotonic=time.monotonic)
 
 
 @dataclass
@@ -192,6 +225,8 @@ def build_operator(
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
+    if isinstance(demand, SourceFactory):
+        demand.bind(api_client)  # metric.scrape policies find their pods through this client
     metrics = metrics or OperatorMetrics()
     elector = (
         LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,

@@ -22,6 +22,7 @@ from pydantic_core import core_schema
 from controller.core.durations import format_duration
 from controller.core.policy import HEADROOM_QUANTILES
 from controller.operator.resources import (
+    APPS_SCALE_KINDS,
     EVENT_PLURAL,
     GROUP,
     POLICY_PLURAL,
@@ -117,6 +118,11 @@ def _policy_spec_schema() -> dict[str, Any]:
     schema["x-kubernetes-validations"] = [
         {"rule": "self.maxReplicas >= self.minReplicas", "message": "maxReplicas: must be >= minReplicas"},
     ]
+    apps = ", ".join(f"'{k}'" for k in APPS_SCALE_KINDS)
+    target_rule = [{"rule": f"self.apiVersion != 'apps/v1' || self.kind in [{apps}]",
+                    "message": f"kind: apps/v1 kinds with /scale are {', '.join(APPS_SCALE_KINDS)}"}]
+    schema["properties"]["targetRef"]["x-kubernetes-validations"] = target_rule
+    schema["properties"]["databaseReplicas"]["properties"]["targetRef"]["x-kubernetes-validations"] = target_rule
     return schema
 
 

@@ -24,19 +24,22 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pandas as pd
 
 from controller.core.decide import FORECAST_NOT_COVERING
-from controller.core.decision import Decision, ObservedState, ReplicaLag
+from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
 from controller.core.policy import Policy
 from controller.errors import PermanentError, RetryableError
+from controller.operator import database as db
 from controller.operator import status as st
 from controller.operator.accounting import CycleFacts
 from controller.operator.clock import Clock
+from controller.operator.database import LagSource
 from controller.operator.fence import NotLeader
 from controller.operator.forecasts import ForecastCache, ForecasterFactory, value_at
 from controller.operator.incidents import IncidentReporter
@@ -59,12 +62,6 @@ class DemandFactory(Protocol):
     """The DemandSource of one policy (Prometheus, scrape or, in tests, a trace)."""
 
     def __call__(self, policy: PolicyObject, spec: ScalingPolicySpec) -> DemandSource: ...
-
-
-class LagSource(Protocol):
-    """Replication lag of each database read replica (None when unknown)."""
-
-    def lags(self, now: datetime) -> tuple[ReplicaLag, ...]: ...
 
 
 LagFactory = Callable[[PolicyObject, ScalingPolicySpec], LagSource | None]
@@ -207,7 +204,7 @@ class Reconciler:
             return self._invalid(policy, builder, str(exc))
         builder.ok(st.INVALID_SPEC, False, "SpecValid", "the spec is valid")
         builder.set(mode=spec.mode)
-        key = TargetKey(policy.namespace, spec.target_ref.kind, spec.target_ref.name)
+        key = TargetKey(policy.namespace, spec.target_ref.kind, spec.target_ref.name, spec.target_ref.api_version)
 
         if spec.mode == "Paused":
             builder.ok(st.READY, False, "Paused", "mode is Paused: the target is left alone")
@@ -249,7 +246,7 @@ class Reconciler:
             self._forecast_error_metric(policy, forecast, observed, now)
 
         # decide
-        lags = self._lags(policy, spec, now)
+        lag = self._lags(policy, spec, now)
         state = ObservedState(
             now=now,
             current_replicas=scale.replicas,
@@ -257,28 +254,47 @@ class Reconciler:
             observed_demand=observed,
             recommendations=st.window_recommendations(old, now, spec.scale_down.stabilization_window),
             last_scale_time=st.parse_time((old or {}).get("lastScaleTime")),
-            database_replicas=lags,
-            database_current_replicas=None if db_scale is None else db_scale.replicas,
+            **({} if db_scale is None or spec.database_replicas is None
+               else db.observed_fields(spec.database_replicas, db_scale, lag, old, now)),
         )
         decision = self.decide(core_policy, forecast, state)
         if FORECAST_NOT_COVERING in decision.flags:  # a forecast that misses now is a bug, not a gap (issue 9)
             log.error("%s/%s: %s", policy.namespace, policy.name, decision.message)
-        desired = decision.desired_replicas
-        if decision.metrics_available is False and desired < scale.replicas:
-            desired = scale.replicas  # belt and braces: never scale down without metrics
+
+        def redecide(**fresh: Any) -> Decision:
+            """After a 409: decide again from the fresh /scale (stabilization and all), never the stale count."""
+            nonlocal state, decision
+            state = replace(state, **fresh)
+            decision = self.decide(core_policy, forecast, state)
+            return decision
+
+        def app_replicas(fresh: ScaleState | None) -> int:
+            if fresh is not None:
+                redecide(current_replicas=fresh.replicas, ready_replicas=fresh.ready_replicas)
+            desired = decision.desired_replicas
+            current_now = state.current_replicas
+            if decision.metrics_available is False and desired < current_now:
+                desired = current_now  # belt and braces: never scale down without metrics
+            return desired
+
+        def db_replicas(fresh: ScaleState | None) -> int:
+            assert spec.database_replicas is not None
+            if fresh is not None:
+                redecide(**db.observed_fields(spec.database_replicas, fresh, lag, old, now))
+            target = decision.database_desired_replicas
+            if target is None:
+                target = state.database_current_replicas or 0
+            return target + spec.database_replicas.primary_instances
 
         # act (Active only: the one place /scale is written)
         scaled, current, db_current = False, scale.replicas, None if db_scale is None else db_scale.replicas
         scale_error: str | None = None
         if spec.mode == "Active":
             try:
-                if desired != scale.replicas:
-                    scale = self._set_replicas(key, desired, scale)
-                    scaled, current = True, scale.replicas
-                db_target = decision.database_desired_replicas
-                db_move = db_scale is not None and db_target is not None and db_target != db_scale.replicas
-                if db_key is not None and db_scale is not None and db_target is not None and db_move:
-                    db_scale = self._set_replicas(db_key, db_target, db_scale)
+                scale, scaled = self._set_replicas(key, scale, app_replicas)
+                current = scale.replicas
+                if db_key is not None and db_scale is not None and decision.database_desired_replicas is not None:
+                    db_scale, _ = self._set_replicas(db_key, db_scale, db_replicas)
                     db_current = db_scale.replicas
             except (TargetNotFound, TargetForbidden) as exc:
                 self._incident("hold", policy, now, scale_error=str(exc))
@@ -289,6 +305,12 @@ class Reconciler:
                 self.metrics.errors.labels(policy.namespace, policy.name, "ScaleFailed").inc()
 
         # record
+        desired = app_replicas(None)
+        if spec.database_replicas is not None and db_scale is not None and db_current is not None:
+            reads = spec.database_replicas
+            db_current = db.replicas(reads, db_current)
+            db.record(builder, reads, decision, lag, state.database_current_replicas or 0, db_current,
+                      db.replicas(reads, db_scale.ready_replicas), now)
         builder.remember(decision, state, after=current, spec=spec, events=matching)  # pitboss explain
         self._record(policy, spec, builder, decision, scale, current, db_current, forecast, scaled, now)
         if scaled:
@@ -312,7 +334,7 @@ class Reconciler:
             forecast_median=None if forecast is None else value_at(forecast, 0.5, now),
             forecast_headroom=None if forecast is None else value_at(forecast, core_policy.headroom_quantile, now),
             forecast_peak=decision.forecast_peak, events=matching,
-            database_desired=decision.database_desired_replicas, database_current=db_current, database_lags=lags))
+            database_desired=decision.database_desired_replicas, database_current=db_current, database_lags=lag.series))
         return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, scale.replicas, desired,
                              scaled)
 
@@ -346,7 +368,7 @@ class Reconciler:
         if spec.database_replicas is None:
             return None, None
         ref = spec.database_replicas.target_ref
-        db_key = TargetKey(policy.namespace, ref.kind, ref.name)
+        db_key = TargetKey(policy.namespace, ref.kind, ref.name, ref.api_version)
         return db_key, self.targets.get_scale(db_key)
 
     def _demand(
@@ -364,23 +386,22 @@ class Reconciler:
         known = int(history.notna().sum()) if history is not None else 0
         if known < 2:
             window = format_duration(spec.forecast.history)
-            return None, reading.value, f"only {known} demand point(s) in the last {window}"
+            why = "" if reading.value is not None or not reading.error else f"; {reading.error}"
+            return None, reading.value, f"only {known} demand point(s) in the last {window}{why}"
         if reading.value is None:
             return history, None, f"current demand unavailable: {reading.error or 'stale or missing'}"
         return history, reading.value, None
 
-    def _lags(self, policy: PolicyObject, spec: ScalingPolicySpec, now: datetime) -> tuple[ReplicaLag, ...]:
-        if spec.database_replicas is None or self.lag is None:
-            return ()
-        source = self.lag(policy, spec)
-        if source is None:
-            return ()
-        try:
-            with self._source():
-                return source.lags(now)
-        except (RetryableError, PermanentError) as exc:
-            log.warning("%s/%s: replica lag unavailable: %s", policy.namespace, policy.name, exc)
-            return ()
+    def _lags(self, policy: PolicyObject, spec: ScalingPolicySpec, now: datetime) -> db.LagReading:
+        """This cycle's lag reading; unknown (with the error) when the query fails, unmeasured without one."""
+        if spec.database_replicas is None:
+            return db.LagReading(measured=False)
+        source = None if self.lag is None else self.lag(policy, spec)
+        with self._source():
+            reading = db.read_lags(source, spec.database_replicas, now)
+        if reading.error:
+            log.warning("%s/%s: replica lag unknown: %s", policy.namespace, policy.name, reading.error)
+        return reading
 
     def _forecast(
         self, policy: PolicyObject, spec: ScalingPolicySpec, history: pd.Series | None, events: list[Event],
@@ -405,20 +426,29 @@ class Reconciler:
             self.metrics.forecast_error.labels(policy.namespace, policy.name).set(abs(observed - predicted) / observed)
 
     # ---- act helpers ----------------------------------------------------------
-    def _set_replicas(self, key: TargetKey, desired: int, scale: ScaleState) -> ScaleState:
-        """Patch /scale with the resourceVersion we read; on 409 re-read and retry."""
+    def _set_replicas(
+        self, key: TargetKey, scale: ScaleState, desired_for: Callable[[ScaleState | None], int]
+    ) -> tuple[ScaleState, bool]:
+        """Patch /scale to ``desired_for(None)`` with the resourceVersion we read: (scale after, written?).
+
+        On a 409 someone else changed the workload: read /scale again and ask ``desired_for(fresh)``, which
+        decides again from the fresh state, so a concurrent human edit is respected (never overwritten by the
+        count computed from the stale read). Nothing is written when the fresh decision is the fresh count.
+        """
+        desired = desired_for(None)
         for attempt in range(CONFLICT_RETRIES):
+            if desired == scale.replicas:
+                return scale, False
             try:
                 with self._api():
                     result = self.targets.set_replicas(key, desired, scale.resource_version)
                 self.metrics.scales.labels(key.kind).inc()
-                return result
+                return result, True
             except ScaleConflict:
-                log.info("%s: 409 on attempt %d, re-reading /scale", key, attempt + 1)
+                log.info("%s: 409 on attempt %d, re-reading /scale and deciding again", key, attempt + 1)
                 with self._api():
                     scale = self.targets.get_scale(key)
-                if scale.replicas == desired:
-                    return scale
+                desired = desired_for(scale)
         raise ScaleConflict(f"{key}: still conflicting after {CONFLICT_RETRIES} attempts")
 
     # ---- record helpers ------------------------------------------------------

@@ -29,6 +29,7 @@ EVENT_PLURAL = "trafficevents"
 CONDITION_TYPES = ("Ready", "AbleToScale", "MetricsAvailable", "ForecastReady", "CapacityLimited", "InvalidSpec")
 
 _NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+APPS_SCALE_KINDS = ("Deployment", "ReplicaSet", "StatefulSet")
 
 
 class _Model(BaseModel):
@@ -36,18 +37,41 @@ class _Model(BaseModel):
 
 
 class TargetRef(_Model):
-    """The workload scaled through its /scale subresource (same namespace as the policy)."""
+    """The workload scaled through its /scale subresource (same namespace as the policy): any kind that has one."""
 
-    api_version: Literal["apps/v1"] = "apps/v1"
-    kind: Literal["Deployment", "StatefulSet"]
+    # e.g. a Deployment or StatefulSet (apps/v1), a CloudNativePG Cluster (postgresql.cnpg.io/v1, whose
+    # /scale is .spec.instances), a custom resource of one's own; resolved through discovery.
+
+    api_version: str = Field(default="apps/v1", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/v[0-9]+[a-z0-9]*$",
+                             description="group/version of the kind, e.g. apps/v1 or postgresql.cnpg.io/v1")
+    kind: str = Field(min_length=1, max_length=63, pattern=r"^[A-Z][A-Za-z0-9]*$",
+                      description="a kind with a /scale subresource, e.g. Deployment, StatefulSet, Cluster")
     name: str = Field(min_length=1, max_length=253, pattern=_NAME)
+
+    @model_validator(mode="after")
+    def _apps(self) -> TargetRef:
+        if self.api_version == "apps/v1" and self.kind not in APPS_SCALE_KINDS:
+            raise ValueError(f"kind: apps/v1 kinds with /scale are {', '.join(APPS_SCALE_KINDS)}, got {self.kind!r}")
+        return self
 
 
 class ScrapeMetric(_Model):
-    """Read demand straight from a /metrics endpoint (the embedded default, no Prometheus)."""
+    """Read demand by scraping each of the target's pods (no Prometheus): the named counter's rates, summed."""
 
-    url: str = Field(min_length=1, description="http(s) URL of a Prometheus text-format /metrics page")
-    metric: str = Field(min_length=1, description="counter whose rate is the demand, e.g. http_requests_total")
+    # The pods are the endpoints of ``service`` (its EndpointSlices) or, without it, the pods the target's
+    # /scale selector picks. A pod that cannot be scraped makes the demand unknown (hold), never smaller.
+
+    metric: str = Field(min_length=1, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+                        description="counter whose rate is the demand, e.g. http_requests_total")
+    labels: dict[str, str] = Field(default_factory=dict,
+                                   description="only the counter's series with these label values")
+    service: str | None = Field(default=None, min_length=1, max_length=63, pattern=_NAME,
+                                description="scrape the endpoints of this Service (its EndpointSlices);"
+                                " none: the pods of the target's /scale selector")
+    port: str | None = Field(default=None, min_length=1, pattern=r"^([0-9]{1,5}|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$",
+                             description="port name or number; none: the pods' only port")
+    path: str = Field(default="/metrics", pattern=r"^/")
+    scheme: Literal["http", "https"] = "http"
 
 
 class DemandMetric(_Model):
@@ -123,12 +147,15 @@ class LabelSelector(_Model):
 
 
 class DatabaseReplicasSpec(DatabaseReplicas):
-    """The core's database-replica sizing plus the StatefulSet it scales and its lag query."""
+    """The core's database-replica sizing plus the workload it scales (any /scale kind) and its lag query."""
 
     target_ref: TargetRef
     lag_query: str | None = Field(
         default=None, min_length=1, description="PromQL returning replication lag in seconds, by replica"
     )
+    primary_instances: int = Field(
+        default=0, ge=0, description="instances the target's /scale counts that are not read replicas"
+        " (1 for a CloudNativePG Cluster, whose .spec.instances includes the primary)")
 
 
 class ScalingPolicySpec(Policy):
@@ -242,10 +269,16 @@ class ScalingPolicyStatus(_Model):
     )
     database_current_replicas: int | None = None
     database_desired_replicas: int | None = None
+    database_ready_replicas: int | None = None
     next_peak: NextPeak | None = None
     last_decision: LastDecision | None = None
     last_scale_time: datetime | None = None
     recommendations: list[Recommendation] = Field(default_factory=list)
+    database_recommendations: list[Recommendation] = Field(
+        default_factory=list, description="database read-replica recommendations, for their stabilization window")
+    database_scale_ups: list[Recommendation] = Field(
+        default_factory=list, description="recent database scale-ups (replicas added), whose replicas may still"
+        " be catching up")
     conditions: list[Condition] = Field(default_factory=list)
     decisions: list[DecisionRecord] = Field(
         default_factory=list, description="the last decisions that moved replicas or changed reason (pitboss explain)"

@@ -67,7 +67,7 @@ def decision_changed(old: dict[str, Any] | None, decision: Decision) -> bool:
 
 
 def window_recommendations(
-    old: dict[str, Any] | None, now: datetime, window: timedelta
+    old: dict[str, Any] | None, now: datetime, window: timedelta, *, field: str = "recommendations"
 ) -> tuple[tuple[datetime, int], ...]:
     """The (time, replicas) the stabilization window sees, from the run-length-encoded status list.
 
@@ -76,11 +76,11 @@ def window_recommendations(
     """
     cutoff = now - window
     entries = []
-    for item in (old or {}).get("recommendations") or []:
+    for item in (old or {}).get(field) or []:
         at = parse_time(item.get("time"))
         if at is not None and isinstance(item.get("replicas"), int):
             entries.append((at, int(item["replicas"])))
-    entries.sort()
+    entries.sort(key=lambda e: e[0])  # stable: entries of the same time keep their order
     out: list[tuple[datetime, int]] = []
     for i, (at, replicas) in enumerate(entries):
         if at > now:
@@ -164,9 +164,10 @@ class StatusBuilder:
         same = all(last.get(k) == v for k, v in entry.items())
         self.fields["lastDecision"] = {"time": last.get("time") if same and last.get("time") else iso(now), **entry}
 
-    def recommend(self, replicas: int | None, now: datetime, window: timedelta) -> None:
+    def recommend(self, replicas: int | None, now: datetime, window: timedelta, *,
+                  field: str = "recommendations") -> None:
         """Append a recommendation when it differs from the last one; drop what the window no longer needs."""
-        items = [dict(i) for i in self.old.get("recommendations") or [] if isinstance(i, dict)]
+        items = [dict(i) for i in self.fields.get(field) or [] if isinstance(i, dict)]
         if replicas is not None and (not items or items[-1].get("replicas") != replicas):
             items.append({"time": iso(now), "replicas": replicas})
         cutoff = now - window
@@ -175,7 +176,7 @@ class StatusBuilder:
             at = parse_time(item.get("time"))
             if at is not None and at <= cutoff:
                 keep_from = i  # the last entry at or before the cutoff still holds at the cutoff
-        self.fields["recommendations"] = items[keep_from:][-MAX_RECOMMENDATIONS:]
+        self.fields[field] = items[keep_from:][-MAX_RECOMMENDATIONS:]
 
     def remember(
         self, decision: Decision, state: ObservedState, *, after: int, spec: ScalingPolicySpec, events: list[Event]

@@ -36,7 +36,10 @@ def read_current(source: DemandSource, now: datetime) -> Reading:
     except RetryableError as exc:
         return Reading(None, str(exc))
     if value is None:
+        reason = getattr(source, "unknown_reason", None)  # the scrape source says which pod failed and how
         stale = getattr(source, "stale_replicas", None)
         detail = f"; stale replicas: {', '.join(stale())}" if callable(stale) and stale() else ""
+        if isinstance(reason, str) and reason:
+            detail = f": {reason}{detail}"
         return Reading(None, f"no current demand from {type(source).__name__}{detail}")
     return Reading(value)

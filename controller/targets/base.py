@@ -21,14 +21,17 @@ from controller.errors import PermanentError, RetryableError
 
 @dataclass(frozen=True)
 class TargetKey:
-    """A workload addressed through /scale: kind is Deployment or StatefulSet."""
+    """A workload addressed through /scale: any kind with a scale subresource (apps/v1 by default)."""
 
     namespace: str
     kind: str
     name: str
+    api_version: str = "apps/v1"
 
     def __str__(self) -> str:
-        return f"{self.kind.lower()}/{self.name} in {self.namespace}"
+        group = self.api_version.rpartition("/")[0]
+        kind = self.kind.lower() if group in ("apps", "") else f"{self.kind.lower()}.{group}"
+        return f"{kind}/{self.name} in {self.namespace}"
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,26 @@
-"""The Kubernetes ScaleTarget: the /scale subresource through the official client.
+"""The Kubernetes ScaleTarget: the /scale subresource of any kind, through the official client.
 
-Reads ``deployments/scale`` (or ``statefulsets/scale``) for spec and observed
-replicas plus the resourceVersion, ``deployments/status`` for ready replicas,
-and writes replicas with a patch of /scale that carries the resourceVersion
-as a precondition (a stale one answers 409). That is all the RBAC it needs:
-get/patch on the scale subresources and get on the status subresources,
-never the whole workload. Called by the reconcile loop
-(``controller.operator.loop``).
+Deployments and StatefulSets (``apps/v1``) go through the typed AppsV1Api:
+``deployments/scale`` (or ``statefulsets/scale``) for spec and observed
+replicas plus the resourceVersion, ``deployments/status`` for ready replicas.
+Any other kind with a scale subresource (a CloudNativePG ``Cluster``,
+``postgresql.cnpg.io/v1``, whose /scale is ``.spec.instances``; an Argo
+Rollout; a custom resource of one's own) is resolved once through discovery
+(``GET /apis/<group>/<version>``: kind -> plural, and whether
+``<plural>/scale`` is served) and read and written through the
+CustomObjectsApi's scale and status calls; its ready replicas come from
+``status.readyReplicas`` or ``status.readyInstances``.
+
+Writes are a merge patch of /scale carrying the resourceVersion as a
+precondition (a stale one answers 409). That is all the RBAC it needs:
+get/patch on ``<plural>/scale`` and get on ``<plural>/status``, never the
+whole workload (discovery is open to every authenticated client). Called by
+the reconcile loop (``controller.operator.reconcile``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -23,7 +33,9 @@ from controller.errors import PermanentError, RetryableError
 from controller.targets.base import ScaleConflict, ScaleState, TargetForbidden, TargetKey, TargetNotFound
 
 T = TypeVar("T")
-KINDS = ("Deployment", "StatefulSet")
+KINDS = ("Deployment", "StatefulSet")  # the typed apps/v1 kinds; any other kind is found through discovery
+MERGE_PATCH = "application/merge-patch+json"
+READY_FIELDS = ("readyReplicas", "readyInstances")  # where a workload's status says how many are ready
 
 
 def api_error(exc: ApiException, what: str) -> Exception:
@@ -52,12 +64,16 @@ def call_api(fn: Callable[..., T], what: str, *args: Any, **kwargs: Any) -> T:
 
 
 class KubernetesScaleTarget:
-    """ScaleTarget over apps/v1 /scale; ``read_ready`` also reads /status for readyReplicas."""
+    """ScaleTarget over /scale; ``read_ready`` also reads /status for ready replicas."""
 
     def __init__(self, api_client: client.ApiClient, *, read_ready: bool = True) -> None:
         self.apps = client.AppsV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
         self.read_ready = read_ready
+        self._plurals: dict[tuple[str, str], str] = {}  # (apiVersion, kind) -> plural, once discovered
+        self._lock = threading.Lock()
 
+    # ---- apps/v1: the typed API ------------------------------------------
     def _methods(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
         if kind == "Deployment":
             return (
@@ -73,31 +89,78 @@ class KubernetesScaleTarget:
             )
         raise ValueError(f"targetRef.kind: expected one of {', '.join(KINDS)}, got {kind!r}")
 
-    def _state(self, key: TargetKey, scale: Any) -> ScaleState:
-        state = _scale_state(scale, default_replicas=0)
+    @staticmethod
+    def _typed(key: TargetKey) -> bool:
+        return key.api_version == "apps/v1" and key.kind in KINDS
+
+    # ---- any other kind: discovery + CustomObjectsApi ---------------------
+    def resolve(self, key: TargetKey) -> tuple[str, str, str]:
+        """(group, version, plural) of ``key``'s kind; TargetNotFound when it is not served or has no /scale."""
+        group, _, version = key.api_version.rpartition("/")
+        if not group:
+            raise TargetNotFound(f"{key}: apiVersion {key.api_version!r}: only kinds of a named API group can be"
+                                 " scaled (e.g. apps/v1, postgresql.cnpg.io/v1)")
+        with self._lock:
+            plural = self._plurals.get((key.api_version, key.kind))
+        if plural is not None:
+            return group, version, plural
+        try:
+            listing = call_api(self.custom.get_api_resources, f"{key} discovery", group, version)
+        except TargetNotFound:
+            raise TargetNotFound(f"{key}: the API {key.api_version} is not served (is its CRD installed?)") from None
+        names = {r.name: r.kind for r in listing.resources or []}
+        plural = next((name for name, kind in names.items() if kind == key.kind and "/" not in name), None)
+        if plural is None:
+            raise TargetNotFound(f"{key}: the API {key.api_version} serves no kind {key.kind}")
+        if f"{plural}/scale" not in names:
+            raise TargetNotFound(f"{key}: {key.kind} ({plural}.{group}) has no /scale subresource")
+        with self._lock:
+            self._plurals[(key.api_version, key.kind)] = plural
+        return group, version, plural
+
+    def _ready(self, key: TargetKey, state: ScaleState) -> ScaleState:
         if not self.read_ready:
             return state
-        _, _, read_status = self._methods(key.kind)
-        workload = call_api(read_status, f"{key} /status", key.name, key.namespace)
-        ready = int((workload.status.ready_replicas if workload.status else 0) or 0)
-        return replace(state, ready_replicas=ready)
+        if self._typed(key):
+            _, _, read_status = self._methods(key.kind)
+            workload = call_api(read_status, f"{key} /status", key.name, key.namespace)
+            ready = int((workload.status.ready_replicas if workload.status else 0) or 0)
+            return replace(state, ready_replicas=ready)
+        group, version, plural = self.resolve(key)
+        obj: Any = call_api(self.custom.get_namespaced_custom_object_status, f"{key} /status",
+                            group, version, key.namespace, plural, key.name)
+        status = (obj or {}).get("status") or {}
+        for field in READY_FIELDS:
+            if isinstance(status.get(field), int):
+                return replace(state, ready_replicas=int(status[field]))
+        return state  # no ready count in the status: status.replicas of /scale stands for it
 
     def get_scale(self, key: TargetKey) -> ScaleState:
         """Read /scale (and /status for ready replicas)."""
-        read, _, _ = self._methods(key.kind)
-        scale = call_api(read, f"{key} /scale", key.name, key.namespace)
-        return self._state(key, scale)
+        if self._typed(key):
+            read, _, _ = self._methods(key.kind)
+            scale = call_api(read, f"{key} /scale", key.name, key.namespace)
+            return self._ready(key, _scale_state(scale, default_replicas=0))
+        group, version, plural = self.resolve(key)
+        raw = call_api(self.custom.get_namespaced_custom_object_scale, f"{key} /scale",
+                       group, version, key.namespace, plural, key.name)
+        return self._ready(key, _dict_scale_state(raw, default_replicas=0))
 
     def set_replicas(self, key: TargetKey, replicas: int, resource_version: str | None = None) -> ScaleState:
         """Patch /scale's spec.replicas; a stale ``resource_version`` raises ScaleConflict."""
         if replicas < 0:
             raise ValueError(f"replicas: must be >= 0, got {replicas}")
-        _, patch, _ = self._methods(key.kind)
         body: dict[str, Any] = {"spec": {"replicas": replicas}}
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
-        scale = call_api(patch, f"{key} /scale", key.name, key.namespace, body)
-        return _scale_state(scale, default_replicas=replicas)
+        if self._typed(key):
+            _, patch, _ = self._methods(key.kind)
+            scale = call_api(patch, f"{key} /scale", key.name, key.namespace, body)
+            return _scale_state(scale, default_replicas=replicas)
+        group, version, plural = self.resolve(key)
+        raw = call_api(self.custom.patch_namespaced_custom_object_scale, f"{key} /scale",
+                       group, version, key.namespace, plural, key.name, body, _content_type=MERGE_PATCH)
+        return _dict_scale_state(raw, default_replicas=replicas)
 
 
 def _scale_state(scale: Any, *, default_replicas: int) -> ScaleState:
@@ -109,4 +172,18 @@ def _scale_state(scale: Any, *, default_replicas: int) -> ScaleState:
         ready_replicas=status_replicas,
         resource_version=scale.metadata.resource_version if scale.metadata else None,
         selector=(scale.status.selector or "") if scale.status else "",
+    )
+
+
+def _dict_scale_state(scale: Any, *, default_replicas: int) -> ScaleState:
+    """The same from a Scale as a dict (what the CustomObjectsApi returns)."""
+    scale = scale or {}
+    spec, status, meta = scale.get("spec") or {}, scale.get("status") or {}, scale.get("metadata") or {}
+    status_replicas = int(status.get("replicas") or 0)
+    return ScaleState(
+        replicas=int(spec.get("replicas", default_replicas) or 0),
+        status_replicas=status_replicas,
+        ready_replicas=status_replicas,
+        resource_version=meta.get("resourceVersion"),
+        selector=str(status.get("selector") or ""),
     )

@@ -26,6 +26,11 @@ class ResourceType:
     status: bool = False
     scale: bool = False
     builtin: bool = True
+    # Where /scale reads and writes (a CRD's scale subresource names its own paths, e.g. CloudNativePG's
+    # Cluster: .spec.instances, .status.instances); labelSelectorPath None: the spec's selector.
+    spec_replicas_path: str = ".spec.replicas"
+    status_replicas_path: str = ".status.replicas"
+    label_selector_path: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -41,6 +46,8 @@ BUILTINS = (
     ResourceType("apps", "v1", "statefulsets", "StatefulSet", status=True, scale=True),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease"),
     ResourceType("events.k8s.io", "v1", "events", "Event"),
+    ResourceType("", "v1", "pods", "Pod", status=True),
+    ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
 )
 
 
@@ -128,6 +135,23 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
         else:
             raise ApiError(400, "BadRequest", f"unsupported jsonpatch op {kind!r}")
     return doc
+
+
+def get_path(obj: Any, path: str) -> Any:
+    """The value at a dotted ``.a.b`` path (None when any step is missing)."""
+    for part in [p for p in path.split(".") if p]:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def set_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set the value at a dotted ``.a.b`` path, creating the objects on the way."""
+    parts = [p for p in path.split(".") if p]
+    for part in parts[:-1]:
+        obj = obj.setdefault(part, {})
+    obj[parts[-1]] = value
 
 
 def selector_string(spec: dict[str, Any]) -> str:

@@ -12,7 +12,13 @@ subclass takes over every request for a resource path and implements:
   409 AlreadyExists on a duplicate create;
 * PUT (replace) on objects, /status and /scale (kmock answers PUT with 404);
 * a real ``autoscaling/v1`` Scale on ``deployments|statefulsets/scale`` (GET,
-  PATCH and PUT, which update the workload's ``spec.replicas``);
+  PATCH and PUT, which update the workload's ``spec.replicas``), and on a custom
+  resource's /scale through the paths its CRD names (``specReplicasPath``,
+  ``statusReplicasPath``, ``labelSelectorPath``; e.g. CloudNativePG's Cluster);
+* discovery that lists each resource's subresources (``clusters/scale``), so
+  clients can resolve a kind to its plural and /scale;
+* Pods and ``discovery.k8s.io/v1`` EndpointSlices (served like the rest:
+  label selectors, RBAC, /status for Pods);
 * /status isolated from spec both ways: writes to the object ignore status,
   writes to /status change nothing but status;
 * label selectors (``=``, ``==``, ``!=``, ``in``, ``notin``, ``key``, ``!key``)
@@ -34,7 +40,11 @@ subclass takes over every request for a resource path and implements:
   it (a write that is on the wire when something else happens);
 * optionally, a stand-in workload controller: when a Deployment's or
   StatefulSet's spec.replicas changes, its status follows at once (every
-  pod ready), so readiness can be read back.
+  pod ready), so readiness can be read back (a custom resource gets only its
+  statusReplicasPath; an object annotated ``UNMANAGED`` is left alone);
+* request hooks (``on_request``): run a test's function just before a matching
+  request is served, e.g. a human's ``kubectl scale`` between the operator's
+  read and its write (``write_scale``), so the write meets a real 409.
 
 It runs its own event loop in a background thread (``EmulatorThread``) so
 the synchronous official ``kubernetes`` client can call it over HTTP from the
@@ -65,13 +75,17 @@ from tests.kube.apimodel import (
     Parsed,
     ResourceType,
     Rule,
+    get_path,
     json_patch,
     merge_patch,
     selector_string,
+    set_path,
 )
 from tests.kube.rbac import authorize
 from tests.kube.schema import crd_validator, schema_errors
 from tests.kube.selectors import field_selector_matches, parse_label_selector
+
+UNMANAGED = "emulator.pitboss.dev/unmanaged"  # annotation: the stand-in controller leaves the status alone
 
 
 class StrictKubernetesEmulator(KubernetesEmulator):
@@ -84,6 +98,7 @@ class StrictKubernetesEmulator(KubernetesEmulator):
         self._rv = 0
         self._events: dict[tuple[str, str], deque[tuple[int, str, dict[str, Any]]]] = {}
         self._rules: list[Rule] = []
+        self._hooks: list[tuple[str, re.Pattern[str], Any, list[int | None]]] = []
         self._rbac: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
         self._schemas: dict[tuple[str, str, str], Any] = {}
         self.log: list[LoggedRequest] = []
@@ -99,7 +114,11 @@ class StrictKubernetesEmulator(KubernetesEmulator):
         """Serve ``rtype`` (kmock's discovery learns about it too)."""
         self._types[(rtype.group, rtype.version, rtype.plural)] = rtype
         res = resource(group=rtype.group, version=rtype.version, plural=rtype.plural)
-        self.resources[res] = self.ResourceInfo(kind=rtype.kind, namespaced=rtype.namespaced)
+        subresources = {name for name, has in (("status", rtype.status), ("scale", rtype.scale)) if has}
+        self.resources[res] = self.ResourceInfo(
+            kind=rtype.kind, namespaced=rtype.namespaced, subresources=subresources,
+            verbs={"get", "list", "watch", "create", "update", "patch", "delete"},
+        )
 
     def register_crd(self, crd: dict[str, Any]) -> None:
         """Serve the custom resource a CustomResourceDefinition declares (every served version).
@@ -111,6 +130,7 @@ class StrictKubernetesEmulator(KubernetesEmulator):
             self._schemas[(spec["group"], version["name"], spec["names"]["plural"])] = crd_validator(
                 crd, version["name"]
             )
+            scale = (version.get("subresources") or {}).get("scale") or {}
             self.register(
                 ResourceType(
                     spec["group"],
@@ -121,6 +141,9 @@ class StrictKubernetesEmulator(KubernetesEmulator):
                     status="status" in (version.get("subresources") or {}),
                     scale="scale" in (version.get("subresources") or {}),
                     builtin=False,
+                    spec_replicas_path=scale.get("specReplicasPath", ".spec.replicas"),
+                    status_replicas_path=scale.get("statusReplicasPath", ".status.replicas"),
+                    label_selector_path=scale.get("labelSelectorPath"),
                 )
             )
 
@@ -144,6 +167,10 @@ class StrictKubernetesEmulator(KubernetesEmulator):
         if token in self._rbac:
             authorize(self._rbac[token], token, raw.method, query, p)
 
+    def on_request(self, method: str, path_regex: str, fn: Any, *, times: int | None = 1) -> None:
+        """Call ``fn()`` just before the next ``times`` matching requests are served (None: every one)."""
+        self._hooks.append((method.upper(), re.compile(path_regex), fn, [times]))
+
     def stall(self, method: str, path_regex: str, *, skip: int = 0) -> Stall:
         """Hold the ``skip + 1``-th matching request until ``Stall.release()`` (a write in flight)."""
         stall = Stall(method.upper(), re.compile(path_regex), skip)
@@ -152,6 +179,7 @@ class StrictKubernetesEmulator(KubernetesEmulator):
 
     def clear_rules(self) -> None:
         self._rules.clear()
+        self._hooks.clear()
 
     # ---- direct store access (test side, thread-safe) -------------------
     def _key(self, rtype: ResourceType, namespace: str | None, name: str) -> tuple[Any, str | None, str]:
@@ -204,6 +232,16 @@ class StrictKubernetesEmulator(KubernetesEmulator):
             self._store(rtype, key, new, "MODIFIED" if old else "ADDED")
             return copy.deepcopy(new)
 
+    def write_scale(self, api_version: str, plural: str, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        """Set replicas through /scale as ``kubectl scale`` would (a merge patch of the Scale, no precondition)."""
+        rtype = self.type_of(api_version, plural)
+        with self._store_lock:
+            key = self._key(rtype, namespace, name)
+            if key not in self.objects or self.objects[key].deleted:
+                raise ApiError(404, "NotFound", f'{plural} "{name}" not found')
+            return self._write("PATCH", "application/merge-patch+json", rtype, key, self.objects[key].raw, "scale",
+                               {"spec": {"replicas": replicas}})
+
     # ---- internals -------------------------------------------------------
     def _items(self, rtype: ResourceType, namespace: str | None) -> Iterator[dict[str, Any]]:
         res = resource(group=rtype.group, version=rtype.version, plural=rtype.plural)
@@ -238,6 +276,11 @@ class StrictKubernetesEmulator(KubernetesEmulator):
         """Stand-in controller: status follows spec.replicas at once, every pod ready."""
         if not (self.simulate_workloads and rtype.scale):
             return
+        if ((obj.get("metadata") or {}).get("annotations") or {}).get(UNMANAGED) == "true":
+            return
+        if not rtype.builtin:
+            set_path(obj, rtype.status_replicas_path, int(get_path(obj, rtype.spec_replicas_path) or 0))
+            return
         replicas = int((obj.get("spec") or {}).get("replicas", 1) or 0)
         status = obj.setdefault("status", {})
         status.update(
@@ -263,6 +306,10 @@ class StrictKubernetesEmulator(KubernetesEmulator):
     def _scale_of(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         spec = obj.get("spec") or {}
+        if rtype.label_selector_path is not None:
+            selector = str(get_path(obj, rtype.label_selector_path) or "")
+        else:
+            selector = selector_string(spec)
         return {
             "apiVersion": "autoscaling/v1",
             "kind": "Scale",
@@ -273,10 +320,11 @@ class StrictKubernetesEmulator(KubernetesEmulator):
                 "resourceVersion": meta["resourceVersion"],
                 "creationTimestamp": meta.get("creationTimestamp"),
             },
-            "spec": {"replicas": int(spec.get("replicas", 1) or 0)},
+            "spec": {"replicas": int(get_path(obj, rtype.spec_replicas_path) or 0)
+                     if rtype.spec_replicas_path != ".spec.replicas" else int(spec.get("replicas", 1) or 0)},
             "status": {
-                "replicas": int((obj.get("status") or {}).get("replicas", 0) or 0),
-                "selector": selector_string(spec),
+                "replicas": int(get_path(obj, rtype.status_replicas_path) or 0),
+                "selector": selector,
             },
         }
 
@@ -314,6 +362,8 @@ class StrictKubernetesEmulator(KubernetesEmulator):
         except ApiError as exc:
             return self._error(raw, exc)
         if parsed is None:
+            if len(raw.path) > 1 and raw.path.endswith("/"):  # /apis/apps/v1/ is /apis/apps/v1, as for the server
+                raw = raw.clone(rel_url=raw.rel_url.with_path(raw.path.rstrip("/")))
             return await super().__call__(raw)  # discovery, /version: kmock's scaffold
         query = dict(raw.query)
         try:
@@ -327,6 +377,11 @@ class StrictKubernetesEmulator(KubernetesEmulator):
                     if rule.times is not None:
                         rule.times -= 1
                     raise ApiError(rule.code, rule.reason, f"{rule.reason.lower()}: {raw.method} {raw.path}")
+            for method, pattern, fn, left in list(self._hooks):
+                if method == raw.method and pattern.search(raw.path) and left[0] != 0:
+                    if left[0] is not None:
+                        left[0] -= 1
+                    fn()
             for stall in self._stalls:
                 await stall.hold(raw.method, raw.path)
             if raw.method == "GET" and query.get("watch") in ("true", "1"):
@@ -473,7 +528,7 @@ class StrictKubernetesEmulator(KubernetesEmulator):
             replicas = (incoming.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
                 raise ApiError(422, "Invalid", f"spec.replicas: Invalid value: {replicas!r}: must be >= 0")
-            new.setdefault("spec", {})["replicas"] = replicas
+            set_path(new, rtype.spec_replicas_path, replicas)
         elif sub == "status":
             if "status" in incoming:
                 new["status"] = incoming["status"]

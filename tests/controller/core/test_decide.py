@@ -340,12 +340,13 @@ DB_CASES = [
         message_has=("1 replica(s) lagging",),
     ),
     DbCase(
-        "unknown lag does not count either",
+        "unknown lag holds: not compensated, never down, flagged",
         forecast=[1600.0] * 30,
         observed=1600.0,
         lags=[1.0, None],
-        expected=3,
-        flags={"DatabaseLagging"},
+        expected=2,
+        flags={"DatabaseMetricsUnavailable"},
+        message_has=("replication lag unknown",),
     ),
     DbCase(
         "never down while the forecast over the lead time needs them",
@@ -371,12 +372,14 @@ DB_CASES = [
         flags={"DatabaseCapacityLimited"},
     ),
     DbCase(
-        "current count given without lag list: unlisted replicas are not judged",
-        forecast=[1600.0] * 30,
-        observed=1600.0,
+        "current count given without lag list: lag unknown, holds",
+        forecast=[400.0] * 30,
+        observed=400.0,
         lags=[],
         current=2,
         expected=2,
+        flags={"DatabaseMetricsUnavailable"},
+        message_has=("returned no series for 2 ready replica(s)",),
     ),
 ]
 

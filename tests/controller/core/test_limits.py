@@ -6,12 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.core.decision import ReplicaLag
 from controller.core.limits import (
     bounded_scale_down,
     clamp,
-    database_desired,
-    healthy_replicas,
     replicas_for,
     scale_down_floor,
     stabilized,
@@ -90,25 +87,3 @@ def test_scale_down_floor(current: int, pct: int, floor: int) -> None:
 )
 def test_bounded_scale_down(current: int, target: int, pct: int, expected: tuple[int, bool]) -> None:
     assert bounded_scale_down(current, target, pct) == expected
-
-
-def test_healthy_replicas_counts_unknown_and_high_lag_as_lagging() -> None:
-    replicas = [ReplicaLag("a", 0.5), ReplicaLag("b", 31.0), ReplicaLag("c", None), ReplicaLag("d", 30.0)]
-    assert healthy_replicas(replicas, 30.0) == (2, 2)
-
-
-@pytest.mark.parametrize(
-    ("needed", "lagging", "current", "lo", "hi", "may_down", "expected"),
-    [
-        (3, 0, 2, 0, 10, True, (3, False)),
-        (3, 1, 2, 0, 10, True, (4, False)),  # a lagging replica is compensated
-        (1, 0, 4, 0, 10, True, (3, False)),  # one replica per decision down
-        (1, 0, 4, 0, 10, False, (4, False)),  # never down without a forecast
-        (9, 3, 2, 0, 10, True, (10, True)),
-        (0, 0, 0, 1, 10, True, (1, False)),
-    ],
-)
-def test_database_desired(
-    needed: int, lagging: int, current: int, lo: int, hi: int, may_down: bool, expected: tuple[int, bool]
-) -> None:
-    assert database_desired(needed, lagging, current, lo, hi, may_scale_down=may_down) == expected

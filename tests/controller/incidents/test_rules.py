@@ -108,6 +108,10 @@ CYCLES: dict[str, tuple[dict[str, object], list[str]]] = {
                                            []),
     "metrics unavailable": ({"state": state(observed_demand=None), "decision": decision(metrics_available=False),
                              "metrics_error": "prometheus query: cannot connect"}, ["MetricsUnavailable"]),
+    "database lag unknown: MetricsUnavailable for the database, app decision untouched": (
+        {"decision": decision(database_metrics_available=False, database_reason="MetricsUnavailable",
+                              database_message="replication lag unknown (lag query failed: timeout)")},
+        ["MetricsUnavailable"]),
     "scaling failing": ({"scale_failures": 3, "last_scale_error": "409 conflict"}, ["ScalingFailing"]),
     "two scale failures are not yet an incident": ({"scale_failures": 2}, []),
     "replica lag": ({"state": state(database_replicas=(ReplicaLag("db-r1", 45.0), ReplicaLag("db-r2", 3.0),
@@ -141,6 +145,15 @@ def test_messages_say_what_and_why() -> None:
     lag = evaluate(CycleInput(policy_name="casino", policy=POLICY, decision=decision(),
                               state=state(database_replicas=(ReplicaLag("db-r1", 45.0),))))[0]
     assert lag.labels["replica"] == "db-r1" and "maxLagSeconds=30" in lag.description
+
+
+def test_database_lag_unknown_is_its_own_incident() -> None:
+    (sig,) = evaluate(CycleInput(policy_name="casino", policy=POLICY, state=state(database_current_replicas=3),
+                                 decision=decision(database_metrics_available=False,
+                                                   database_message="replication lag unknown (no series)")))
+    assert sig.alertname == "MetricsUnavailable" and sig.labels["target"] == "database"
+    assert sig.runbook == "database-lag-unknown" and "keeps 3 read replicas" in sig.description
+    assert "no series" in sig.description
 
 
 def test_settings_tune_the_rules() -> None:

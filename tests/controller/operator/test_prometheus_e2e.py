@@ -34,8 +34,10 @@ def test_demand_and_lag_come_from_prometheus(kube: Any, api: Any, exporter_facto
         "maxReplicas": 10,
         "leadTime": "10s",
         "forecast": {"model": "seasonal-naive", "step": "2s", "history": "1m", "horizon": "1m"},
+        # maxReplicas 1: the one replica the static lagQuery reports on stays the only one (a second would have
+        # no series: lag unknown)
         "databaseReplicas": {"targetRef": {"kind": "StatefulSet", "name": "pg-replica"}, "capacityPerReplica": 1000,
-                             "maxReplicas": 3, "maxLagSeconds": 30,
+                             "maxReplicas": 1, "maxLagSeconds": 30,
                              "lagQuery": 'label_replace(vector(42), "pod", "pg-replica-0", "", "")'},
     }))
     sources = SourceFactory(prometheus.url)

@@ -1,4 +1,4 @@
-"""The scrape source against real processes over HTTP: rates summed across replicas, a killed replica is stale.
+"""The scrape source against real processes over HTTP: rates summed across replicas; a killed one: unknown.
 
 The replicas are tests/exporter_app.py processes (prometheus_client serving the
 casino metric contract with a known rate), started and killed by PID.
@@ -17,7 +17,7 @@ from controller.sources.scrape import ScrapeSource
 from tests.harness import ExporterProcess
 
 
-def test_rates_across_replicas_and_a_killed_replica_is_stale_not_zero(
+def test_rates_across_replicas_and_a_killed_replica_makes_demand_unknown(
     exporter_factory: Callable[..., ExporterProcess],
 ) -> None:
     a = exporter_factory(rate=30)
@@ -33,7 +33,7 @@ def test_rates_across_replicas_and_a_killed_replica_is_stale_not_zero(
         b.kill()
         demand = src.current(datetime.now(UTC))
         assert src.stale_replicas() == [b.url]
-        assert demand == pytest.approx(30, rel=0.2)  # b is excluded, not read as 0 and not its last rate
+        assert demand is None  # b cannot be read: unknown, not a's 30/s alone, not b's last rate
 
         a.kill()
         reading = read_current(src, datetime.now(UTC))

@@ -95,6 +95,9 @@ def test_unreachable_api_is_retryable() -> None:
         KubernetesScaleTarget(api).get_scale(WEB)
 
 
-def test_unknown_kind_names_the_field(kube: Any) -> None:
-    with pytest.raises(ValueError, match=r"targetRef\.kind"):
-        KubernetesScaleTarget(api_client_for(kube[1])).get_scale(TargetKey(NAMESPACE, "ReplicaSet", "x"))
+def test_unknown_kind_is_not_found_and_says_so(kube: Any) -> None:
+    target = KubernetesScaleTarget(api_client_for(kube[1]))
+    with pytest.raises(TargetNotFound, match=r"the API apps/v1 serves no kind Gadget"):
+        target.get_scale(TargetKey(NAMESPACE, "Gadget", "x"))
+    with pytest.raises(TargetNotFound, match=r"postgresql\.cnpg\.io/v1 is not served \(is its CRD installed\?\)"):
+        target.get_scale(TargetKey(NAMESPACE, "Cluster", "pg", "postgresql.cnpg.io/v1"))
