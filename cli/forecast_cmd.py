@@ -1,6 +1,7 @@
 """CLI commands: ``pitboss forecast``, ``pitboss backtest`` and ``pitboss trace synth``.
 
-Registered on the root app by ``cli.app``. Reads traces through
+Registered on the root app by ``cli.app`` (``synth`` through ``cli.trace_cmd``, which owns
+the trace group). Reads traces through
 ``controller.traceio`` (bad files -> one-line error naming file, row and
 field, exit 2), parses durations with ``controller.core.durations``, and runs
 the pure ``forecasting`` package. Outputs are written to a temporary file and
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import atomic_write as _atomic  # nothing half-written
 from cli.common import console, err_console, guarded
 from controller.core.durations import format_duration, parse_duration
 from controller.traceio import read_events, read_series, write_events, write_series
@@ -53,18 +53,6 @@ def say(message: str) -> None:
     console.print(message, soft_wrap=True, markup=False, highlight=False)
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _check_out_dir(path: Path | None, field: str) -> None:
     if path is not None and not Path(path).resolve().parent.is_dir():
         raise ValueError(f"{field}: directory {Path(path).parent} does not exist")
@@ -91,6 +79,7 @@ def forecast_command(
     model: Annotated[str, typer.Option(help=f"One of: {', '.join(registry.names())}.")] = "auto",
     out: Annotated[Path | None, typer.Option(help="Write the forecast CSV here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG plot here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the forecast as one JSON object on stdout.")] = False,
 ) -> None:
     """Forecast demand (median and quantiles) over --horizon, with known events as inputs."""
     _check_out_dir(out, "out")
@@ -113,6 +102,13 @@ def forecast_command(
 
         _atomic(plot, lambda tmp: plot_forecast(series, forecast, events, tmp))
     peak_at = frame["q95"].idxmax()
+    if as_json:
+        rows = [{"timestamp": pd.Timestamp(ts).isoformat(), **{k: float(v) for k, v in row.items()}}
+                for ts, row in frame.iterrows()]
+        typer.echo(json.dumps({"series": series.name, "model": forecast.model, "steps": steps,
+                               "step_seconds": step.total_seconds(), "peak_q95": float(frame["q95"].max()),
+                               "peak_at": pd.Timestamp(peak_at).isoformat(), "forecast": rows}))
+        return
     table = Table(title=f"{series.name}: {forecast.model}, {steps} x {format_duration(step)} ahead")
     columns = ["mean", "q50", "q90", "q95", "q99"]
     for column in ("timestamp (UTC)", *columns):
@@ -233,9 +229,6 @@ def synth_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``forecast``, ``backtest`` and the ``trace`` group (``trace synth``) to the root app."""
+    """Add ``forecast`` and ``backtest`` to the root app (``trace synth`` joins the trace group in cli.trace_cmd)."""
     app.command("forecast")(forecast_command)
     app.command("backtest")(backtest_command)
-    trace = typer.Typer(help="Trace files: generate synthetic casino traces.", no_args_is_help=True)
-    trace.command("synth")(synth_command)
-    app.add_typer(trace, name="trace")

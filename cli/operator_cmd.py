@@ -15,6 +15,7 @@ TrafficEvent manifests offline. Registered on the root app by cli.app.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -259,11 +260,13 @@ def crds(
 @guarded
 def validate(
     files: list[Path] = typer.Argument(..., help="YAML files with ScalingPolicy/TrafficEvent documents"),
+    json_out: bool = typer.Option(False, "--json", help="print {\"valid\": N, \"resources\": [...]} as JSON"),
 ) -> None:
     """Check ScalingPolicy and TrafficEvent manifests offline (other kinds are skipped)."""
     from controller.operator.resources import parse_event, parse_policy_spec
 
     checked = 0
+    valid: list[dict[str, Any]] = []
     for path in files:
         try:
             docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
@@ -286,4 +289,8 @@ def validate(
                 raise InputError(str(exc).removeprefix(f"TrafficEvent {name}: "),
                                  source=f"{path} {doc.get('kind')}/{name}") from None
             checked += 1
+            valid.append({"file": str(path), "kind": doc.get("kind"), "name": name})
+    if json_out:
+        typer.echo(json.dumps({"valid": checked, "resources": valid}))
+        return
     console.print(f"{checked} resource(s) valid")

@@ -3,6 +3,8 @@
 Reads a series CSV (and optionally an events CSV), runs the chosen policies
 through controller.simulate, shows a progress bar on stderr and a table (or
 one JSON object with --json) on stdout, and optionally writes a PNG plot.
+``--sweep`` runs each policy over its own knob instead (cli.simulate_sweep):
+the frontier of unserved demand against replica-hours, PNG and HTML.
 Bad input: one line ``error: ...`` naming the flag or field, exit code 2.
 Registered on the root app by cli.app.
 """
@@ -74,10 +76,18 @@ def _table(result: SimResult) -> Table:
     return table
 
 
+# One paragraph per example (typer joins a paragraph's lines with spaces).
+EPILOG = """Example: pitboss simulate trace.csv --events events.csv --capacity-per-replica 500 --lead-time 10m
+--test-days 2 --policies hpa,pitboss,oracle
+
+Example: pitboss simulate trace.csv --events events.csv --capacity-per-replica 500 --lead-time 10m
+--test-days 2 --sweep --plot frontier.png --html frontier.html"""
+
+
 def register(app: typer.Typer) -> None:
     """Add ``pitboss simulate`` to the root app."""
 
-    @app.command("simulate")
+    @app.command("simulate", epilog=EPILOG)
     @guarded
     def simulate_cmd(
         series_path: Annotated[Path, typer.Argument(metavar="SERIES.csv", help="demand trace (timestamp,value)")],
@@ -106,6 +116,21 @@ def register(app: typer.Typer) -> None:
         refit_every: Annotated[
             str, typer.Option("--refit-every", help="refit the forecasters this often (auto: 1h, at least 24 steps)")
         ] = "auto",
+        sweep: Annotated[
+            bool, typer.Option("--sweep", help="each policy over its knob: the frontier of unserved demand "
+                               "against replica-hours (--plot PNG, --html)")
+        ] = False,
+        hpa_targets: Annotated[
+            str | None, typer.Option("--hpa-targets", help="--sweep: HPA target utilizations (default 0.3..0.9)")
+        ] = None,
+        quantiles: Annotated[
+            str | None, typer.Option("--quantiles", help="--sweep: headroom quantiles (default 0.5,0.9,0.95,0.99)")
+        ] = None,
+        keda_floors: Annotated[
+            str, typer.Option("--keda-floors", help="--sweep: keda-cron event floors in replicas (auto: around "
+                              "what the history's peak needs)")
+        ] = "auto",
+        html: Annotated[Path | None, typer.Option("--html", help="--sweep: write an HTML report here")] = None,
     ) -> None:
         """Replay a recorded trace against hpa, keda-cron, holt-winters, pitboss and the oracle."""
         names = parse_policies(policies)
@@ -133,6 +158,18 @@ def register(app: typer.Typer) -> None:
             refit_every=refit,
         )
         _check_plot_path(plot)
+        if not sweep and (html is not None or hpa_targets is not None or quantiles is not None):
+            raise InputError("only with --sweep", field="--html" if html is not None else
+                             "--hpa-targets" if hpa_targets is not None else "--quantiles")
+        if sweep:
+            from cli.simulate_sweep import build_spec, run_sweep
+
+            spec = build_spec(names, hpa_targets, quantiles, keda_floors, settings)
+            series = read_series(series_path)
+            events = read_events(events_path) if events_path is not None else []
+            make_context(series, events, config)  # validates --test-days against the series first
+            run_sweep(series, events, config, spec, as_json=as_json, plot=plot, html=html)
+            return
         series = read_series(series_path)
         events = read_events(events_path) if events_path is not None else []
         ctx = make_context(series, events, config)  # validates --test-days against the series first

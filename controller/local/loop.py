@@ -238,6 +238,9 @@ class ControlLoop:
             current=scale.replicas, ready=scale.ready_replicas, desired=decision.desired_replicas,
             q50=_value_at(forecast, 0.5, now), q95=_value_at(forecast, q, now), q99=q99,
             reason=decision.reason, message=decision.message, scaled=scaled, fired=fired, resolved=resolved,
+            flags=sorted(decision.flags), peak=decision.forecast_peak,
+            peak_at=None if decision.forecast_peak_at is None else pd.Timestamp(decision.forecast_peak_at).isoformat(),
+            metrics_error=metrics_error,
         )
         self.record.add(rec)
         if self.metrics is not None:

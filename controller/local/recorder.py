@@ -43,6 +43,11 @@ class CycleRecord:
     scaled: bool  # this cycle changed the replica count
     fired: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
+    # What `pitboss status --run` shows (absent from records written before they existed):
+    flags: list[str] = field(default_factory=list)  # the decision's flags (ForecastUnavailable, CapacityLimited...)
+    peak: float | None = None  # the decision's headroom-quantile forecast peak over its sizing window
+    peak_at: str | None = None  # when that peak is forecast (ISO 8601, simulated time)
+    metrics_error: str | None = None  # why demand was unknown this cycle
 
 
 @dataclass(frozen=True)

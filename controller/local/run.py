@@ -236,6 +236,8 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
                 "live_end": (scenario.live.index[-1] + STEP).isoformat(), "policy": policy.model_dump(mode="json"),
                 "config": {k: str(v) for k, v in asdict(config).items()}, "max_requests": load.max_requests,
                 "spawn_to_ready_first": startup, "spawned_monotonic": spawned,
+                # how `pitboss status --run` names the run's one policy (as its incidents are labelled)
+                "policy_name": "casino", "namespace": "local", "target": "casino (local uvicorn processes)",
             }
             record.events = [EventSpan(e.name, e.kind, e.start, e.end, e.expected_lift) for e in scenario.events
                              if e.end >= scenario.start and e.start <= scenario.live.index[-1] + STEP]

@@ -286,6 +286,7 @@ class Reconciler:
                 self.metrics.errors.labels(policy.namespace, policy.name, "ScaleFailed").inc()
 
         # record
+        builder.remember(decision, state, after=current, spec=spec, events=matching)  # pitboss explain
         self._record(policy, spec, builder, decision, scale, current, db_current, forecast, scaled, now)
         if scaled:
             self._scaled_event(policy, spec, decision, state.current_replicas, current, matching, now)

@@ -213,6 +213,23 @@ class Recommendation(_Model):
     replicas: int
 
 
+class DecisionRecord(_Model):
+    """One past decision that moved replicas or changed reason (status.decisions, newest last, bounded)."""
+
+    time: datetime
+    reason: str
+    from_replicas: int
+    to_replicas: int = Field(description="replicas after the decision (ForecastOnly: what Active would ask for)")
+    observed_demand: float | None = None
+    forecast_peak: float | None = Field(default=None, description="headroom-quantile peak over the sizing window")
+    forecast_peak_at: datetime | None = None
+    headroom_quantile: float | None = None
+    event: str | None = Field(default=None, description="the known event that drove it, e.g. 'tournament friday'")
+    event_start: datetime | None = None
+    database_replicas: int | None = None
+    message: str = ""
+
+
 class ScalingPolicyStatus(_Model):
     """ScalingPolicy.status, written by the loop every cycle in every mode except Paused."""
 
@@ -230,6 +247,9 @@ class ScalingPolicyStatus(_Model):
     last_scale_time: datetime | None = None
     recommendations: list[Recommendation] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
+    decisions: list[DecisionRecord] = Field(
+        default_factory=list, description="the last decisions that moved replicas or changed reason (pitboss explain)"
+    )
 
 
 def field_error(exc: ValidationError, prefix: str = "spec") -> tuple[str, str]:

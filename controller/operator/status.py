@@ -6,6 +6,9 @@ the last decision's time only moves when the decision itself changes, so a
 steady policy's status stays byte-identical and is not rewritten. The
 scale-down stabilization history lives in status.recommendations
 (run-length encoded: one entry per change), so a new leader inherits it.
+status.decisions keeps the last ``MAX_DECISIONS`` decisions that moved
+replicas or changed reason, with their numbers and the event that drove them
+(read by ``pitboss explain``); a steady policy appends nothing.
 ``scale_message`` writes the Event text that says why replicas moved.
 Called by ``controller.operator.reconcile``; pure (no I/O, time passed in).
 """
@@ -19,13 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from controller.core.decision import Decision
+from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
 from controller.operator.resources import CONDITION_TYPES, ScalingPolicySpec
 from forecasting.base import Event, Forecast
 
 READY, ABLE_TO_SCALE, METRICS_AVAILABLE, FORECAST_READY, CAPACITY_LIMITED, INVALID_SPEC = CONDITION_TYPES
 MAX_RECOMMENDATIONS = 200
+MAX_DECISIONS = 20
 
 
 def iso(at: datetime) -> str:
@@ -173,11 +177,61 @@ class StatusBuilder:
                 keep_from = i  # the last entry at or before the cutoff still holds at the cutoff
         self.fields["recommendations"] = items[keep_from:][-MAX_RECOMMENDATIONS:]
 
+    def remember(
+        self, decision: Decision, state: ObservedState, *, after: int, spec: ScalingPolicySpec, events: list[Event]
+    ) -> None:
+        """Append to status.decisions when replicas move or the reason changes (the last MAX_DECISIONS kept).
+
+        ``after`` is the replicas after acting; in ForecastOnly mode the entry
+        records what Active mode would have asked for.
+        """
+        to = after
+        if spec.mode != "Active" and decision.recommended_replicas is not None:
+            to = decision.recommended_replicas
+        items = [dict(i) for i in self.old.get("decisions") or [] if isinstance(i, dict)]
+        last = items[-1] if items else {}
+        if last.get("reason") == decision.reason and last.get("toReplicas") == to:
+            return
+        entry: dict[str, Any] = {
+            "time": iso(state.now),
+            "reason": decision.reason,
+            "fromReplicas": state.current_replicas,
+            "toReplicas": to,
+            "headroomQuantile": spec.headroom_quantile,
+            "message": decision.message[:512],
+        }
+        if state.observed_demand is not None and math.isfinite(state.observed_demand):
+            entry["observedDemand"] = round(float(state.observed_demand), 3)
+        if decision.forecast_peak is not None and math.isfinite(decision.forecast_peak):
+            entry["forecastPeak"] = round(decision.forecast_peak, 3)
+        if decision.forecast_peak_at is not None:
+            entry["forecastPeakAt"] = iso(decision.forecast_peak_at)
+        if to > state.current_replicas:
+            event = driving_event(spec, decision, events, state.now)
+            if event is not None:
+                entry["event"] = f"{event.kind} {event.name}"
+                entry["eventStart"] = iso(event.start.to_pydatetime())
+        if decision.database_desired_replicas is not None:
+            entry["databaseReplicas"] = decision.database_desired_replicas
+        self.fields["decisions"] = [*items, entry][-MAX_DECISIONS:]
+
     def build(self) -> dict[str, Any]:
         """The complete new status."""
         order = {t: i for i, t in enumerate(CONDITION_TYPES)}
         conditions = sorted(self.conditions.values(), key=lambda c: order.get(c["type"], 99))
         return {**self.fields, "observedGeneration": self.generation, "conditions": conditions}
+
+
+def driving_event(spec: ScalingPolicySpec, decision: Decision, events: list[Event], now: datetime) -> Event | None:
+    """The known event a scale-up is for: the earliest one holding the forecast peak or overlapping the lead window."""
+    window_end = pd.Timestamp(now) + spec.lead_time + spec.sync_period
+    peak_at = pd.Timestamp(decision.forecast_peak_at) if decision.forecast_peak_at else None
+    driving = [
+        e for e in events
+        if (peak_at is not None and e.start <= peak_at < e.end)
+        or (e.start <= window_end and e.end > pd.Timestamp(now))
+    ]
+    return min(driving, key=lambda e: e.start) if driving else None
 
 
 def scale_message(
@@ -187,17 +241,9 @@ def scale_message(
     target = spec.target_ref.name
     lead = format_duration(spec.lead_time)
     if after > before:
-        window_end = pd.Timestamp(now) + spec.lead_time + spec.sync_period
-        peak_at = pd.Timestamp(decision.forecast_peak_at) if decision.forecast_peak_at else None
-        driving = [
-            e for e in events
-            if (peak_at is not None and e.start <= peak_at < e.end)
-            or (e.start <= window_end and e.end > pd.Timestamp(now))
-        ]
-        if driving:
-            event = min(driving, key=lambda e: e.start)
+        event = driving_event(spec, decision, events, now)
+        if event is not None:
             verb = "pre-scaled" if event.start > pd.Timestamp(now) else "scaled"
             when = f"{event.start:%H:%M}"
             return f"{verb} {target} {before} -> {after} for {event.kind} {event.name} at {when}, lead {lead}"
-        return f"scaled {target} {before} -> {after} ({decision.reason}): {decision.message}"
     return f"scaled {target} {before} -> {after} ({decision.reason}): {decision.message}"

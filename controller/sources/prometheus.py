@@ -220,23 +220,53 @@ class PrometheusSource:
             raise ValueError(f"history: end {end.isoformat()} must be after start {start.isoformat()}")
         if end - start > MAX_BACKFILL:
             start = end - MAX_BACKFILL
-        secs = step.total_seconds()
-        grid = pd.date_range(pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC"),
-                             freq=pd.Timedelta(step), inclusive="left")
-        series = pd.Series(np.nan, index=grid, dtype=float)
-        series.index.freq = pd.tseries.frequencies.to_offset(pd.Timedelta(step))
-        chunk = MAX_POINTS - 1
-        for i in range(0, len(grid), chunk):
-            part = grid[i : i + chunk]
-            first, last = part[0].to_pydatetime(), part[-1].to_pydatetime()
-            result: list[Series] = self._guard(partial(self.client.query_range, self.query, first, last, step))
-            row = _single(self.query, result)
-            if row is None:
-                continue
+        return backfill(self.client, self.query, start, end, step, guard=self._guard)
+
+
+ChunkProgress = Callable[[int, int], None]  # (chunks done, chunks in all)
+
+
+def backfill(
+    client: PrometheusClient,
+    query: str,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    *,
+    progress: ChunkProgress | None = None,
+    guard: Callable[[Callable[[], Any]], Any] | None = None,
+) -> pd.Series:
+    """One series of ``query`` on the grid [start, end) at ``step``, in chunks of at most 11,000 points.
+
+    Grid points without a sample stay NaN (gaps). No clipping: callers that
+    must stay within a retention window clip first. ``progress`` is called
+    after every chunk; ``guard`` wraps each range query (the source's
+    availability bookkeeping). Used by ``PrometheusSource.history`` and
+    ``pitboss trace export``.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("history: start and end must be timezone-aware (UTC)")
+    secs = step.total_seconds()
+    if secs <= 0:
+        raise ValueError(f"step: must be positive, got {step}")
+    grid = pd.date_range(pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC"),
+                         freq=pd.Timedelta(step), inclusive="left")
+    series = pd.Series(np.nan, index=grid, dtype=float)
+    series.index.freq = pd.tseries.frequencies.to_offset(pd.Timedelta(step))
+    chunk = MAX_POINTS - 1
+    chunks = math.ceil(len(grid) / chunk)
+    run = guard or (lambda fn: fn())
+    for n, i in enumerate(range(0, len(grid), chunk), start=1):
+        part = grid[i : i + chunk]
+        first, last = part[0].to_pydatetime(), part[-1].to_pydatetime()
+        result: list[Series] = run(partial(client.query_range, query, first, last, step))
+        row = _single(query, result)
+        if row is not None:
             _, times, values = row
             base = grid[0].timestamp()
             positions = np.rint((times - base) / secs).astype(int)
             ok = (positions >= 0) & (positions < len(grid)) & np.isfinite(values)
             series.iloc[positions[ok]] = values[ok]
-        return series
-
+        if progress is not None:
+            progress(n, chunks)
+    return series

@@ -61,6 +61,16 @@ def test_demo_prescales_before_the_event_and_writes_the_report(tmp_path: Path) -
     assert len(ports) >= 3
     assert not any(_listening(p) for p in ports), "a replica outlived the demo"
 
+    # `pitboss status --run` reads this run's record: its last cycle, as the operator's status would say it.
+    status = runner.invoke(app, ["status", "--run", str(out / "run.json"), "--json"])
+    assert status.exit_code == 0, status.output
+    (row,) = json.loads(status.stdout)["policies"]
+    last = cycles[-1]
+    assert (row["name"], row["namespace"], row["mode"]) == ("casino", "local", "Active")
+    assert (row["current"], row["desired"], row["ready"], row["reason"]) == (
+        last["current"], last["desired"], last["ready"], last["reason"])
+    assert last["flags"] is not None and "peak" in last  # the fields status --run reads are recorded
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
