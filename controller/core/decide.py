@@ -2,7 +2,9 @@
 
 The default sizing rule of the design: desired replicas =
 ceil(headroom-quantile peak of the forecast over [now, now + leadTime +
-syncPeriod] / capacityPerReplica), never below what the observed demand needs
+syncPeriod] / capacityPerReplica), the quantile being ``headroomQuantile``
+or the newsvendor quantile from ``costs`` (``controller.core.headroom``,
+quoted in every message), never below what the observed demand needs
 now, clamped to [min, max] (flagged when the forecast wants more than max).
 Scale up at once; scale down only as far as the stabilization window allows
 (the max recommendation within it, as the HPA does) and by bounded steps.
@@ -25,6 +27,7 @@ import pandas as pd
 
 from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
+from controller.core.headroom import Headroom, choose, label
 from controller.core.limits import (
     bounded_scale_down,
     clamp,
@@ -108,9 +111,10 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     now = _utc(state.now)
     observed = _observed(state)
     cap = policy.capacity_per_replica
-    q = policy.headroom_quantile
     current = state.current_replicas
     lead = policy.lead_time
+    headroom = choose(policy, forecast, lead + policy.sync_period)
+    q = headroom.quantile
 
     peak = None if forecast is None else forecast_peak(forecast, q, now, now + lead + policy.sync_period)
     fc_need = None if peak is None else replicas_for(peak.value, cap)
@@ -120,7 +124,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     why: list[str] = []
     if peak is not None and fc_need is not None:
         why.append(
-            f"forecast p{round(q * 100)} peak {_num(peak.value)} req/s at {_when(peak.at, now)} needs"
+            f"forecast {label(q)} peak {_num(peak.value)} req/s at {_when(peak.at, now)} needs"
             f" {fc_need} replicas ({_num(cap)} req/s each) within lead {format_duration(lead)}"
         )
     elif forecast is None:
@@ -131,6 +135,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         why.append(f"observed {_num(observed)} req/s needs {obs_need}")
     else:
         why.append("observed demand unavailable")
+    why.append(headroom.text)
 
     flags: set[str] = set()
     if peak is None:
@@ -188,7 +193,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     if scaling_limited:
         flags.add("ScalingLimited")
 
-    db_desired, db_why = _database(policy, forecast, state, observed, now, flags)
+    db_desired, db_why = _database(policy, forecast, state, observed, now, flags, headroom)
 
     if policy.mode == "Active":
         action = f"scaling {current} -> {target}" if target != current else f"holding {current}"
@@ -215,6 +220,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         forecast_peak_at=None if peak is None else peak.at.to_pydatetime(),
         flags=frozenset(flags),
         recommended_replicas=recommended,
+        headroom_quantile=q,
     )
 
 
@@ -225,6 +231,7 @@ def _database(
     observed: float | None,
     now: pd.Timestamp,
     flags: set[str],
+    headroom: Headroom,
 ) -> tuple[int | None, list[str]]:
     """Desired read replicas and the message parts that explain them (None without a block)."""
     db = policy.database_replicas
@@ -235,7 +242,7 @@ def _database(
         current = len(state.database_replicas)
     _healthy, lagging = healthy_replicas(state.database_replicas, db.max_lag_seconds)
     horizon: timedelta = db.lead_time + policy.sync_period
-    q = policy.headroom_quantile
+    q = headroom.quantile  # the app's quantile: costs name an app replica-hour, not a database one
     peak = None if forecast is None else forecast_peak(forecast, q, now, now + horizon)
     parts: list[str] = []
     needs: list[int] = []

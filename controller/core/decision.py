@@ -55,3 +55,6 @@ class Decision:
     # ObservedState.recommendations. In ForecastOnly/Paused mode, what Active
     # mode would have recommended. None when nothing could be computed.
     recommended_replicas: int | None = None
+    # The forecast quantile this decision sized at: headroomQuantile, or the newsvendor
+    # quantile from the policy's costs (controller.core.headroom). None: not computed.
+    headroom_quantile: float | None = None

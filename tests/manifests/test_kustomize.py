@@ -87,6 +87,8 @@ def test_every_example_custom_resource_matches_its_crd_and_model() -> None:
         ("ScalingPolicy", {"leadTime": "soon"}, ["spec", "leadTime"]),
         ("ScalingPolicy", {"capacityPerReplica": 0}, ["spec", "capacityPerReplica"]),
         ("ScalingPolicy", {"headroomQuantile": 0.97}, ["spec", "headroomQuantile"]),
+        ("ScalingPolicy", {"costs": {"unservedRequest": 0, "replicaHour": 1}}, ["spec", "costs", "unservedRequest"]),
+        ("ScalingPolicy", {"costs": {"unservedRequest": 0.01}}, ["spec", "costs"]),
         ("ScalingPolicy", {"targetRef": {"kind": "Pod", "name": "x"}}, ["spec", "targetRef", "kind"]),
         ("TrafficEvent", {"expectedLift": -1}, ["spec", "expectedLift"]),
         ("TrafficEvent", {"start": "tomorrow"}, ["spec", "start"]),
