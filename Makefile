@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell md5sum pyproject.toml | cut -c1-8)
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps demo test lint bench bench-casino bench-forecast \
-        bench-simulate bench-operator bench-observe bench-local clean dashboards
+        bench-simulate bench-frontier bench-operator bench-observe bench-local clean dashboards
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-bench: bench-casino bench-forecast bench-simulate bench-operator bench-observe bench-local
+bench: bench-casino bench-forecast bench-simulate bench-frontier bench-operator bench-observe bench-local
 
 bench-casino: install
 	$(PY) benchmarks/bench_casino.py
@@ -43,6 +43,10 @@ bench-forecast: install
 
 bench-simulate: install
 	$(PY) benchmarks/bench_simulate.py
+
+## bench-frontier: every policy at defaults and over its knob on every trace, pitboss's frontier checked (issue 15)
+bench-frontier: install
+	$(PY) benchmarks/bench_frontier.py
 
 bench-operator: install
 	$(PY) benchmarks/bench_operator.py

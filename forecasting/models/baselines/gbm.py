@@ -7,7 +7,7 @@ column per event kind seen in the history) and the demand one day and one
 week before it. When the target is more than a day ahead, the day-before
 value is the model's own median forecast (recursive). Quantiles LightGBM
 does not fit directly are interpolated, and all are made monotone.
-LightGBM is imported when a model is fitted. Registered by
+Each fit sees at most the last ``max_days`` (112) days. LightGBM is imported when a model is fitted. Registered by
 ``forecasting.models.baselines``.
 """
 
@@ -31,9 +31,11 @@ class Gbm:
 
     name: ClassVar[str] = "gbm"
 
-    def __init__(self, trees: int = 150, learning_rate: float = 0.05, leaves: int = 31, seed: int = 7) -> None:
-        if trees < 1 or not 0 < learning_rate <= 1 or leaves < 2:
-            raise ValueError("gbm: expected trees >= 1, 0 < learning_rate <= 1 and leaves >= 2")
+    def __init__(self, trees: int = 150, learning_rate: float = 0.05, leaves: int = 31, seed: int = 7,
+                 max_days: float = 112.0) -> None:
+        if trees < 1 or not 0 < learning_rate <= 1 or leaves < 2 or not max_days > 0:
+            raise ValueError("gbm: expected trees >= 1, 0 < learning_rate <= 1, leaves >= 2 and max_days > 0")
+        self.max_days = max_days
         self.trees = trees
         self.params = {"objective": "quantile", "learning_rate": learning_rate, "num_leaves": leaves,
                        "min_data_in_leaf": 20, "seed": seed, "num_threads": 1, "verbose": -1,
@@ -68,6 +70,7 @@ class Gbm:
         import lightgbm
 
         hist, _, step = prepared(history)
+        hist = hist.iloc[-max(2, int(pd.Timedelta(days=self.max_days) / step)) :]
         y = hist.to_numpy(dtype=float)  # LightGBM takes NaN features; NaN targets are dropped below
         self._day, self._week = season_steps(step, DAY), season_steps(step, WEEK)
         index = pd.DatetimeIndex(hist.index)

@@ -6,7 +6,8 @@ smoothing jumps are set R-style (window / 10), without which statsmodels-
 style STL takes minutes per fit. ``autoets`` is AutoETS with the daily
 season, which statsforecast only models up to 24 points (so it is
 non-seasonal at sub-hourly steps: faithful to what a user gets). Gaps are
-filled a season back before fitting (statsforecast takes no NaN);
+filled a season back before fitting (statsforecast takes no NaN); each fit
+sees at most the last ``max_days`` (56) days;
 quantiles come from the models' own prediction intervals. statsforecast is
 imported when a model is fitted. Registered by ``forecasting.models.baselines``.
 """
@@ -32,7 +33,10 @@ class _Statsforecast:
 
     name: ClassVar[str] = ""
 
-    def __init__(self) -> None:
+    def __init__(self, max_days: float = 56.0) -> None:
+        if not max_days > 0:
+            raise ValueError(f"max_days: expected a positive number of days, got {max_days}")
+        self.max_days = max_days
         self._model: Any = None
         self._last: pd.Timestamp | None = None
         self._step: pd.Timedelta | None = None
@@ -44,6 +48,8 @@ class _Statsforecast:
     def fit(self, history: pd.Series, events: Sequence[Event] = ()) -> Self:
         """Fit on ``history``; events are ignored (these models take none)."""
         hist, y, step = prepared(history)
+        keep = max(2, int(pd.Timedelta(days=self.max_days) / step))
+        hist, y = hist.iloc[-keep:], y[-keep:]
         self._model = self._make(step, len(y)).fit(y.astype(float))
         self._last, self._step = hist.index[-1], step
         return self
