@@ -92,7 +92,7 @@ def choose(policy: Policy, forecast: Forecast | None, window: timedelta) -> Head
             note = f"; the forecast's lowest quantile is {label(lo)}, so sized at {label(lo)}"
     text = (
         f"headroom newsvendor q{_ratio(ratio)} from costs (unservedRequest {_money(costs.unserved_request)},"
-        f" replicaHour {_money(costs.replica_hour)}): over {format_duration(window)} a missing replica leaves"
-        f" {_money(under)} unserved, an idle one costs {_money(over)}{note}"
+        f" replicaHour {_money(costs.replica_hour)}): over {format_duration(window)} a missing replica costs"
+        f" {_money(under)} in unserved demand, an idle one {_money(over)}{note}"
     )
     return Headroom(quantile=q, source="newsvendor", ratio=ratio, clamped=clamped, text=text)
