@@ -108,7 +108,7 @@ class Gbm:
         offsets = {}
         for q in QUANTILES:  # linear in q between the two fitted levels around it
             j = int(np.clip(np.searchsorted(FITTED, q), 1, len(FITTED) - 1))
-            lo, hi = FITTED[j - 1], FITTED[j]
-            w = (q - lo) / (hi - lo)
-            offsets[q] = (1 - w) * preds[lo] + w * preds[hi] - median
+            below, above = FITTED[j - 1], FITTED[j]
+            w = (q - below) / (above - below)
+            offsets[q] = (1 - w) * preds[below] + w * preds[above] - median
         return assemble(index, median, offsets, model=self.name)

@@ -80,7 +80,8 @@ class Mstl(_Statsforecast):
         if max(lengths) > 1000:  # R-style jumps: ceil(window / 10) of the daily season's trend and low-pass windows
             day = lengths[0]
             trend_window = math.ceil(1.5 * day / (1 - 1.5 / 7))  # statsmodels' default for seasonal=7
-            kwargs["stl_kwargs"] = {"trend_jump": math.ceil(trend_window / 10), "low_pass_jump": math.ceil((day + 1) / 10)}
+            jumps = {"trend_jump": math.ceil(trend_window / 10), "low_pass_jump": math.ceil((day + 1) / 10)}
+            kwargs["stl_kwargs"] = jumps
         self.method = f"MSTL{tuple(lengths)}+AutoETS"
         return MSTL(season_length=lengths, trend_forecaster=AutoETS(model="ZZN"), **kwargs)
 

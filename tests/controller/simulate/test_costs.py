@@ -100,7 +100,7 @@ def test_baseline_policy_with_a_missing_library_names_the_package(monkeypatch: p
     from forecasting.models import baselines
 
     monkeypatch.setattr(baselines, "missing", lambda: {"prophet": "prophet"})
-    with pytest.raises(ValueError, match="^policies: 'prophet' needs the 'prophet' package"):
+    with pytest.raises(ValueError, match=r"^policies: 'prophet' needs the 'prophet' package"):
         build("prophet")
 
 
