@@ -96,7 +96,7 @@ def cases(quick: bool, holdout: bool) -> list[Case]:
         out.append(Case(f"casino-{seed}", series, events,
                         SimConfig(capacity_per_replica=120, lead_time=timedelta(minutes=10), max_replicas=2000,
                                   test_days=2 if quick else 7),
-                        timedelta(hours=6), "synthetic 1-min casino, 120 req/min per replica, lead 10m"))
+                        day, "synthetic 1-min casino, 120 req/min per replica, lead 10m"))
     if holdout:
         series, events = read_series(DATA / "holdout" / "uk_online_retail_hourly.csv"), read_events(
             DATA / "holdout" / "uk_online_retail_hourly_events.csv")
