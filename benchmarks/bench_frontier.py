@@ -41,6 +41,7 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from controller.core.durations import format_duration  # noqa: E402
 from controller.simulate.costs import SimCosts  # noqa: E402
 from controller.simulate.engine import SimConfig, SimContext, make_context, run_policy  # noqa: E402
 from controller.simulate.hpa import Hpa, KedaCron  # noqa: E402
@@ -79,32 +80,34 @@ def cases(quick: bool, holdout: bool) -> list[Case]:
     out = []
     real = [  # name, file stem, capacity per step, lead, test days, baseline refit, note
         ("metro", "metro_traffic_hourly", 250, timedelta(hours=1), 56, day, "vehicles/h, State Fair + Labor Day"),
-        ("victoria", "victoria_electricity_halfhourly", 250, timedelta(hours=1), 28, timedelta(hours=12),
+        ("victoria", "victoria_electricity_halfhourly", 250, timedelta(hours=1), 14, timedelta(hours=12),
          "MW per half hour, Christmas + Boxing Day lower"),
-        ("bank-calls", "bank_calls_5min", 10, timedelta(minutes=15), 56, day,
-         "calls per 5 min, Labor Day gap, after-holiday lift, Columbus Day"),
-        ("nyc-departures", "nyc_departures_hourly", 4, timedelta(hours=1), 35, day,
-         "departures/h, Thanksgiving travel days + Christmas"),
+        ("bank-calls", "bank_calls_5min", 10, timedelta(minutes=15), 28, day,
+         "calls per 5 min, Columbus Day (its after-holiday day is a gap)"),
+        ("nyc-departures", "nyc_departures_hourly", 4, timedelta(hours=1), 21, day,
+         "departures/h, Christmas"),
     ]
     for name, stem, cap, lead, days, refit, note in real:
         series, events = _trace(stem)
         out.append(Case(name, series, events, SimConfig(capacity_per_replica=cap, lead_time=lead,
-                                                        test_days=min(days, 14) if quick else days),
-                        refit, f"{note}; {cap}/replica per step, lead {lead}"))
+                                                        test_days=min(days, 7) if quick else days),
+                        refit, f"{note}; {cap}/replica per step, lead {format_duration(lead)}, baselines refit "
+                        f"every {format_duration(refit)}"))
     for seed in (7,) if quick else (7, 11):
         series, events = synth_trace(days=35, step="1min", seed=seed, base_per_minute=3000.0)
         out.append(Case(f"casino-{seed}", series, events,
                         SimConfig(capacity_per_replica=120, lead_time=timedelta(minutes=10), max_replicas=2000,
                                   test_days=2 if quick else 7),
-                        day, "synthetic 1-min casino, 120 req/min per replica, lead 10m"))
+                        day, "synthetic 1-min casino, 120 req/min per replica, lead 10m, baselines refit every 1d"))
     if holdout:
         series, events = read_series(DATA / "holdout" / "uk_online_retail_hourly.csv"), read_events(
             DATA / "holdout" / "uk_online_retail_hourly_events.csv")
         # Window chosen by the calendar alone (Christmas and New Year bank holidays), never by the data.
         series = series.loc[: "2011-01-09 23:00"]
         out.append(Case("HOLDOUT uk-retail", series, events,
-                        SimConfig(capacity_per_replica=20, lead_time=timedelta(hours=1), test_days=28),
-                        day, "order lines/h to 2011-01-09, Christmas/New Year bank holidays; 20/replica, lead 1h"))
+                        SimConfig(capacity_per_replica=20, lead_time=timedelta(hours=1), test_days=14),
+                        day, "order lines/h to 2011-01-09, Christmas/New Year bank holidays; 20/replica, lead 1h,"
+                        " baselines refit every 1d"))
     return out
 
 
