@@ -18,7 +18,7 @@ LATEST_TESTS ?= tests/forecasting tests/controller/core tests/controller/simulat
 	tests/controller/test_traceio.py tests/cli tests/test_readme.py
 
 .PHONY: install lock system-deps demo test test-latest lint bench bench-casino bench-forecast \
-        bench-simulate bench-operator bench-observe bench-local clean dashboards
+        bench-simulate bench-frontier bench-operator bench-observe bench-local clean dashboards
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,7 +65,7 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-bench: bench-casino bench-forecast bench-simulate bench-operator bench-observe bench-local
+bench: bench-casino bench-forecast bench-simulate bench-frontier bench-operator bench-observe bench-local
 
 bench-casino: install
 	$(PY) benchmarks/bench_casino.py
@@ -75,6 +75,10 @@ bench-forecast: install
 
 bench-simulate: install
 	$(PY) benchmarks/bench_simulate.py
+
+## bench-frontier: every policy at defaults and over its knob on every trace, pitboss's frontier checked (issue 15)
+bench-frontier: install
+	$(PY) benchmarks/bench_frontier.py
 
 bench-operator: install
 	$(PY) benchmarks/bench_operator.py

@@ -12,6 +12,11 @@ AutoETS trend (AutoETS alone cannot model a season over 24 points), fitted and
 predicted on the same history in the same process; the ratio is printed.
 statsforecast is a benchmark-only dependency (the ``bench`` extra).
 
+Event traces (``benchmarks/forecast_events.py``): every model and the
+forecasting baselines (mstl, autoets, prophet, gbm) on the issue-15 traces,
+the metro trace and a synthetic casino trace, against seasonal-naive, with
+central and upper one-sided p95 coverage (``--events-only``, ``--holdout``).
+
 Wall times are from a shared 2-core machine: read ratios, not absolutes.
 Plots of each backtest go to var/bench-forecast/.
 """
@@ -209,9 +214,18 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=6, help="hours of per-minute cycles in the speed run")
     parser.add_argument("--anchor-runs", type=int, default=2, help="timed statsforecast runs")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-events", action="store_true", help="skip the event traces with the baselines")
+    parser.add_argument("--events-only", action="store_true", help="only the event traces with the baselines")
+    parser.add_argument("--holdout", action="store_true", help="add the hold-out trace (final report only)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     started = time.perf_counter()
+    if not args.skip_events:
+        import forecast_events  # benchmarks/forecast_events.py: the issue-15 traces and baselines
+
+        console.print(forecast_events.table(forecast_events.run(args.holdout, console)))
+        if args.events_only:
+            return
     if not args.skip_accuracy:
         results = run_accuracy(args.seed)
         console.print(accuracy_table(results))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,7 @@ from rich.table import Table
 from cli.common import console, err_console, guarded
 from controller.core.durations import format_duration, parse_duration
 from controller.errors import InputError
+from controller.simulate.costs import SimCosts
 from controller.simulate.engine import SimConfig, SimResult, make_context, simulate
 from controller.simulate.policies import POLICY_NAMES, PolicySettings, build, parse_policies
 from controller.simulate.predictive import Oracle
@@ -60,14 +62,48 @@ def _check_plot_path(plot: Path | None) -> None:
         raise InputError(f"directory {str(plot.parent)!r} does not exist", field="--plot")
 
 
-def _table(result: SimResult) -> Table:
+def _costs(unserved: str | None, replica_hour: str | None, quantile: str, sweep: bool) -> SimCosts | None:
+    """--cost-unserved and --cost-replica-hour: both or neither, positive, not with --quantile or --sweep."""
+    if unserved is None and replica_hour is None:
+        return None
+    if unserved is None or replica_hour is None:
+        missing = "--cost-unserved" if unserved is None else "--cost-replica-hour"
+        raise InputError("needed with " + ("--cost-replica-hour" if unserved is None else "--cost-unserved"),
+                         field=missing)
+    if sweep:
+        raise InputError("not with --sweep (the sweep varies the quantile itself)", field="--cost-unserved")
+    if quantile.strip() != "0.95":
+        raise InputError("not with --cost-unserved and --cost-replica-hour (the costs choose the quantile)",
+                         field="--quantile")
+    return SimCosts(
+        unserved=_number(unserved, "--cost-unserved", positive=True),
+        replica_hour=_number(replica_hour, "--cost-replica-hour", positive=True),
+    )
+
+
+def _bills(result: SimResult, costs: SimCosts, step: timedelta) -> dict[str, object]:
+    """The ``costs`` object of --json: the newsvendor quantile and each policy's bill."""
+    bills = {}
+    for name, run in result.runs.items():
+        unserved, replicas = costs.bill(result.demand, run.ready, run.asked, result.capacity_per_replica, step)
+        bills[name] = {"unserved": unserved, "replicas": replicas, "total": unserved + replicas}
+    return {
+        "unserved": costs.unserved,
+        "replica_hour": costs.replica_hour,
+        "newsvendor_quantile": costs.ratio(result.capacity_per_replica, step),
+        "bill": bills,
+    }
+
+
+def _table(result: SimResult, costs: SimCosts | None = None, step: timedelta | None = None) -> Table:
     table = Table(title=f"{result.series_name}: {len(result.demand)} steps, lead {result.lead_steps} step(s)",
                   show_edge=False)
     # "no forecast": steps a forecast policy decided without a forecast covering now (and its fallback).
     forecasting = any(run.steps_without_forecast is not None for run in result.runs.values())
     # Two-line headers: the table (with "no forecast") fits an 80-column terminal.
     columns = ["policy", "unserved", "short\nsteps", "replica\nhours", "peak", "scale\nchanges", "vs\noracle"]
-    for column in [*columns, *(["no\nforecast"] if forecasting else [])]:
+    extra = [*(["no\nforecast"] if forecasting else []), *(["cost"] if costs is not None else [])]
+    for column in [*columns, *extra]:
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
     for name, run in result.runs.items():
         m = run.metrics
@@ -77,7 +113,12 @@ def _table(result: SimResult) -> Table:
             blind += f" ({run.fallback})"
         cells = [f"{m.unserved_fraction:.4%}", str(m.underprovisioned_steps), f"{m.replica_hours:,.1f}",
                  str(m.peak_replicas), str(m.scale_changes), cost]
-        table.add_row(name, *cells, *([blind] if forecasting else []))
+        if forecasting:
+            cells.append(blind)
+        if costs is not None and step is not None:
+            unserved, replicas = costs.bill(result.demand, run.ready, run.asked, result.capacity_per_replica, step)
+            cells.append(f"{unserved + replicas:,.2f}")
+        table.add_row(name, *cells)
     return table
 
 
@@ -148,8 +189,18 @@ def register(app: typer.Typer) -> None:
                               "what the history's peak needs)")
         ] = "auto",
         html: Annotated[Path | None, typer.Option("--html", help="--sweep: write an HTML report here")] = None,
+        cost_unserved: Annotated[
+            str | None, typer.Option("--cost-unserved", help="money per unserved demand unit: with "
+                                     "--cost-replica-hour, size at the newsvendor quantile instead of --quantile")
+        ] = None,
+        cost_replica_hour: Annotated[
+            str | None, typer.Option("--cost-replica-hour", help="money per replica-hour (with --cost-unserved)")
+        ] = None,
     ) -> None:
-        """Replay a recorded trace against hpa, keda-cron, holt-winters, pitboss and the oracle."""
+        """Replay a recorded trace against hpa, keda-cron, holt-winters, pitboss and the oracle.
+
+        Also the forecasting baselines mstl, autoets, prophet and gbm (the bench extra), through the same decide().
+        """
         names = parse_policies(policies)
         lead = parse_duration(lead_time, field="--lead-time")
         refit = None if refit_every.strip().lower() == "auto" else parse_duration(refit_every, field="--refit-every")
@@ -168,11 +219,13 @@ def register(app: typer.Typer) -> None:
         q = _number(quantile, "--quantile")
         if q not in (0.5, 0.9, 0.95, 0.99):
             raise InputError(f"expected one of 0.5, 0.9, 0.95, 0.99, got {quantile!r}", field="--quantile")
+        costs = _costs(cost_unserved, cost_replica_hour, quantile, sweep)
         settings = PolicySettings(
             hpa_target=target,
             keda_min=None if keda_min is None else int(_number(keda_min, "--keda-min", integer=True, minimum=0)),
             headroom_quantile=q,
             refit_every=refit,
+            costs=costs,
         )
         _check_plot_path(plot)
         if not sweep and (html is not None or hpa_targets is not None or quantiles is not None):
@@ -220,13 +273,22 @@ def register(app: typer.Typer) -> None:
 
             plot_result(result, plot)
         if as_json:
-            typer.echo(json.dumps(result.to_json()))
+            out = result.to_json()
+            if costs is not None:
+                out["costs"] = _bills(result, costs, ctx.step)
+            typer.echo(json.dumps(out))
             return
-        console.print(_table(result))
+        console.print(_table(result, costs, ctx.step))
+        if costs is None:
+            headroom = f"forecast quantile p{round(q * 100)}"
+        else:
+            ratio = costs.ratio(config.capacity_per_replica, ctx.step)
+            headroom = (f"newsvendor quantile {ratio:.4g} from costs ({costs.unserved:g} per unserved unit, "
+                        f"{costs.replica_hour:g} per replica-hour)")
         console.print(
             f"capacity {config.capacity_per_replica:g}/replica, lead {format_duration(lead)}, "
             f"replicas {config.min_replicas}..{config.max_replicas}, HPA target {target:g}, "
-            f"forecast quantile p{round(q * 100)}, refit every {'auto' if refit is None else format_duration(refit)}",
+            f"{headroom}, refit every {'auto' if refit is None else format_duration(refit)}",
             highlight=False,
         )
         for run in result.runs.values():

@@ -2,7 +2,9 @@
 
 The default sizing rule of the design: desired replicas =
 ceil(headroom-quantile peak of the forecast over [now, now + leadTime +
-syncPeriod] / capacityPerReplica), never below what the observed demand needs
+syncPeriod] / capacityPerReplica), the quantile being ``headroomQuantile``
+or the newsvendor quantile from ``costs`` (``controller.core.headroom``,
+quoted in every message), never below what the observed demand needs
 now, clamped to [min, max] (flagged when the forecast wants more than max).
 Scale up at once; scale down only as far as the stabilization window allows
 (the max recommendation within it, as the HPA does) and by bounded steps.
@@ -31,6 +33,7 @@ from controller.core.durations import format_duration
 from controller.core.formats import num as _num
 from controller.core.formats import when as _when
 from controller.core.limits import bounded_scale_down, clamp, replicas_for, stabilized
+from controller.core.headroom import Headroom, choose, label
 from controller.core.policy import Policy
 from forecasting.base import Forecast
 from forecasting.timeutil import stamps_ns, ts_ns
@@ -109,9 +112,10 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     now = _utc(state.now)
     observed = _observed(state)
     cap = policy.capacity_per_replica
-    q = policy.headroom_quantile
     current = state.current_replicas
     lead = policy.lead_time
+    headroom = choose(policy, forecast, lead + policy.sync_period)
+    q = headroom.quantile
 
     peak = None if forecast is None else forecast_peak(forecast, q, now, now + lead + policy.sync_period)
     fc_need = None if peak is None else replicas_for(peak.value, cap)
@@ -121,7 +125,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     why: list[str] = []
     if peak is not None and fc_need is not None:
         why.append(
-            f"forecast p{round(q * 100)} peak {_num(peak.value)} req/s at {_when(peak.at, now)} needs"
+            f"forecast {label(q)} peak {_num(peak.value)} req/s at {_when(peak.at, now)} needs"
             f" {fc_need} replicas ({_num(cap)} req/s each) within lead {format_duration(lead)}"
         )
     elif forecast is None:
@@ -132,6 +136,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         why.append(f"observed {_num(observed)} req/s needs {obs_need}")
     else:
         why.append("observed demand unavailable")
+    why.append(headroom.text)
 
     flags: set[str] = set()
     if peak is None:
@@ -231,4 +236,5 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         database_message=None if db is None else db.message,
         database_recommended_replicas=None if db is None else db.recommended,
         database_metrics_available=True if db is None else db.lag_known,
+        headroom_quantile=q,
     )

@@ -74,3 +74,6 @@ class Decision:
     database_message: str | None = None
     database_recommended_replicas: int | None = None
     database_metrics_available: bool = True
+    # The forecast quantile this decision sized at: headroomQuantile, or the newsvendor
+    # quantile from the policy's costs (controller.core.headroom). None: not computed.
+    headroom_quantile: float | None = None

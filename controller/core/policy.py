@@ -69,6 +69,13 @@ class DatabaseReplicas(_Spec):
         return self
 
 
+class Costs(_Spec):
+    """What an unserved request and a replica-hour cost (one currency); when set, each step is sized at the cost-minimising (newsvendor) forecast quantile instead of headroomQuantile."""  # noqa: E501
+
+    unserved_request: float = Field(gt=0, allow_inf_nan=False, description="cost of one unserved demand unit")
+    replica_hour: float = Field(gt=0, allow_inf_nan=False, description="cost of one replica running for an hour")
+
+
 class Policy(_Spec):
     """A ScalingPolicy spec, minus its Kubernetes references."""
 
@@ -81,6 +88,7 @@ class Policy(_Spec):
     scale_down: ScaleDown = Field(default_factory=ScaleDown)
     mode: Mode = "Active"
     database_replicas: DatabaseReplicas | None = None
+    costs: Costs | None = None  # set: size at the newsvendor quantile, not headroomQuantile
 
     @model_validator(mode="after")
     def _bounds(self) -> Policy:

@@ -326,13 +326,14 @@ class Reconciler:
         self.metrics.decisions.labels(policy.namespace, policy.name, decision.reason).inc()
         self.metrics.desired.labels(policy.namespace, policy.name).set(desired)
         self.metrics.current.labels(policy.namespace, policy.name).set(current)
+        sized_at = decision.headroom_quantile or core_policy.headroom_quantile  # newsvendor when costs are set
         self.metrics.observe_policy(CycleFacts(
             namespace=policy.namespace, policy=policy.name, now=now, wall_now=now.timestamp(),
             capacity_per_replica=core_policy.capacity_per_replica, min_replicas=core_policy.min_replicas,
-            max_replicas=core_policy.max_replicas, headroom_quantile=core_policy.headroom_quantile, current=current,
+            max_replicas=core_policy.max_replicas, headroom_quantile=sized_at, current=current,
             ready=scale.ready_replicas, desired=desired, observed=observed,
             forecast_median=None if forecast is None else value_at(forecast, 0.5, now),
-            forecast_headroom=None if forecast is None else value_at(forecast, core_policy.headroom_quantile, now),
+            forecast_headroom=None if forecast is None else value_at(forecast, sized_at, now),
             forecast_peak=decision.forecast_peak, events=matching,
             database_desired=decision.database_desired_replicas, database_current=db_current, database_lags=lag.series))
         return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, scale.replicas, desired,

@@ -24,6 +24,7 @@ import pandas as pd
 
 from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
+from controller.core.headroom import choose
 from controller.operator.resources import CONDITION_TYPES, ScalingPolicySpec
 from forecasting.base import Event, Forecast
 
@@ -98,7 +99,8 @@ def next_peak(forecast: Forecast | None, spec: ScalingPolicySpec, now: datetime)
     """The headroom-quantile peak over [now, now + horizon], its time and the replicas it needs."""
     if forecast is None or len(forecast.index) == 0:
         return None
-    values = np.asarray(forecast.quantile(spec.headroom_quantile), dtype=float)
+    q = choose(spec, forecast, spec.lead_time + spec.sync_period).quantile  # newsvendor when costs are set
+    values = np.asarray(forecast.quantile(q), dtype=float)
     stamps = forecast.index
     start = pd.Timestamp(now)
     end = start + spec.forecast.horizon
@@ -198,7 +200,7 @@ class StatusBuilder:
             "reason": decision.reason,
             "fromReplicas": state.current_replicas,
             "toReplicas": to,
-            "headroomQuantile": spec.headroom_quantile,
+            "headroomQuantile": decision.headroom_quantile or spec.headroom_quantile,
             "message": decision.message[:512],
         }
         if state.observed_demand is not None and math.isfinite(state.observed_demand):

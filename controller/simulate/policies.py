@@ -1,7 +1,11 @@
-"""The simulator's policies by name: hpa, keda-cron, holt-winters, pitboss, oracle.
+"""The simulator's policies by name: hpa, keda-cron, holt-winters, pitboss, oracle, and the baselines.
 
 One place that turns ``--policies a,b,c`` into Scalers with their settings.
-Called by the CLI and the benchmark.
+The forecasting baselines (``mstl``, ``autoets``, ``prophet``, ``gbm``:
+``forecasting.models.baselines``) run through the same ``decide()`` as
+pitboss, so they compare on decisions, not only on forecast error; they
+need the ``bench`` extra and are registered only when asked for. Called by
+the CLI and the benchmarks.
 """
 
 from __future__ import annotations
@@ -10,11 +14,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from controller.simulate.costs import SimCosts
 from controller.simulate.engine import Scaler
 from controller.simulate.hpa import Hpa, KedaCron
 from controller.simulate.predictive import Oracle, Predictive
 
 POLICY_NAMES: tuple[str, ...] = ("hpa", "keda-cron", "holt-winters", "pitboss", "oracle")
+# Forecasting baselines (optional dependencies); True: the model reads the event calendar.
+BASELINE_POLICIES: dict[str, bool] = {"mstl": False, "autoets": False, "prophet": True, "gbm": True}
+KNOWN_POLICIES: tuple[str, ...] = (*POLICY_NAMES, *BASELINE_POLICIES)
 
 
 @dataclass(frozen=True)
@@ -30,16 +38,19 @@ class PolicySettings:
     holt_winters_model: str = "holt-winters"
     model_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model name
     scale_down: dict[str, Any] = field(default_factory=dict)  # Policy.scaleDown for the predictive ones
+    costs: SimCosts | None = None  # set: every forecasting policy sizes at the newsvendor quantile
+    baseline_refit_every: timedelta | None = None  # the baselines' refit interval; None: as refit_every
+    baseline_max_history: int | None = None  # steps each baseline refit sees; None: max_history
 
 
 def parse_policies(text: str) -> list[str]:
     """``hpa,pitboss`` -> names; ValueError naming --policies on an unknown or repeated one."""
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not names:
-        raise ValueError(f"policies: expected a comma-separated list of {', '.join(POLICY_NAMES)}")
+        raise ValueError(f"policies: expected a comma-separated list of {', '.join(KNOWN_POLICIES)}")
     for name in names:
-        if name not in POLICY_NAMES:
-            raise ValueError(f"policies: unknown policy {name!r}; expected some of {', '.join(POLICY_NAMES)}")
+        if name not in KNOWN_POLICIES:
+            raise ValueError(f"policies: unknown policy {name!r}; expected some of {', '.join(KNOWN_POLICIES)}")
     if len(set(names)) != len(names):
         raise ValueError(f"policies: a policy is listed twice in {text!r}")
     return names
@@ -63,7 +74,26 @@ def build(name: str, settings: PolicySettings | None = None) -> Scaler:
             headroom_quantile=s.headroom_quantile,
             scale_down=s.scale_down,
             model_params=s.model_params.get(model),
+            costs=s.costs,
+        )
+    if name in BASELINE_POLICIES:
+        from forecasting.models.baselines import register
+
+        try:
+            register((name,))
+        except ValueError as exc:
+            raise ValueError(f"policies: {str(exc).removeprefix('model: ')}") from None
+        return Predictive(
+            name,
+            name,
+            use_events=BASELINE_POLICIES[name],
+            refit_every=s.baseline_refit_every or s.refit_every,
+            max_history=s.baseline_max_history or s.max_history,
+            headroom_quantile=s.headroom_quantile,
+            scale_down=s.scale_down,
+            model_params=s.model_params.get(name),
+            costs=s.costs,
         )
     if name == "oracle":
         return Oracle()
-    raise ValueError(f"policies: unknown policy {name!r}; expected some of {', '.join(POLICY_NAMES)}")
+    raise ValueError(f"policies: unknown policy {name!r}; expected some of {', '.join(KNOWN_POLICIES)}")

@@ -34,8 +34,10 @@ import pandas as pd
 
 from controller.core.decide import FORECAST_NOT_COVERING, decide
 from controller.core.decision import ObservedState
+from controller.core.headroom import label
 from controller.core.limits import clamp, replicas_for
 from controller.core.policy import Policy
+from controller.simulate.costs import SimCosts
 from controller.simulate.engine import SimContext, StepView
 from forecasting import registry
 from forecasting.base import Event, Forecast, Forecaster
@@ -58,6 +60,7 @@ class Predictive:
         scale_down: dict[str, Any] | None = None,
         model_params: dict[str, Any] | None = None,
         update_every: timedelta | None = None,
+        costs: SimCosts | None = None,
     ) -> None:
         if refit_every is not None and refit_every <= timedelta(0):
             raise ValueError(f"refit-every: must be positive, got {refit_every}")
@@ -74,6 +77,8 @@ class Predictive:
         if update_every is not None and update_every <= timedelta(0):
             raise ValueError(f"update-every: must be positive, got {update_every}")
         self.update_every = update_every
+        self.costs = costs  # set: decide() sizes at the newsvendor quantile (controller.simulate.costs)
+        self.sized_at: dict[str, int] = {}  # headroom the decisions quoted -> how many decisions
         self.notes: list[str] = []
         self.refits = 0
         self.failed_refits = 0
@@ -101,7 +106,10 @@ class Predictive:
         }
         if self.scale_down:
             spec["scale_down"] = self.scale_down
+        if self.costs is not None:
+            spec["costs"] = self.costs.policy_costs(step)
         self.policy = Policy.model_validate(spec)
+        self.sized_at = {}
         self._ctx = ctx
         # Default: hourly, as the operator refits, but never more often than every
         # 24 steps (hourly data gets a daily refit; update() absorbs each step).
@@ -187,6 +195,11 @@ class Predictive:
             if self._uncovered == 1:
                 log.error("%s: %s", self.name, decision.message)
                 self.notes.append(f"step {view.t}: {decision.message}")
+        if self.costs is not None and decision.headroom_quantile is not None:
+            key = label(decision.headroom_quantile)
+            if key not in self.sized_at and len(self.sized_at) < 3:
+                self.notes.append(f"sized at newsvendor {key} (first at {view.now:%Y-%m-%d %H:%M})")
+            self.sized_at[key] = self.sized_at.get(key, 0) + 1
         if decision.recommended_replicas is not None:
             self._recs.append((state.now, decision.recommended_replicas))
         return decision.desired_replicas

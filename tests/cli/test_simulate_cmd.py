@@ -203,3 +203,57 @@ def test_table_counts_steps_without_a_forecast_and_warns(trace_files: tuple[Path
     assert "forecast" in result.stdout.splitlines()[2] and "(seasonal-naive)" in result.stdout  # the column
     assert "calendar fell back to seasonal-naive" in result.stdout  # the note, with the reason
     assert "warning: pitboss: its model fell back to seasonal-naive" in result.stderr
+
+
+# --- headroom from economics: --cost-unserved / --cost-replica-hour (issue 15) ---
+
+
+def test_costs_size_at_the_newsvendor_quantile_and_bill_each_policy(trace_files: tuple[Path, Path]) -> None:
+    series, events = trace_files
+    args = [*base_args(series, events), "--policies", "hpa,pitboss,oracle", "--cost-unserved", "0.01",
+            "--cost-replica-hour", "0.5"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    costs = out["costs"]
+    # c_u / (c_u + c_o) with 50 per 5-minute step per replica: 0.01 * 50 / 300 s vs 0.5 / 3600 s
+    ratio = (0.01 * 50 / 300) / (0.01 * 50 / 300 + 0.5 / 3600)
+    assert costs["newsvendor_quantile"] == pytest.approx(ratio)
+    for name in ("hpa", "pitboss", "oracle"):
+        bill = costs["bill"][name]
+        assert bill["total"] == pytest.approx(bill["unserved"] + bill["replicas"])
+        hours = out["policies"][name]["replica_hours"]
+        assert bill["replicas"] == pytest.approx(hours * 0.5)
+    assert costs["bill"]["oracle"]["unserved"] == 0
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    words = " ".join(table.output.split())  # rich wraps at the terminal width
+    assert "newsvendor quantile 0.9231 from costs" in words and "cost" in words
+    assert "sized at newsvendor q0.923" in words
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (["--cost-unserved", "0.01"], "--cost-replica-hour"),
+        (["--cost-replica-hour", "1"], "--cost-unserved"),
+        (["--cost-unserved", "-1", "--cost-replica-hour", "1"], "--cost-unserved"),
+        (["--cost-unserved", "0.01", "--cost-replica-hour", "zero"], "--cost-replica-hour"),
+        (["--cost-unserved", "0.01", "--cost-replica-hour", "1", "--quantile", "0.9"], "--quantile"),
+        (["--cost-unserved", "0.01", "--cost-replica-hour", "1", "--sweep"], "--cost-unserved"),
+    ],
+)
+def test_bad_costs_are_one_line_errors(trace_files: tuple[Path, Path], extra: list[str], field: str) -> None:
+    series, events = trace_files
+    result = runner.invoke(app, [*base_args(series, events), "--policies", "pitboss", *extra])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: field '{field}'") and result.output.count("\n") == 1, result.output
+
+
+def test_a_baseline_runs_as_a_policy(trace_files: tuple[Path, Path]) -> None:
+    pytest.importorskip("lightgbm")
+    series, events = trace_files
+    result = runner.invoke(app, [*base_args(series, events), "--policies", "hpa,gbm,oracle", "--json"])
+    assert result.exit_code == 0, result.output
+    gbm = json.loads(result.output)["policies"]["gbm"]
+    assert 0 <= gbm["unserved_fraction"] < 1 and gbm["replica_hours"] > 0

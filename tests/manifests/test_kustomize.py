@@ -90,6 +90,8 @@ def test_every_example_custom_resource_matches_its_crd_and_model() -> None:
         ("ScalingPolicy", {"targetRef": {"kind": "deployment", "name": "x"}}, ["spec", "targetRef", "kind"]),
         ("ScalingPolicy", {"targetRef": {"apiVersion": "v1", "kind": "Pod", "name": "x"}},
          ["spec", "targetRef", "apiVersion"]),
+        ("ScalingPolicy", {"costs": {"unservedRequest": 0, "replicaHour": 1}}, ["spec", "costs", "unservedRequest"]),
+        ("ScalingPolicy", {"costs": {"unservedRequest": 0.01}}, ["spec", "costs"]),
         ("TrafficEvent", {"expectedLift": -1}, ["spec", "expectedLift"]),
         ("TrafficEvent", {"start": "tomorrow"}, ["spec", "start"]),
     ],

@@ -33,6 +33,12 @@ def test_spec_extends_the_core_policy() -> None:
     assert set(Policy.model_fields) <= set(ScalingPolicySpec.model_fields)
 
 
+def test_costs_reach_the_core_policy() -> None:
+    spec = parse_policy_spec({**BASE, "costs": {"unservedRequest": 0.002, "replicaHour": 0.4}})
+    costs = spec.to_policy().costs
+    assert costs is not None and (costs.unserved_request, costs.replica_hour) == (0.002, 0.4)
+
+
 @pytest.mark.parametrize(
     ("patch", "field"),
     [
@@ -58,6 +64,8 @@ def test_spec_extends_the_core_policy() -> None:
         ({"databaseReplicas": {"targetRef": {"kind": "StatefulSet", "name": "pg"}, "capacityPerReplica": 1,
                                "minReplicas": 3, "maxReplicas": 1}}, "spec.databaseReplicas.maxReplicas"),
         ({"replicas": 3}, "spec.replicas"),
+        ({"costs": {"unservedRequest": 0, "replicaHour": 1}}, "spec.costs.unservedRequest"),
+        ({"costs": {"unservedRequest": 0.01}}, "spec.costs.replicaHour"),
     ],
 )
 def test_bad_specs_name_the_field(patch: dict[str, Any], field: str) -> None:

@@ -1,0 +1,98 @@
+"""Which forecast quantile a step is sized at: the fixed ``headroomQuantile``, or the newsvendor rule.
+
+With ``costs: {unservedRequest, replicaHour}`` in the policy, the quantile
+is the one that minimises the expected cost of the step (the newsvendor
+critical ratio). Over the sizing window W (lead time + sync period):
+
+* c_u: what one missing replica costs, the demand it would have served
+  left unserved: ``unservedRequest x capacityPerReplica x W`` (seconds);
+* c_o: what one idle replica costs: ``replicaHour x W`` (hours);
+* quantile = c_u / (c_u + c_o).
+
+W cancels in the ratio (both costs grow with it), but the message quotes
+both costs over the window so a reader can check them. The ratio is
+clamped to the quantiles the forecast holds (linear interpolation between
+its quantile columns in between); when it falls outside them, the message
+says so. Pure (no clock, no I/O): called by ``controller.core.decide``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from controller.core.durations import format_duration
+from controller.core.policy import Costs, Policy
+from forecasting.base import Forecast
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """The quantile one decision sizes at, and the words that say why."""
+
+    quantile: float
+    source: str  # "headroomQuantile" | "newsvendor"
+    ratio: float | None = None  # the newsvendor critical ratio before clamping
+    clamped: bool = False  # the ratio lay outside the forecast's quantiles
+    text: str = ""
+
+
+def label(q: float) -> str:
+    """``p95`` for a whole percentage, ``q0.973`` otherwise."""
+    pct = q * 100
+    return f"p{round(pct)}" if abs(pct - round(pct)) < 1e-9 else f"q{q:.3g}"
+
+
+def critical_ratio(costs: Costs, capacity_per_replica: float, window: timedelta) -> tuple[float, float, float]:
+    """(c_u, c_o, c_u / (c_u + c_o)) of one replica over ``window``."""
+    if capacity_per_replica <= 0:
+        raise ValueError(f"capacityPerReplica: must be positive, got {capacity_per_replica}")
+    seconds = window.total_seconds()
+    if seconds <= 0:
+        raise ValueError(f"window: must be positive, got {window}")
+    under = costs.unserved_request * capacity_per_replica * seconds
+    over = costs.replica_hour * seconds / 3600.0
+    return under, over, under / (under + over)
+
+
+def forecast_levels(forecast: Forecast | None) -> tuple[float, float] | None:
+    """The lowest and highest quantile ``forecast`` holds (``Forecast.quantile`` interpolates in between)."""
+    if forecast is None:
+        return None
+    stored = sorted(forecast.quantiles)
+    return (stored[0], stored[-1]) if stored else (0.5, 0.5)  # no quantile columns: the mean only
+
+
+def _ratio(q: float) -> str:
+    """0.95, 0.973, 0.9999: never rounded up to 1."""
+    text = f"{q:.3g}"
+    return text if text != "1" else f"{q:.6f}".rstrip("0")
+
+
+def _money(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def choose(policy: Policy, forecast: Forecast | None, window: timedelta) -> Headroom:
+    """The quantile to size at over ``window`` (lead time + sync period), with its reason."""
+    costs = policy.costs
+    if costs is None:
+        q = policy.headroom_quantile
+        return Headroom(quantile=q, source="headroomQuantile", text=f"headroom {label(q)} (headroomQuantile)")
+    under, over, ratio = critical_ratio(costs, policy.capacity_per_replica, window)
+    q, clamped, note = ratio, False, ""
+    levels = forecast_levels(forecast)
+    if levels is not None:
+        lo, hi = levels
+        if ratio > hi:
+            q, clamped = hi, True
+            note = f"; the forecast's highest quantile is {label(hi)}, so sized at {label(hi)}"
+        elif ratio < lo:
+            q, clamped = lo, True
+            note = f"; the forecast's lowest quantile is {label(lo)}, so sized at {label(lo)}"
+    text = (
+        f"headroom newsvendor q{_ratio(ratio)} from costs (unservedRequest {_money(costs.unserved_request)},"
+        f" replicaHour {_money(costs.replica_hour)}): over {format_duration(window)} a missing replica costs"
+        f" {_money(under)} in unserved demand, an idle one {_money(over)}{note}"
+    )
+    return Headroom(quantile=q, source="newsvendor", ratio=ratio, clamped=clamped, text=text)
