@@ -32,8 +32,8 @@ from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
 from controller.core.formats import num as _num
 from controller.core.formats import when as _when
+from controller.core.headroom import choose, label
 from controller.core.limits import bounded_scale_down, clamp, replicas_for, stabilized
-from controller.core.headroom import Headroom, choose, label
 from controller.core.policy import Policy
 from forecasting.base import Forecast
 from forecasting.timeutil import stamps_ns, ts_ns
