@@ -12,7 +12,7 @@ ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 # A path inside the build context; `make image IMAGE_CONSTRAINTS=...` points it at the lock.
-ARG CONSTRAINTS=scripts/image/constraints.txt
+ARG CONSTRAINTS=constraints.txt
 # 1: install only from scripts/image/wheels (filled on the host by scripts/build-image.sh).
 ARG PIP_OFFLINE=0
 ENV PIP_NO_CACHE_DIR=1 \

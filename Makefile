@@ -99,7 +99,7 @@ clean:
 
 ## image: build the OCI image with buildah (debootstrap base cached, host-built wheels, offline RUN steps)
 IMAGE ?= localhost/pitboss:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
-IMAGE_CONSTRAINTS ?= scripts/image/constraints.txt
+IMAGE_CONSTRAINTS ?= $(LOCK)
 .PHONY: image image-test chart-sync chart
 image: install system-deps
 	IMAGE=$(IMAGE) IMAGE_CONSTRAINTS=$(IMAGE_CONSTRAINTS) bash scripts/build-image.sh

@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
 IMAGE=${IMAGE:-localhost/pitboss:${VERSION}}
-IMAGE_CONSTRAINTS=${IMAGE_CONSTRAINTS:-scripts/image/constraints.txt}
+IMAGE_CONSTRAINTS=${IMAGE_CONSTRAINTS:-constraints.txt}
 PIP_OFFLINE=${PIP_OFFLINE:-1}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 WHEEL_PYTHON=${WHEEL_PYTHON:-/usr/bin/python3}
