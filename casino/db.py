@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
 
 from casino.config import CasinoSettings
 from casino.replicas import Observe, ReplicaRouter
@@ -215,6 +217,25 @@ def split_pool(size: int, is_postgres: bool) -> tuple[int, int]:
     return moves, max(1, size - moves)
 
 
+def _switch_to_wal(cur: Any, attempts: int = 300) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the fresh file.
+
+    SQLite does not call the busy handler for a journal-mode switch that would deadlock with a
+    writer that is itself waiting (several replicas opening a new file at once), so the
+    busy timeout alone does not cover it; this waits up to ``attempts`` x 0.1 s. The connect
+    hook runs in SQLAlchemy's greenlet on the event loop, so the pause is awaited, never slept:
+    the connection that holds the file needs the loop to commit.
+    """
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            await_only(asyncio.sleep(0.1))
+
+
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
     """WAL, a busy timeout, and BEGIN IMMEDIATE for write transactions only."""
 
@@ -225,7 +246,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         # The busy timeout first: switching a fresh file to WAL needs a lock that replicas
         # (or test databases) opening it at the same moment contend for.
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

@@ -36,7 +36,11 @@ def test_check_names_each_stale_copy_and_sync_repairs_it(tmp_path: Path) -> None
         shutil.copy(REPO / name, root / name)
     assert _sync(root, "--check").returncode == 0
     rbac = root / "manifests" / "base" / "rbac.yaml"
-    rbac.write_text(rbac.read_text().replace('verbs: ["create"]\n---', 'verbs: ["create", "patch"]\n---', 1))
+    text = rbac.read_text()
+    head, sep, tail = text.partition("\n---")  # the ClusterRole comes first; widen its last rule
+    cut = head.rindex("verbs: [")
+    assert sep, "manifests/base/rbac.yaml: expected the ClusterRole before the first ---"
+    rbac.write_text(head[:cut] + 'verbs: ["create", "patch"]' + sep + tail)
     (root / "dashboards" / "grafana").mkdir(parents=True, exist_ok=True)
     (root / "dashboards" / "grafana" / "pitboss-new.json").write_text('{"uid": "pitboss-new"}\n')
     values = root / "charts" / "pitboss" / "values.yaml"
