@@ -50,9 +50,9 @@ def test_shard_lease_names(shard: int, shards: int, name: str) -> None:
     assert shard_lease_name("pitboss-operator", shard, shards) == name
 
 
-@pytest.mark.parametrize("bad", [0, -1, 65])
+@pytest.mark.parametrize("bad", [0, -1, 17])
 def test_a_shard_count_out_of_range_names_the_field(bad: int) -> None:
-    with pytest.raises(ValueError, match=r"^shards: expected 1\.\.64"):
+    with pytest.raises(ValueError, match=r"^shards: expected 1\.\.16"):
         check_shards(bad)
 
 
@@ -179,3 +179,16 @@ def test_the_sharded_store_lists_only_owned_policies() -> None:
     listed = sharded.list_policies(None)
     assert listed == [p for p in everything if shard_of(p.uid, 2) == 1]
     assert 0 < len(listed) < len(everything)
+
+
+def test_the_manifests_grant_every_shard_lease_by_name() -> None:
+    import yaml
+
+    from controller.operator.shards import MAX_SHARDS
+    from tests.conftest import REPO
+
+    docs = [d for d in yaml.safe_load_all((REPO / "manifests/base/rbac.yaml").read_text()) if d]
+    role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "pitboss-operator-leader-election")
+    names = {n for rule in role["rules"] for n in rule.get("resourceNames") or []}
+    wanted = {shard_lease_name("pitboss-operator", i, n) for n in range(1, MAX_SHARDS + 1) for i in range(n)}
+    assert names == wanted
