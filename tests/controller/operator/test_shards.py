@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,26 @@ def test_the_manifests_grant_every_shard_lease_by_name() -> None:
     names = {n for rule in role["rules"] for n in rule.get("resourceNames") or []}
     wanted = {shard_lease_name("pitboss-operator", i, n) for n in range(1, MAX_SHARDS + 1) for i in range(n)}
     assert names == wanted
+
+
+NEEDS_LOOP = "needs leader election and the loop (not --once or --no-leader-election)"
+
+
+@pytest.mark.parametrize(("flags", "detail"), [
+    (["--shards", "0"], "expected 1..16, got 0"),
+    (["--shards", "17"], "expected 1..16, got 17"),
+    (["--shards", "3", "--once"], NEEDS_LOOP),
+    (["--shards", "3", "--no-leader-election"], NEEDS_LOOP),
+])
+def test_run_rejects_bad_shards_in_one_line(tmp_path: Path, flags: list[str], detail: str) -> None:
+    from typer.testing import CliRunner
+
+    from cli.app import app
+    from tests.kube.fixtures import write_kubeconfig
+
+    kubeconfig = write_kubeconfig(tmp_path, "http://127.0.0.1:9")  # never contacted: the flags fail first
+    result = CliRunner().invoke(app, ["operator", "run", "--kubeconfig", str(kubeconfig), *flags],
+                                env={"KUBERNETES_SERVICE_HOST": ""})
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert line == f"error: field '--shards': {detail}", line
