@@ -163,12 +163,14 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console) -> 
             if errors:
                 raise SystemExit(f"{len(errors)} policies failed, e.g. {errors[0].name}: {errors[0].error}")
             kind = "first (fits)" if report.fits else "update" if report.updates else "cached"
+            if any(o.scaled for o in report.outcomes):
+                kind += " + scale"  # the fake clock crosses the tournament's pre-scale moment
             held = op.elector.held() if isinstance(op.elector, ShardedElector) else ()
             shard = ",".join(str(s) for s in sorted(held)) or "all"
             result.rows.append(Row(case, n, shard, kind, report.seconds, report.api_seconds,
                                    report.pitboss_seconds, len(report.outcomes)))
-            console.print(f"  {case} {n}: shard {shard} cycle {c}: {len(report.outcomes)} policies "
-                          f"{report.seconds:.1f}s", style="dim")
+            console.print(f"  {case} {n}: shard {shard} cycle {c} ({kind}): {len(report.outcomes)} policies "
+                          f"{report.seconds:.1f}s (API {report.api_seconds:.1f}s)", style="dim")
         clock.advance(timedelta(seconds=15))
     covered = sum(r.policies for r in result.rows[:shards])
     if covered != n:
