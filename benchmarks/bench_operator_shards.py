@@ -31,7 +31,7 @@ time at most 1 ms per policy; at 10,000 over 3 shards every shard's cycle
 within the sync period; takeover (after expiry) within the lease duration.
 
 Run: make bench-operator (this runs after bench_operator.py), or
-python benchmarks/bench_operator_shards.py --sizes 1000 10000 (10,000: ~15 min on 2 loaded cores;
+python benchmarks/bench_operator_shards.py --sizes 1000 10000 (10,000: ~20 min on 2 loaded cores;
 also PITBOSS_BENCH_10K=1 make bench-operator).
 """
 
