@@ -80,6 +80,10 @@ def run(
     retry_period: str | None = typer.Option(
         None, "--retry-period", help="renew, or try to acquire, this often (default: 2/15 of --lease-duration, 2s)"),
     identity: str | None = typer.Option(None, "--identity", help="leader-election identity (default: pod name + pid)"),
+    shards: int = typer.Option(
+        1, "--shards", envvar="PITBOSS_SHARDS",
+        help="split the policies over this many Leases (<lease>-shard-<i>); each replica holds its fair share"
+        " (1: one leader for every policy)"),
     log_level: str = typer.Option("INFO", "--log-level"),
     alertmanager_url: str | None = typer.Option(
         None, "--alertmanager-url", envvar="PITBOSS_ALERTMANAGER_URL",
@@ -102,6 +106,7 @@ def run(
     )
     from controller.operator.leader import election_timings
     from controller.operator.metrics import serve
+    from controller.operator.shards import MAX_SHARDS
 
     period = parse_duration(sync_period, field="--sync-period")
     if period <= parse_duration(0):
@@ -117,6 +122,11 @@ def run(
         flag = {"renewDeadline": "--renew-deadline", "retryPeriod": "--retry-period"}.get(str(exc).split(":")[0],
                                                                                           "--lease-duration")
         raise InputError(str(exc).split(": ", 1)[1], field=flag) from None
+    if not 1 <= shards <= MAX_SHARDS:
+        raise InputError(f"expected 1..{MAX_SHARDS}, got {shards}", field="--shards")
+    if shards > 1 and (once or not leader_election):
+        raise InputError("needs leader election and the loop (not --once or --no-leader-election)",
+                         field="--shards")
     if not 0 <= metrics_port <= 65535:
         raise InputError(f"expected 0..65535, got {metrics_port}", field="--metrics-port")
     level = getattr(logging, log_level.upper(), None)
@@ -152,6 +162,7 @@ def run(
         identity=identity,
         incidents=incidents,
         deliver_in_background=not once,
+        shards=shards,
     )
     if metrics_port:
         serve(op.metrics, metrics_port)

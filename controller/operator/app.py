@@ -43,6 +43,7 @@ from controller.operator.kube import (
     KubernetesLeaseApi,
     KubernetesPolicyStore,
     PolicyObject,
+    PolicyStore,
     default_identity,
 )
 from controller.operator.leader import LeaderElector
@@ -50,6 +51,7 @@ from controller.operator.loop import OperatorLoop
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
+from controller.operator.shards import ShardedElector, ShardedPolicyStore
 from controller.operator.slo import PolicySLIFactory
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
@@ -179,7 +181,7 @@ class Operator:
 
     loop: OperatorLoop
     reconciler: Reconciler
-    elector: LeaderElector | None
+    elector: LeaderElector | ShardedElector | None
     metrics: OperatorMetrics
     api_client: client.ApiClient
     incidents: IncidentReporter | None = None
@@ -216,28 +218,34 @@ def build_operator(
     lag: LagFactory | None = None,
     incidents: IncidentReporter | None = None,
     deliver_in_background: bool = True,
+    shards: int = 1,
 ) -> Operator:
     """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``.
 
     With ``incidents`` the loop evaluates the incident rules every cycle; delivery runs on a
     ``DeliveryWorker`` thread (started here) unless ``deliver_in_background`` is False (then each
-    cycle delivers inline at its end: ``--once``).
+    cycle delivers inline at its end: ``--once``). ``shards`` > 1 (with leader election) splits the
+    policies over that many Leases (``controller.operator.shards``); 1 is the single-leader Lease.
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
     if isinstance(demand, SourceFactory):
         demand.bind(api_client)  # metric.scrape policies find their pods through this client
     metrics = metrics or OperatorMetrics()
-    elector = (
-        LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
-                      identity=identity, lease_duration=lease_duration, renew_deadline=renew_deadline,
-                      retry_period=retry_period)
-        if leader_election
-        else None
-    )
+    elector: LeaderElector | ShardedElector | None = None
+    store: PolicyStore = KubernetesPolicyStore(api_client)
+    if leader_election and shards > 1:
+        elector = ShardedElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
+                                 identity=identity, shards=shards, lease_duration=lease_duration,
+                                 renew_deadline=renew_deadline, retry_period=retry_period)
+        store = ShardedPolicyStore(store, elector.owns)  # only this replica's shards are listed
+    elif leader_election:
+        elector = LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
+                                identity=identity, lease_duration=lease_duration, renew_deadline=renew_deadline,
+                                retry_period=retry_period)
     fence = Fence(elector)  # every cluster write of the loop passes it (controller.operator.fence)
     reconciler = Reconciler(
-        store=FencedPolicyStore(KubernetesPolicyStore(api_client), fence),
+        store=FencedPolicyStore(store, fence),
         targets=FencedScaleTarget(KubernetesScaleTarget(api_client), fence),
         recorder=FencedEventRecorder(KubernetesEventRecorder(api_client, instance=identity), fence),
         demand=demand,
@@ -249,6 +257,8 @@ def build_operator(
         incidents=incidents,
     )
     loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
+    if isinstance(elector, ShardedElector):
+        elector.on_gain = loop.wake  # a shard taken over is reconciled at once, not a sync period later
     if incidents is not None and deliver_in_background:
         incidents.worker = DeliveryWorker(incidents.engine, clock, leading=lambda: loop.leading,
                                           metrics=metrics).start()

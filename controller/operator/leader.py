@@ -169,6 +169,30 @@ class LeaderElector:
         except PitbossError as exc:
             return self._failed(exc)
 
+    def peek(self) -> str | None:
+        """Read the Lease without writing (a sharded replica deciding whether to ask for it).
+
+        The live holder's identity; "" when the Lease is missing, released or expired on this
+        instance's monotonic clock (same observation rule as ``try_acquire_or_renew``); None when it
+        could not be read.
+        """
+        try:
+            lease = self.api.get(self.namespace, self.name)
+        except PitbossError as exc:
+            log.warning("leader election: %s", exc)
+            return None
+        if lease is None:
+            self.holder = ""
+            return ""
+        with self._lock:
+            self._observe(lease)
+            observed_at = self._observed_at
+        spec = lease.get("spec") or {}
+        duration = float(spec.get("leaseDurationSeconds") or 0)
+        if self.holder and observed_at + duration > self.clock.monotonic():
+            return self.holder
+        return ""
+
     def _failed(self, exc: Exception) -> bool:
         """The Lease could not be read or written: a leader keeps leading until renewDeadline, then gives up."""
         log.warning("leader election: %s", exc)

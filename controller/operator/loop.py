@@ -17,7 +17,9 @@ cycle was doing; the cycle then ends at the next policy, the renewer stops,
 and only then is the Lease released. Each time this instance becomes leader
 a new term begins: the incident reporter forgets what earlier terms left
 undelivered (``IncidentReporter.begin_term``) before the first cycle and
-before delivery resumes. ``step()`` runs one iteration on the caller's
+before delivery resumes. With ``--shards`` the elector is a
+``ShardedElector`` and each cycle works on the shards held when it starts
+(``controller.operator.shards``). ``step()`` runs one iteration on the caller's
 thread and is what tests drive with a fake clock. Called by ``pitboss
 operator run``.
 """
@@ -29,12 +31,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 
 from controller.operator.fence import Fence
 from controller.operator.leader import LeaderElector
 from controller.operator.reconcile import CycleReport, Reconciler
+from controller.operator.shards import ShardedElector
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ class OperatorLoop:
         self,
         reconciler: Reconciler,
         *,
-        elector: LeaderElector | None = None,
+        elector: LeaderElector | ShardedElector | None = None,
         fence: Fence | None = None,
         sync_period: timedelta = timedelta(seconds=15),
         retry_period: timedelta | None = None,
@@ -160,8 +164,13 @@ class OperatorLoop:
                 self.reconciler.metrics.leader.labels(self.identity).set(0)
             log.info("operator loop stopped (%d write(s) refused by the fence)", self.fence.refused)
 
+    def _shard_cycle(self) -> AbstractContextManager[object]:
+        """Sharded: fix the cycle's shards; the fence and the policy list follow them (operator.shards)."""
+        return self.elector.cycle() if isinstance(self.elector, ShardedElector) else nullcontext()
+
     def _cycle(self) -> CycleReport:
-        report = self.reconciler.reconcile_all(should_continue=self.fence.permit)
+        with self._shard_cycle():
+            report = self.reconciler.reconcile_all(should_continue=self.fence.permit)
         self.cycles += 1
         self.last_report = report
         scaled = sum(1 for o in report.outcomes if o.scaled)

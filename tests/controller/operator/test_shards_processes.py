@@ -1,0 +1,178 @@
+"""Three real `pitboss operator run --shards 3` processes on the emulator: kill -9 one, its shard moves on.
+
+Each process has its own kubeconfig token, so the emulator (tests/kube/attributed.py) knows
+which replica sent every write, and the manifests' RBAC is enforced for each token (the shard
+Leases must be granted by name). Policies use ``metric.promql`` without a Prometheus, so every
+cycle holds them at minReplicas: a status write and a /scale patch happen exactly when a policy
+is decided anew. After the kill every policy's minReplicas is raised: the survivors decide their
+own at once; the dead replica's are decided only by whoever takes its shard Leases once they
+expire. The log must show that, and never one policy written by two replicas within one sync
+period (the write fence: the old holder stops renewDeadline after its last renewal, the new one
+starts a lease duration after it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from controller.operator.crds import all_crds
+from controller.operator.shards import shard_lease_name, shard_of
+from tests.conftest import REPO
+from tests.controller.operator.test_rbac import _roles
+from tests.kube.attributed import AttributedEmulator, AttributedEmulatorThread, Write
+from tests.kube.fixtures import (
+    NAMESPACE,
+    SYSTEM_NAMESPACE,
+    api_client_for,
+    create,
+    deployment,
+    scaling_policy,
+    write_kubeconfig,
+)
+
+SHARDS = 3
+POLICIES = 30
+LEASE_S = 8.0  # renewDeadline 5.3 s, retryPeriod 1.07 s (client-go's proportions)
+SYNC_S = 2.0
+REPLICAS = ("op-a", "op-b", "op-c")
+GROUP, VERSION, PLURAL = "pitboss.dev", "v1alpha1", "scalingpolicies"
+
+
+@pytest.fixture
+def akube() -> Iterator[tuple[AttributedEmulator, str]]:
+    thread = AttributedEmulatorThread()
+    emu = thread.start()
+    for crd in all_crds().values():
+        emu.register_crd(crd)
+    for ns in (NAMESPACE, SYSTEM_NAMESPACE):
+        emu.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, "namespaces")
+    try:
+        yield emu, thread.url
+    finally:
+        thread.stop()
+
+
+def _start(tmp_path: Path, url: str, name: str) -> subprocess.Popen[str]:
+    home = tmp_path / name
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "pitboss"), "operator", "run",
+         "--kubeconfig", str(write_kubeconfig(home, url, token=f"token-{name}")),
+         "--sync-period", f"{SYNC_S:g}s", "--lease-namespace", SYSTEM_NAMESPACE, "--identity", name,
+         "--shards", str(SHARDS), "--lease-duration", f"{LEASE_S:g}s",
+         "--incidents-db", str(home / "incidents.db")],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(home / "stderr.log", "w"), text=True,
+    )
+
+
+def _wait(what: str, cond: Any, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def _policies(emu: AttributedEmulator) -> list[dict[str, Any]]:
+    return emu.list(f"{GROUP}/{VERSION}", PLURAL, NAMESPACE)
+
+
+def _decided(emu: AttributedEmulator, generation: int) -> bool:
+    items = _policies(emu)
+    return len(items) == POLICIES and all(
+        (p.get("status") or {}).get("observedGeneration") == generation for p in items)
+
+
+def _holders(emu: AttributedEmulator) -> dict[int, str]:
+    out = {}
+    for i in range(SHARDS):
+        lease = emu.get("coordination.k8s.io/v1", "leases", SYSTEM_NAMESPACE,
+                        shard_lease_name("pitboss-operator", i, SHARDS))
+        out[i] = str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+    return out
+
+
+def _writes_of(emu: AttributedEmulator, i: int) -> list[Write]:
+    """Status writes of policy i and /scale patches of its Deployment, in the order they were answered."""
+    writes = emu.writes_by(f"/scalingpolicies/p-{i:02d}/status") + emu.writes_by(f"/deployments/app-{i:02d}/scale")
+    return sorted(writes, key=lambda w: w.at)
+
+
+def test_a_killed_replicas_policies_are_decided_again_by_another_within_the_lease(
+        akube: tuple[AttributedEmulator, str], tmp_path: Path) -> None:
+    emu, url = akube
+    api = api_client_for(url)
+    for i in range(POLICIES):
+        create(api, deployment(f"app-{i:02d}", 1))
+        create(api, scaling_policy(f"p-{i:02d}", {
+            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
+            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
+            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
+    for name in REPLICAS:
+        emu.enforce_rbac(f"token-{name}", _roles())
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in _policies(emu)}
+    procs = {name: _start(tmp_path, url, name) for name in REPLICAS}
+    try:
+        _wait("every policy decided and every shard held", lambda: _decided(emu, 1) and all(_holders(emu).values()),
+              120)
+        holders = _holders(emu)
+        victim = holders[0]
+        lost = {i for i, h in holders.items() if h == victim}
+        theirs = [i for i in range(POLICIES) if shard_of(uids[f"p-{i:02d}"], SHARDS) in lost]
+        assert 0 < len(theirs) < POLICIES
+        # The victim decided its shard's policies (every policy was decided once, before the kill).
+        assert any(w.token == f"token-{victim}" for i in theirs for w in _writes_of(emu, i))
+
+        procs[victim].send_signal(signal.SIGKILL)  # no release: its Leases must expire
+        procs[victim].wait(10)
+        killed_at = time.monotonic()
+        custom = client.CustomObjectsApi(api)
+        for i in range(POLICIES):
+            custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, f"p-{i:02d}",
+                                                  {"spec": {"minReplicas": 3}})
+        _wait("every policy decided again", lambda: _decided(emu, 2), 4 * LEASE_S + 30)
+        new_holders = _holders(emu)
+        assert victim not in new_holders.values() and all(new_holders.values())
+
+        firsts = []
+        for i in theirs:
+            after = [w for w in _writes_of(emu, i) if w.at > killed_at]
+            assert after and {w.token for w in after} <= {f"token-{n}" for n in REPLICAS if n != victim}
+            firsts.append(after[0].at - killed_at)
+        takeover = max(firsts)
+        # Kill -> expiry is at most one lease duration; the new holder then decides at once (woken on the gain).
+        assert LEASE_S - 2 < takeover < 2 * LEASE_S, f"takeover {takeover:.1f}s"
+
+        for i in range(POLICIES):
+            writes = _writes_of(emu, i)
+            for a, b in itertools.pairwise(writes):
+                if a.token != b.token:
+                    assert b.at - a.at > SYNC_S, f"p-{i:02d} written by {a.token} and {b.token} within one cycle"
+        assert [w for w in emu.writes if w.status == 403] == []  # all within the manifests' RBAC
+        replicas = [emu.get("apps/v1", "deployments", NAMESPACE, f"app-{i:02d}")["spec"]["replicas"]
+                    for i in range(POLICIES)]
+        assert replicas == [3] * POLICIES
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        api.close()
