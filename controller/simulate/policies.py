@@ -18,6 +18,7 @@ from controller.simulate.costs import SimCosts
 from controller.simulate.engine import Scaler
 from controller.simulate.hpa import Hpa, KedaCron
 from controller.simulate.predictive import Oracle, Predictive
+from forecasting import registry
 
 POLICY_NAMES: tuple[str, ...] = ("hpa", "keda-cron", "holt-winters", "pitboss", "oracle")
 # Forecasting baselines (optional dependencies); True: the model reads the event calendar.
@@ -77,10 +78,8 @@ def build(name: str, settings: PolicySettings | None = None) -> Scaler:
             costs=s.costs,
         )
     if name in BASELINE_POLICIES:
-        from forecasting.models.baselines import register
-
         try:
-            register((name,))
+            registry.register_baselines((name,))
         except ValueError as exc:
             raise ValueError(f"policies: {str(exc).removeprefix('model: ')}") from None
         return Predictive(
