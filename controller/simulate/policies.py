@@ -66,6 +66,9 @@ def build(name: str, settings: PolicySettings | None = None) -> Scaler:
         return KedaCron(target_utilization=s.hpa_target, event_min_replicas=s.keda_min)
     if name in ("holt-winters", "pitboss"):
         model = s.holt_winters_model if name == "holt-winters" else s.pitboss_model
+        if model not in registry.MODELS:  # when the policy is built, not at its first refit
+            field = "holt_winters_model" if name == "holt-winters" else "pitboss_model"
+            raise ValueError(f"{field}: unknown model {model!r}; expected one of {', '.join(registry.names())}")
         return Predictive(
             name,
             model,
