@@ -10,6 +10,7 @@ builds other models, like ``auto``, is handed the table by ``create``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from forecasting.base import Forecaster
@@ -43,7 +44,7 @@ def create(name: str, **params: Any) -> Forecaster:
         cls = MODELS[name]
     except KeyError:
         raise ValueError(f"model: unknown model {name!r}; expected one of {', '.join(MODELS)}") from None
-    if cls is Auto:
+    if "factory" in inspect.signature(cls).parameters:  # a model built from others (auto): hand it the table
         params.setdefault("factory", MODELS)
     return cls(**params)
 
