@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # extra, whose statsforecast caps pandas below 3), running the tests of the forecast path.
 LATEST_VENV ?= var/venv-latest
 LATEST_TESTS ?= tests/forecasting tests/controller/core tests/controller/simulate tests/controller/local \
-	tests/controller/test_traceio.py tests/cli tests/test_readme.py
+	tests/controller/test_traceio.py tests/controller/sources/test_conformance.py tests/cli tests/test_readme.py
 
 .PHONY: install lock system-deps demo test test-latest lint bench bench-casino bench-forecast \
         bench-simulate bench-frontier bench-operator bench-observe bench-local clean dashboards

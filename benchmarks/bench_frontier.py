@@ -50,7 +50,8 @@ from controller.simulate.predictive import Oracle  # noqa: E402
 from controller.simulate.sweep import SweepPoint, TapedPredictive, at_unserved, keda_floors, pareto  # noqa: E402
 from controller.traceio import read_events, read_series  # noqa: E402
 from forecasting.base import Event  # noqa: E402
-from forecasting.models.baselines import missing, register  # noqa: E402
+from forecasting.models.baselines import missing  # noqa: E402
+from forecasting.registry import register_baselines  # noqa: E402
 from forecasting.synth import synth_trace  # noqa: E402
 
 DATA = REPO / "data"
@@ -258,7 +259,7 @@ def main() -> None:
     wanted = tuple(p for p in args.policies.split(",") if p)
     absent = missing()
     policies = tuple(p for p in wanted if p not in absent)
-    register(tuple(p for p in policies if p in BASELINE_POLICIES))
+    register_baselines(tuple(p for p in policies if p in BASELINE_POLICIES))
     console.print(f"policies swept: hpa, keda-cron, {', '.join(policies)}, oracle"
                   + (f" (skipped, library missing: {', '.join(sorted(set(wanted) & set(absent)))})"
                      if set(wanted) & set(absent) else ""))

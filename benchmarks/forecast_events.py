@@ -34,7 +34,8 @@ from controller.traceio import read_events, read_series
 from forecasting import registry
 from forecasting.backtest import BacktestResult, backtest
 from forecasting.base import Event, Forecast, Forecaster
-from forecasting.models.baselines import BASELINES, missing, register
+from forecasting.models.baselines import BASELINES, missing
+from forecasting.registry import register_baselines
 from forecasting.synth import synth_trace
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -106,7 +107,7 @@ def run(holdout: bool, console: Console) -> list[tuple[Trace, BacktestResult, di
     absent = missing()
     if absent:
         console.print(f"baselines skipped (library missing): {', '.join(f'{k} ({v})' for k, v in absent.items())}")
-    models = (*OWN, *register())
+    models = (*OWN, *register_baselines())
     out = []
     for trace in traces(holdout):
         if trace.name.startswith("HOLDOUT"):

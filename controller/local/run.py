@@ -107,6 +107,9 @@ class RunConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise InputError(f"expected {expected}, got {getattr(self, _snake(name))}", field=name)
+        if self.model not in registry.MODELS:  # on load, not when the run reaches its first fit
+            raise InputError(f"unknown model {self.model!r}; expected one of {', '.join(registry.names())}",
+                             field="model")
         if self.duration * self.speed < 20 * 60:
             raise InputError(f"duration x speed must cover at least 20 simulated minutes, got"
                              f" {self.duration * self.speed / 60:g}", field="duration")

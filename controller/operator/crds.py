@@ -31,6 +31,7 @@ from controller.operator.resources import (
     ScalingPolicyStatus,
     TrafficEventSpec,
 )
+from forecasting import registry
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w))+$|^[0-9]+(\.[0-9]+)?$"
 _DROP = {"title", "examples"}
@@ -115,6 +116,8 @@ def _policy_spec_schema() -> dict[str, Any]:
     """ScalingPolicySpec's schema plus the cross-field rules the API server can check itself."""
     schema = openapi_schema(ScalingPolicySpec)
     schema["properties"]["headroomQuantile"]["enum"] = list(HEADROOM_QUANTILES)
+    # The built-in models (the optional baselines need libraries the operator image does not have).
+    schema["properties"]["forecast"]["properties"]["model"]["enum"] = list(registry.BUILTIN)
     schema["x-kubernetes-validations"] = [
         {"rule": "self.maxReplicas >= self.minReplicas", "message": "maxReplicas: must be >= minReplicas"},
     ]

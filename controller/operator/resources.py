@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from controller.core.policy import DatabaseReplicas, Duration, Policy
 from controller.operator.slo import SLOSpec
+from forecasting import registry
 from forecasting.base import Event
 
 GROUP = "pitboss.dev"
@@ -90,10 +91,19 @@ class DemandMetric(_Model):
 class ForecastSettings(_Model):
     """Which model forecasts demand, on what grid, from how much history."""
 
-    model: str = Field(default="seasonal-naive", min_length=1, description="forecasting registry name")
+    model: str = Field(default="seasonal-naive", min_length=1,
+                       description="forecasting registry name: " + ", ".join(registry.BUILTIN))
     step: Duration = Field(default=timedelta(minutes=1))
     history: Duration = Field(default=timedelta(days=7))
     horizon: Duration = Field(default=timedelta(hours=6), description="how far ahead status.nextPeak looks")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        # Checked at parse time (InvalidSpec naming forecast.model), never found out at forecast time.
+        if value not in registry.MODELS:
+            raise ValueError(f"model: unknown model {value!r}; expected one of {', '.join(registry.names())}")
+        return value
 
     @model_validator(mode="after")
     def _grid(self) -> ForecastSettings:

@@ -18,6 +18,7 @@ from controller.simulate.costs import SimCosts
 from controller.simulate.engine import Scaler
 from controller.simulate.hpa import Hpa, KedaCron
 from controller.simulate.predictive import Oracle, Predictive
+from forecasting import registry
 
 POLICY_NAMES: tuple[str, ...] = ("hpa", "keda-cron", "holt-winters", "pitboss", "oracle")
 # Forecasting baselines (optional dependencies); True: the model reads the event calendar.
@@ -65,6 +66,9 @@ def build(name: str, settings: PolicySettings | None = None) -> Scaler:
         return KedaCron(target_utilization=s.hpa_target, event_min_replicas=s.keda_min)
     if name in ("holt-winters", "pitboss"):
         model = s.holt_winters_model if name == "holt-winters" else s.pitboss_model
+        if model not in registry.MODELS:  # when the policy is built, not at its first refit
+            field = "holt_winters_model" if name == "holt-winters" else "pitboss_model"
+            raise ValueError(f"{field}: unknown model {model!r}; expected one of {', '.join(registry.names())}")
         return Predictive(
             name,
             model,
@@ -77,10 +81,8 @@ def build(name: str, settings: PolicySettings | None = None) -> Scaler:
             costs=s.costs,
         )
     if name in BASELINE_POLICIES:
-        from forecasting.models.baselines import register
-
         try:
-            register((name,))
+            registry.register_baselines((name,))
         except ValueError as exc:
             raise ValueError(f"policies: {str(exc).removeprefix('model: ')}") from None
         return Predictive(

@@ -53,7 +53,10 @@ class FakeDemandSource:
         self.calls.append(("history", start))
         if self.fail is not None:
             raise self.fail
-        grid = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(step), inclusive="left")
+        if end <= start:  # as every real source answers (tests/controller/sources/test_conformance.py)
+            raise ValueError(f"history: end {end.isoformat()} must be after start {start.isoformat()}")
+        grid = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(step), inclusive="left",
+                             unit="ns")
         if self.series is None:
             return pd.Series(float("nan"), index=grid, dtype=float)
         return self.series.reindex(grid).astype(float)

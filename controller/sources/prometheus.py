@@ -250,7 +250,7 @@ def backfill(
     if secs <= 0:
         raise ValueError(f"step: must be positive, got {step}")
     grid = pd.date_range(pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC"),
-                         freq=pd.Timedelta(step), inclusive="left")
+                         freq=pd.Timedelta(step), inclusive="left", unit="ns")
     series = pd.Series(np.nan, index=grid, dtype=float)
     series.index.freq = pd.tseries.frequencies.to_offset(pd.Timedelta(step))
     chunk = MAX_POINTS - 1

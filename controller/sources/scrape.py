@@ -331,7 +331,8 @@ class ScrapeSource:
         """Demand seen by past rounds, averaged onto the grid [start, end) at ``step``; NaN where none."""
         if end <= start:
             raise ValueError(f"history: end {end.isoformat()} must be after start {start.isoformat()}")
-        grid = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(step), inclusive="left")
+        grid = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(step), inclusive="left",
+                             unit="ns")
         sums = np.zeros(len(grid))
         counts = np.zeros(len(grid))
         base, secs = grid[0].timestamp(), step.total_seconds()

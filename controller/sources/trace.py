@@ -49,7 +49,8 @@ class TraceSource:
         """Mean of the trace's values in each [t, t + step) of the grid [start, end); NaN where none."""
         if end <= start:
             raise ValueError(f"history: end {end.isoformat()} must be after start {start.isoformat()}")
-        grid = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(step), inclusive="left")
+        grid = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(step), inclusive="left",
+                             unit="ns")
         window = self.series[(self.series.index >= grid[0]) & (self.series.index < grid[-1] + pd.Timedelta(step))]
         if step == self.step.to_pytimedelta():
             out = window.reindex(grid)

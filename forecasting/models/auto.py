@@ -8,14 +8,16 @@ and coarser steps the holdout is four weeks and the horizon one week. Ties and
 histories too short to hold anything out go to ``calendar`` (which itself
 falls back to ``seasonal-naive`` when it must) with a warning. ``chosen``
 names the winner; forecasts are labelled ``auto(<winner>)``. Used through
-the registry (``pitboss forecast --model auto``, the default).
+the registry (``pitboss forecast --model auto``, the default), which hands
+it the table of models to build candidates from (``factory``): this module
+never imports the registry.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar, Self
 
 import numpy as np
@@ -33,10 +35,15 @@ class Auto:
 
     name: ClassVar[str] = "auto"
 
-    def __init__(self, candidates: Sequence[str] = CANDIDATES, origins: int = 3, horizon: int | None = None) -> None:
-        from forecasting import registry
-
-        unknown = [c for c in candidates if c not in registry.MODELS or c == self.name]
+    def __init__(
+        self,
+        candidates: Sequence[str] = CANDIDATES,
+        origins: int = 3,
+        horizon: int | None = None,
+        *,
+        factory: Mapping[str, Callable[[], Forecaster]],
+    ) -> None:
+        unknown = [c for c in candidates if c not in factory or c == self.name]
         if unknown or not candidates:
             raise ValueError(f"candidates: expected names among {', '.join(CANDIDATES)}, got {list(candidates)!r}")
         if origins < 1:
@@ -44,6 +51,7 @@ class Auto:
         if horizon is not None:
             check_horizon(horizon)
         self.candidates = tuple(candidates)
+        self.factory = factory
         self.origins = origins
         self.horizon = horizon
         self.chosen: str | None = None
@@ -54,8 +62,6 @@ class Auto:
 
     def fit(self, history: pd.Series, events: Sequence[Event] = ()) -> Self:
         """Score the candidates on the held-out end of ``history``, refit the best."""
-        from forecasting import registry
-
         hist = prepare_history(history)
         step = step_of(hist)
         if step >= DAY:  # daily and coarser: a week ahead, over the last four weeks
@@ -80,7 +86,7 @@ class Auto:
                 for name in self.candidates:
                     errors = []
                     for origin in origins:
-                        model = registry.create(name).fit(hist.iloc[:origin], events)
+                        model = self.factory[name]().fit(hist.iloc[:origin], events)
                         point = model.predict(horizon, events).quantile(0.5)
                         actual = y[origin : origin + horizon]
                         ok = np.isfinite(actual)
@@ -89,7 +95,7 @@ class Auto:
                     self.scores[name] = float(np.mean(errors)) if errors else math.inf
             # The last candidate wins ties, so list the preferred (calendar) last.
             self.chosen = min(reversed(self.candidates), key=lambda n: self.scores[n])
-        self._model = registry.create(self.chosen).fit(hist, events)
+        self._model = self.factory[self.chosen]().fit(hist, events)
         self._history, self._events = hist, list(events)
         return self
 
@@ -100,11 +106,9 @@ class Auto:
         if isinstance(self._model, SupportsUpdate):
             self._model.update(new_points)
         else:
-            from forecasting import registry
-
             assert self.chosen is not None and self._history is not None
             self._history = extend_history(self._history, new_points)
-            self._model = registry.create(self.chosen).fit(self._history, self._events)
+            self._model = self.factory[self.chosen]().fit(self._history, self._events)
         return self
 
     def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:

@@ -31,6 +31,7 @@ from typer.testing import CliRunner
 
 from cli.app import app
 from controller.traceio import read_events, read_series, write_series
+from forecasting import registry
 from tests.casino.serving import casino_server
 from tests.harness import PrometheusServer, binary, free_port
 from tests.kube.fixtures import NAMESPACE, create, scaling_policy, traffic_event, write_kubeconfig
@@ -207,4 +208,23 @@ def test_unknown_policy_is_bad_input(history: History, kube: Any, tmp_path: Path
                            env=ENV)
     assert result.exit_code == 2
     assert "no ScalingPolicy 'nope' in namespace 'casino'" in result.stderr
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_policy_with_an_unknown_model_is_bad_input_naming_the_field(history: History, kube: Any,
+                                                                      tmp_path: Path) -> None:
+    emu, url = kube
+    kubeconfig = write_kubeconfig(tmp_path, url)
+    # Stored as under an older CRD without the forecast.model enum (the emulator's store, no admission).
+    emu.put_object(scaling_policy("typo", {
+        "targetRef": {"kind": "Deployment", "name": "slots-api"}, "metric": {"promql": QUERY},
+        "capacityPerReplica": 50, "forecast": {"model": "prophet-typo", "step": "5m", "history": "2d"}}),
+        "scalingpolicies")
+    result = runner.invoke(app, ["trace", "export", "--prometheus", history.prom.url, "--policy", "typo", "-n",
+                                 NAMESPACE, "--out", str(tmp_path / "t.csv"), "--kubeconfig", str(kubeconfig)],
+                           env=ENV)
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert line == ("error: spec.forecast.model: unknown model 'prophet-typo'; expected one of "
+                    + ", ".join(registry.names())), line
     assert not (tmp_path / "t.csv").exists()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from forecasting import registry
 from forecasting.base import Event
 from forecasting.models.auto import Auto
 
 
 def test_scores_every_candidate_and_delegates_to_the_best(casino_5m: tuple[pd.Series, list[Event]]) -> None:
     series, events = casino_5m
-    model = Auto(candidates=("seasonal-naive", "calendar")).fit(series, events)
+    model = Auto(candidates=("seasonal-naive", "calendar"), factory=registry.MODELS).fit(series, events)
     assert set(model.scores) == {"seasonal-naive", "calendar"}
     assert model.chosen == min(model.scores, key=model.scores.__getitem__)
     assert model.chosen == "calendar"  # events make the calendar model win on casino traffic
@@ -27,4 +28,4 @@ def test_scores_every_candidate_and_delegates_to_the_best(casino_5m: tuple[pd.Se
 )
 def test_bad_parameters_name_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        Auto(**kwargs)  # type: ignore[arg-type]
+        Auto(**kwargs, factory=registry.MODELS)  # type: ignore[arg-type]

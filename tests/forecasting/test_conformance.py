@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,40 @@ def test_update_continues_the_history(name: str, casino_30m: tuple[pd.Series, li
         model.update(series.iloc[-14:-10])  # overlapping points are ignored
     fc = model.predict(HORIZON, events)
     _check(fc, series.iloc[:-10], HORIZON)
+
+
+# The table in docs/adding-a-model.md: each test above is a case, each registered model a column.
+# A model without the optional update skips that case (n/a); every other cell must pass.
+DOC = Path(__file__).resolve().parents[2] / "docs" / "adding-a-model.md"
+CASES = {
+    "shapes_continuity_monotone_nonnegative": "horizon steps right after the history, UTC, finite, monotone, >= 0",
+    "handles_gaps": "NaN gaps inside and at the end of the history",
+    "deterministic": "the same fit twice gives the same quantiles",
+    "short_history_falls_back_with_a_warning": "15 hours of history: a UserWarning and a valid forecast",
+    "unsorted_naive_index_is_regularised": "a shuffled, naive index gives the sorted UTC answer",
+    "events_outside_history_and_horizon_are_harmless": "events far before, straddling, far after",
+    "bad_calls_raise_value_errors_naming_the_field": "predict before fit, horizon <= 0, a non-time index",
+    "update_continues_the_history": "optional `update`: new (overlapping) points continue the fit",
+}
+
+
+def model_table() -> str:
+    """The Markdown table of which registered model passes which case (docs/adding-a-model.md)."""
+    rows = ["| case (`test_<case>`) | " + " | ".join(f"`{m}`" for m in MODELS) + " |",
+            "|---|" + "---|" * len(MODELS)]
+    for case, what in CASES.items():
+        marks = ["n/a" if case.startswith("update") and not isinstance(registry.create(m), SupportsUpdate)
+                 else "pass" for m in MODELS]
+        rows.append(f"| `{case}`: {what} | " + " | ".join(marks) + " |")
+    return "\n".join(rows)
+
+
+def test_every_case_is_a_test() -> None:
+    tests = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
+    assert set(CASES) <= tests
+    assert tests - set(CASES) == {"registry_has_the_issue_models", "unknown_model_names_the_field",
+                                  "every_case_is_a_test", "the_recipe_shows_this_table"}
+
+
+def test_the_recipe_shows_this_table() -> None:
+    assert model_table() in DOC.read_text(), f"docs/adding-a-model.md: paste model_table():\n{model_table()}"

@@ -1,6 +1,6 @@
 """The API vocabulary of the strict emulator: served resource types, API errors, patch semantics.
 
-Used by tests/kube/emulator.py: ``ResourceType`` and ``BUILTINS`` (what is
+Used by tests/kube/emulator/: ``ResourceType`` and ``BUILTINS`` (what is
 served, with which subresources), ``ApiError`` (answered as a Kubernetes
 Status), RFC 7386 merge patch and RFC 6902 JSON patch, and the label
 selector string a Scale reports.

@@ -1,6 +1,6 @@
 """Fixtures and builders shared by the Kubernetes-facing tests.
 
-``kube`` starts a fresh strict emulator (tests/kube/emulator.py) with the
+``kube`` starts a fresh strict emulator (tests/kube/emulator/) with the
 Pitboss CRDs registered and the ``casino`` and ``pitboss-system``
 namespaces created; ``api_client_for(url)`` gives an official-client
 ApiClient pointed at it. The object builders write what a user would apply.

@@ -4,7 +4,7 @@ A request maps to (apiGroup, resource[/subresource], verb, namespace, name);
 it is allowed when any ClusterRole rule, or any Role rule of the request's
 namespace, names its group, resource and verb (or ``*``) and, when the rule
 lists resourceNames, the object's name (never for ``create``). Otherwise
-403 Forbidden with the API server's wording. Used by tests/kube/emulator.py.
+403 Forbidden with the API server's wording. Used by tests/kube/emulator/.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Each strictness of the emulator, proven through the official client over HTTP.
 
 kmock's plain KubernetesEmulator is lax in every one of these ways (see the
-module docstring of tests/kube/emulator.py); these tests pin down the
+module docstring of tests/kube/emulator/__init__.py); these tests pin down the
 behaviour of a real API server that our operator relies on.
 """
 

@@ -13,10 +13,12 @@ library the product does not depend on (the ``bench`` extra installs them):
 * ``gbm``: LightGBM quantile regression on calendar features (slot of the
   week, event kinds) and the demand one day and one week earlier.
 
-Nothing here is imported by the product at import time: ``register()`` adds
-to ``forecasting.registry.MODELS`` the models whose library imports, and is
-called by the simulator's policy builder (only when such a policy is asked
-for) and by the benchmarks. Each model module imports its library lazily.
+Nothing here is imported by the product at import time: ``load()`` returns
+the classes of the baselines whose library imports, and
+``forecasting.registry.register_baselines`` adds them to the registry (called
+by the simulator's policy builder only when such a policy is asked for, and
+by the benchmarks). This package never imports the registry. Each model
+module imports its library lazily.
 """
 
 from __future__ import annotations
@@ -40,16 +42,14 @@ def missing() -> dict[str, str]:
     return {name: lib for name, (_, _, lib) in BASELINES.items() if importlib.util.find_spec(lib) is None}
 
 
-def register(names: tuple[str, ...] | None = None) -> list[str]:
-    """Add the baselines (all, or ``names``) whose library is installed to the registry; returns the added names.
+def load(names: tuple[str, ...] | None = None) -> dict[str, type[Forecaster]]:
+    """The classes of the baselines (all, or ``names``) whose library is installed: name -> class.
 
     ValueError naming the model when one of ``names`` is unknown or its library is missing.
     """
-    from forecasting import registry
-
     wanted = tuple(BASELINES) if names is None else names
     absent = missing()
-    added = []
+    loaded: dict[str, type[Forecaster]] = {}
     for name in wanted:
         if name not in BASELINES:
             raise ValueError(f"model: unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
@@ -58,7 +58,5 @@ def register(names: tuple[str, ...] | None = None) -> list[str]:
                 continue
             raise ValueError(f"model: {name!r} needs the {absent[name]!r} package (pip install 'pitboss[bench]')")
         module, cls, _ = BASELINES[name]
-        model: type[Forecaster] = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
-        registry.MODELS.setdefault(name, model)
-        added.append(name)
-    return added
+        loaded[name] = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return loaded

@@ -218,3 +218,11 @@ def test_keda_cron_expected_lift_without_past_event() -> None:
     run = run_policy(make_context(joined, [coming], CFG), KedaCron())
     # A week earlier the same window peaked at 1000: 4 x 1000 / 8 = 500 (the max).
     assert run.asked[97] == 500
+
+
+@pytest.mark.parametrize(("policy", "field"), [("pitboss", "pitboss_model"), ("holt-winters", "holt_winters_model")])
+def test_an_unknown_model_fails_when_the_policy_is_built(policy: str, field: str) -> None:
+    settings = PolicySettings(**{field: "typo"})  # type: ignore[arg-type]
+    with pytest.raises(ValueError) as info:
+        build(policy, settings)
+    assert str(info.value) == f"{field}: unknown model 'typo'; expected one of {', '.join(registry.names())}"

@@ -47,7 +47,7 @@ def hourly_with_holidays(weeks: int = 6) -> tuple[pd.Series, list[Event]]:
 @pytest.mark.parametrize("name", list(LIBS))
 def test_contract(name: str, isolated_registry: None) -> None:
     pytest.importorskip(LIBS[name])
-    baselines.register((name,))
+    registry.register_baselines((name,))
     history, events = hourly_with_holidays()
     history.iloc[100:103] = np.nan  # gaps are filled or skipped, never an error
     with warnings.catch_warnings():
@@ -66,7 +66,7 @@ def test_contract(name: str, isolated_registry: None) -> None:
 @pytest.mark.parametrize("name", ["prophet", "gbm"])
 def test_event_aware_baselines_lower_a_holiday(name: str, isolated_registry: None) -> None:
     pytest.importorskip(LIBS[name])
-    baselines.register((name,))
+    registry.register_baselines((name,))
     history, events = hourly_with_holidays()
     end = history.index[-1] + pd.Timedelta(hours=1)
     # The next two days: a holiday, then an ordinary day of the same week shape.
@@ -82,10 +82,10 @@ def test_event_aware_baselines_lower_a_holiday(name: str, isolated_registry: Non
 def test_register_names_the_missing_package(monkeypatch: pytest.MonkeyPatch, isolated_registry: None) -> None:
     monkeypatch.setattr(baselines, "missing", lambda: {"prophet": "prophet"})
     with pytest.raises(ValueError, match="model: 'prophet' needs the 'prophet' package"):
-        baselines.register(("prophet",))
+        registry.register_baselines(("prophet",))
     with pytest.raises(ValueError, match="unknown baseline 'arima'"):
-        baselines.register(("arima",))
-    assert "prophet" not in baselines.register()  # all: the missing one is left out, not an error
+        registry.register_baselines(("arima",))
+    assert "prophet" not in registry.register_baselines()  # all: the missing one is left out, not an error
 
 
 def test_event_columns_cover_the_steps_an_event_overlaps() -> None:

@@ -1,0 +1,89 @@
+"""Reads: list with label and field selectors, and watch with resourceVersion, 410 Gone and timeouts.
+
+``Reads`` is a mixin of ``StrictKubernetesEmulator``. GET of a single object
+(and its /scale) is answered in tests/kube/emulator/serve.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from collections import deque
+from typing import Any
+
+import aiohttp.web
+
+from tests.kube.apimodel import Parsed, ResourceType
+from tests.kube.emulator.state import State
+from tests.kube.selectors import field_selector_matches, parse_label_selector
+
+
+class Reads(State):
+    """Collections: ``_list`` (under the store lock) and the streaming ``_watch``."""
+
+    def _list(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> dict[str, Any]:
+        label_sel = parse_label_selector(query.get("labelSelector", ""))
+        field_sel = query.get("fieldSelector", "")
+        items = [
+            copy.deepcopy(o)
+            for o in self._items(rtype, namespace)
+            if label_sel((o.get("metadata") or {}).get("labels") or {}) and field_selector_matches(field_sel, o)
+        ]
+        return {
+            "apiVersion": rtype.api_version,
+            "kind": f"{rtype.kind}List",
+            "metadata": {"resourceVersion": str(self._rv)},
+            "items": items,
+        }
+
+    async def _watch(
+        self, raw: aiohttp.web.BaseRequest, p: Parsed, query: dict[str, str]
+    ) -> aiohttp.web.StreamResponse:
+        label_sel = parse_label_selector(query.get("labelSelector", ""))
+        field_sel = query.get("fieldSelector", "")
+        timeout = float(query.get("timeoutSeconds", "60"))
+        deadline = time.monotonic() + timeout
+        rtype = p.rtype
+
+        def wanted(obj: dict[str, Any]) -> bool:
+            meta = obj.get("metadata") or {}
+            if p.namespace is not None and meta.get("namespace") != p.namespace:
+                return False
+            if p.name is not None and meta.get("name") != p.name:
+                return False
+            return label_sel(meta.get("labels") or {}) and field_selector_matches(field_sel, obj)
+
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(raw)
+        since = query.get("resourceVersion", "")
+        pending: list[dict[str, Any]] = []
+        with self._store_lock:
+            log = self._events.setdefault((rtype.group, rtype.plural), deque(maxlen=self.event_log_size))
+            if since in ("", "0"):
+                last = self._rv
+                pending = [{"type": "ADDED", "object": copy.deepcopy(o)} for o in self._items(rtype, p.namespace)]
+            else:
+                last = int(since)
+                if log and log[0][0] > last + 1 and len(log) == log.maxlen:
+                    pending = [{"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "code": 410,
+                                                              "reason": "Expired", "status": "Failure",
+                                                              "message": f"too old resource version: {since}"}}]
+                    last = -1
+        try:
+            for event in pending:
+                if event["type"] == "ERROR" or wanted(event["object"]):
+                    await response.write(json.dumps(event).encode() + b"\n")
+            while last >= 0 and time.monotonic() < deadline and not self.closing:
+                with self._store_lock:
+                    fresh = [(rv, kind, obj) for rv, kind, obj in log if rv > last]
+                for rv, kind, obj in fresh:
+                    last = rv
+                    if wanted(obj):
+                        await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+                await asyncio.sleep(0.02)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response
