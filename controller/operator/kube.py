@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -159,14 +160,19 @@ class KubernetesEventRecorder:
         self.core = client.CoreV1Api(api_client)
         self.instance = instance or default_identity()
         self._seq = itertools.count()
+        # The operator runs more than one recorder (scale Events, incident Events) and replicas run
+        # their own: each names its Events with a random tag of its own, so two Events for one
+        # object at one instant never collide on the name (a 409 would drop the second).
+        self._tag = secrets.token_hex(3)
 
     def record(
         self, *, namespace: str, kind: str, name: str, event_type: EventType, reason: str, message: str, at: datetime
     ) -> None:
         """Create one Event whose involvedObject is ``kind``/``name``."""
         stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        event_name = f"{name}.{int(at.timestamp() * 1e6):x}-{self._tag}{next(self._seq):x}"
         body = {
-            "metadata": {"name": f"{name}.{int(at.timestamp() * 1e6):x}{next(self._seq):03x}", "namespace": namespace},
+            "metadata": {"name": event_name, "namespace": namespace},
             "involvedObject": {
                 "apiVersion": f"{GROUP}/{VERSION}" if kind in ("ScalingPolicy", "TrafficEvent") else "apps/v1",
                 "kind": kind,
