@@ -7,12 +7,16 @@ Called by the local run (``controller.local.run``) and its tests. One cycle:
    real run; None means unknown, never zero);
 2. forecast: once a simulated step has completed, absorb it into the fitted
    model (``SupportsUpdate.update``) and predict the next lead time again; if
-   that fails, the planning forecast made at start is used;
-3. decide: ``controller.core.decide`` (pure) with the policy in simulated units;
-4. act: one ``set_replicas`` on the target when the decision changes the count
-   (a failure is counted for the ``ScalingFailing`` incident, never retried
-   in a tight loop);
-5. record: a ``CycleRecord`` and the incident rules through the engine; with
+   that fails, the planning forecast made at start is used (``StepFeed``, the
+   shared ``controller.cycle.feed.ForecastFeed`` under ``LOCAL_FEED``);
+3. decide: ``controller.core.decide`` (pure) with the policy in simulated units
+   and the stabilization window of the shared ``controller.cycle.memory``;
+4. act: ``controller.cycle.act``, as the operator acts: never a scale-down
+   without metrics, a 409 re-reads the target and decides again (a failure is
+   counted for the ``ScalingFailing`` incident, never retried in a tight loop);
+5. record: a ``CycleRecord`` and the incident rules through the engine
+   (``controller.cycle.incidents``: ForecastMiss per forecast step at the
+   configured quantile, as in the operator); with
    ``metrics`` (an ``OperatorMetrics``) also the operator's own
    ``pitboss_operator_*`` series, under namespace ``local`` and policy
    ``casino``, so the Grafana dashboards read a local run as they read the
@@ -31,9 +35,8 @@ import contextlib
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -43,16 +46,20 @@ import pandas as pd
 from controller.core.decide import FORECAST_NOT_COVERING, decide
 from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
+from controller.cycle.act import safeguarded, write_replicas
+from controller.cycle.feed import FeedPolicy, ForecastFeed, value_at
+from controller.cycle.incidents import evaluate_cycle, new_memory
 from controller.errors import PitbossError
 from controller.incidents.engine import IncidentEngine
-from controller.incidents.rules import CycleInput, RuleSettings, evaluate
+from controller.incidents.rules import RuleSettings
 from controller.local.loadgen import Tally
 from controller.local.recorder import CycleRecord, RunRecord
+from controller.local.scenario import STEP
 from controller.operator.accounting import CycleFacts
 from controller.operator.metrics import OperatorMetrics
 from controller.sources.base import DemandSource
-from controller.targets.base import ScaleTarget, TargetKey
-from forecasting.base import Event, Forecast, Forecaster, SupportsUpdate
+from controller.targets.base import ScaleState, ScaleTarget, TargetKey
+from forecasting.base import Event, Forecast, Forecaster
 
 LOCAL_SCOPE = ("local", "casino")  # (namespace, policy) of the local run, as its incidents are labelled
 LOCAL_IDENTITY = "local"
@@ -92,48 +99,39 @@ class FakeClock:
         self.now += max(0.0, seconds)
 
 
-class ForecastFeed:
+# The local run's feed policy: the model comes fitted; each completed simulated step is absorbed; a
+# failed update falls back on the plan made at start, and after three the feed stops trying.
+LOCAL_FEED = FeedPolicy(refit_every=None, on_update_failure="plan", max_update_failures=3)
+
+
+class StepFeed(ForecastFeed):
     """The fitted model, kept current with observed demand each completed simulated step."""
 
     def __init__(self, model: Forecaster, events: Sequence[Event], fitted_end: pd.Timestamp, step: pd.Timedelta,
                  plan: Forecast, horizon_steps: int) -> None:
-        self.model = model
+        super().__init__(lambda: model, LOCAL_FEED, model=model, fitted_end=fitted_end, plan=plan)
         self.events = list(events)
-        self.last = fitted_end  # the last step the model has absorbed
         self.step = step
-        self.plan = plan  # the forecast made at start, over the whole run
-        self.current: Forecast = plan
         self.horizon_steps = horizon_steps
-        self.updates = 0
-        self.failures: list[str] = []
 
     def at(self, now: pd.Timestamp, observed: float | None) -> Forecast:
-        """The forecast to decide with at ``now``; absorbs completed steps with ``observed``."""
+        """The forecast to decide with at ``now``; absorbs completed steps with ``observed`` (None: a gap)."""
         complete = now.floor(self.step) - self.step  # the last step that has fully passed
-        if complete <= self.last or not isinstance(self.model, SupportsUpdate) or len(self.failures) >= 3:
-            return self.current
-        index = pd.date_range(self.last + self.step, complete, freq=self.step)
-        value = np.nan if observed is None else float(observed)
-        points = pd.Series(value, index=index, dtype=float)
-        try:
-            self.model.update(points)
-            self.current = self.model.predict(self.horizon_steps, self.events)
-            self.updates += 1
-        except ValueError as exc:
-            self.failures.append(f"{now.isoformat()}: {exc}")
-            self.current = self.plan
-        self.last = complete
-        return self.current
+        last = self.end
 
+        def points() -> pd.Series:
+            assert last is not None
+            value = np.nan if observed is None else float(observed)
+            return pd.Series(value, index=pd.date_range(last + self.step, complete, freq=self.step), dtype=float)
 
-def _value_at(forecast: Forecast | None, q: float, now: pd.Timestamp) -> float | None:
-    if forecast is None or len(forecast.index) == 0:
-        return None
-    pos = int(forecast.index.searchsorted(now, side="right")) - 1
-    if pos < 0 or pos >= len(forecast.index):
-        return None
-    value = float(forecast.quantile(q)[pos])
-    return None if np.isnan(value) else value
+        forecast = self.refresh(complete, history=points, new_points=points, horizon=self.horizon_steps,
+                                events=self.events)
+        assert forecast is not None  # the plan at worst
+        return forecast
+
+    def failure_notes(self) -> list[str]:
+        """The failed updates, for the run record."""
+        return [f"{f.at.isoformat()}: {f.message}" for f in self.failures]
 
 
 class ControlLoop:
@@ -143,7 +141,7 @@ class ControlLoop:
         self,
         *,
         policy: Policy,
-        feed: ForecastFeed | None,
+        feed: StepFeed | None,
         target: ScaleTarget,
         key: TargetKey,
         source: DemandSource,
@@ -184,14 +182,8 @@ class ControlLoop:
         if metrics is not None:
             metrics.leader.labels(LOCAL_IDENTITY).set(1)  # the one and only instance leads
         self.lead_changes: list[tuple[pd.Timestamp, timedelta]] = []
-        window = policy.scale_down.stabilization_window
-        self._recs: deque[tuple[datetime, int]] = deque()
-        self._window = window
-        self._checks: deque[tuple[float | None, float | None]] = deque(maxlen=10)
+        self.memory = new_memory(*LOCAL_SCOPE, self.rules)
         self._last_tally = Tally()
-        self._last_scale: datetime | None = None
-        self.scale_failures = 0
-        self.last_scale_error: str | None = None
         self.uncovered_cycles = 0  # cycles whose forecast did not cover now (logged as errors)
         self.t0 = self.clock.monotonic()
         self.wall0 = datetime.now(UTC)
@@ -218,32 +210,32 @@ class ControlLoop:
         if self.metrics is not None and self.feed is not None and self.feed.updates > updates:
             self.metrics.forecast_fit.labels("update").observe(time.perf_counter() - t_fc)
         # decide
-        while self._recs and self._recs[0][0] < now - self._window:
-            self._recs.popleft()
+        window = self.policy.scale_down.stabilization_window
+        recs = self.memory.recommendations
         state = ObservedState(now=now.to_pydatetime(), current_replicas=scale.replicas,
                               ready_replicas=scale.ready_replicas, observed_demand=observed,
-                              recommendations=tuple(self._recs), last_scale_time=self._last_scale)
+                              recommendations=recs.view(now.to_pydatetime(), window),
+                              last_scale_time=self.memory.last_scale_time)
         decision = decide(self.policy, forecast, state)
         if FORECAST_NOT_COVERING in decision.flags:
             # A fitted forecast that misses now is a bug (issue 9: stamps in different units), never silent.
             self.uncovered_cycles += 1
             log.error("local loop: %s", decision.message)
-        if decision.recommended_replicas is not None:
-            self._recs.append((state.now, decision.recommended_replicas))
+        recs.add(decision.recommended_replicas, state.now)
+        recs.forget_before(state.now, window)
         # act
-        scaled = self._act(decision, scale.replicas, state.now)
+        scaled, _, decision = self._act(decision, state, scale, forecast)
         # record
         q = self.policy.headroom_quantile
-        q99 = _value_at(forecast, 0.99, now)
-        self._checks.append((observed, q99))
-        fired, resolved = self._incidents(state, decision, metrics_error)
+        q99 = value_at(forecast, 0.99, now)
+        fired, resolved = self._incidents(state, decision, metrics_error, forecast)
         tally = self.load() if self.load is not None else Tally()
         delta, self._last_tally = tally - self._last_tally, tally
         rec = CycleRecord(
             t=now, elapsed=elapsed, trace_rate=float(self.trace_rate(elapsed)), observed=observed,
             offered=delta.offered, served=delta.served, rejected=delta.rejected, unserved=delta.unserved,
             current=scale.replicas, ready=scale.ready_replicas, desired=decision.desired_replicas,
-            q50=_value_at(forecast, 0.5, now), q95=_value_at(forecast, q, now), q99=q99,
+            q50=value_at(forecast, 0.5, now), q95=value_at(forecast, q, now), q99=q99,
             reason=decision.reason, message=decision.message, scaled=scaled, fired=fired, resolved=resolved,
             flags=sorted(decision.flags), peak=decision.forecast_peak,
             peak_at=None if decision.forecast_peak_at is None else pd.Timestamp(decision.forecast_peak_at).isoformat(),
@@ -297,28 +289,44 @@ class ControlLoop:
                 self.feed.horizon_steps = max(self.feed.horizon_steps,
                                               math.ceil((lead + self.policy.sync_period) / self.feed.step) + 3)
 
-    def _act(self, decision: Decision, current: int, now: datetime) -> bool:
-        if decision.desired_replicas == current:
-            return False
-        try:
-            self.target.set_replicas(self.key, decision.desired_replicas)
-        except PitbossError as exc:
-            self.scale_failures += 1
-            self.last_scale_error = str(exc)
-            return False
-        self.scale_failures, self.last_scale_error = 0, None
-        self._last_scale = now
-        return True
+    @property
+    def scale_failures(self) -> int:
+        """Consecutive failed calls to the target."""
+        return self.memory.scale.count
 
-    def _incidents(self, state: ObservedState, decision: Decision, metrics_error: str | None
-                   ) -> tuple[list[str], list[str]]:
+    @property
+    def last_scale_error(self) -> str | None:
+        return self.memory.scale.last_error
+
+    def _act(self, decision: Decision, state: ObservedState, scale: ScaleState, forecast: Forecast | None
+             ) -> tuple[bool, ScaleState, Decision]:
+        """Write the decision (409: re-read and decide again); (written?, scale after, final decision)."""
+        final = decision
+
+        def desired_for(fresh: ScaleState | None) -> int:
+            nonlocal final
+            if fresh is not None:
+                final = decide(self.policy, forecast, replace(state, current_replicas=fresh.replicas,
+                                                               ready_replicas=fresh.ready_replicas))
+            return safeguarded(final, state.current_replicas if fresh is None else fresh.replicas)
+
+        try:
+            after, scaled = write_replicas(self.target, self.key, scale, desired_for)
+        except PitbossError as exc:
+            self.memory.scale.record(str(exc))
+            return False, scale, final
+        self.memory.scale.record(None)
+        if scaled:
+            self.memory.last_scale_time = state.now
+        return scaled, after, final
+
+    def _incidents(self, state: ObservedState, decision: Decision, metrics_error: str | None,
+                   forecast: Forecast | None) -> tuple[list[str], list[str]]:
         if self.incidents is None:
             return [], []
-        cycle = CycleInput(policy_name="casino", namespace="local", policy=self.policy, state=state,
-                           decision=decision, events=self.events, forecast_checks=tuple(self._checks),
-                           scale_failures=self.scale_failures, last_scale_error=self.last_scale_error,
-                           metrics_error=metrics_error)
-        result = self.incidents.process(state.now, evaluate(cycle, self.rules), cycle.scope())
+        result = evaluate_cycle(self.incidents, self.rules, self.memory, policy=self.policy, state=state,
+                                decision=decision, step=self.feed.step if self.feed is not None else STEP,
+                                forecast=forecast, events=self.events, metrics_error=metrics_error)
         for incident in result.fired + result.resolved:
             self.record.incidents.append({**incident.to_dict(), "at": state.now.isoformat()})
         return [i.alertname for i in result.fired], [i.alertname for i in result.resolved]

@@ -34,6 +34,7 @@ from controller.core.decide import FORECAST_NOT_COVERING
 from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
 from controller.core.policy import Policy
+from controller.cycle.act import safeguarded, write_replicas
 from controller.errors import PermanentError, RetryableError
 from controller.operator import database as db
 from controller.operator import status as st
@@ -49,13 +50,12 @@ from controller.operator.report import CycleReport, PolicyOutcome
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
 from controller.sources.base import DemandSource
 from controller.sources.observe import read_current
-from controller.targets.base import ScaleConflict, ScaleState, ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
+from controller.targets.base import ScaleState, ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
 from forecasting.base import Event, Forecast
 
 log = logging.getLogger(__name__)
 
 DecideFn = Callable[[Policy, Forecast | None, ObservedState], Decision]
-CONFLICT_RETRIES = 3
 
 
 class DemandFactory(Protocol):
@@ -271,11 +271,7 @@ class Reconciler:
         def app_replicas(fresh: ScaleState | None) -> int:
             if fresh is not None:
                 redecide(current_replicas=fresh.replicas, ready_replicas=fresh.ready_replicas)
-            desired = decision.desired_replicas
-            current_now = state.current_replicas
-            if decision.metrics_available is False and desired < current_now:
-                desired = current_now  # belt and braces: never scale down without metrics
-            return desired
+            return safeguarded(decision, state.current_replicas)  # never scale down without metrics
 
         def db_replicas(fresh: ScaleState | None) -> int:
             assert spec.database_replicas is not None
@@ -430,27 +426,11 @@ class Reconciler:
     def _set_replicas(
         self, key: TargetKey, scale: ScaleState, desired_for: Callable[[ScaleState | None], int]
     ) -> tuple[ScaleState, bool]:
-        """Patch /scale to ``desired_for(None)`` with the resourceVersion we read: (scale after, written?).
-
-        On a 409 someone else changed the workload: read /scale again and ask ``desired_for(fresh)``, which
-        decides again from the fresh state, so a concurrent human edit is respected (never overwritten by the
-        count computed from the stale read). Nothing is written when the fresh decision is the fresh count.
-        """
-        desired = desired_for(None)
-        for attempt in range(CONFLICT_RETRIES):
-            if desired == scale.replicas:
-                return scale, False
-            try:
-                with self._api():
-                    result = self.targets.set_replicas(key, desired, scale.resource_version)
-                self.metrics.scales.labels(key.kind).inc()
-                return result, True
-            except ScaleConflict:
-                log.info("%s: 409 on attempt %d, re-reading /scale and deciding again", key, attempt + 1)
-                with self._api():
-                    scale = self.targets.get_scale(key)
-                desired = desired_for(scale)
-        raise ScaleConflict(f"{key}: still conflicting after {CONFLICT_RETRIES} attempts")
+        """Patch /scale (409: re-read and decide again, ``controller.cycle.act``): (scale after, written?)."""
+        result, written = write_replicas(self.targets, key, scale, desired_for, timed=self._api)
+        if written:
+            self.metrics.scales.labels(key.kind).inc()
+        return result, written
 
     # ---- record helpers ------------------------------------------------------
     def _record(
