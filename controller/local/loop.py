@@ -36,29 +36,30 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from controller.core.decide import FORECAST_NOT_COVERING, decide
+from controller.core.decide import decide as core_decide
 from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
-from controller.cycle.act import safeguarded, write_replicas
 from controller.cycle.feed import FeedPolicy, ForecastFeed, value_at
-from controller.cycle.incidents import evaluate_cycle, new_memory
+from controller.cycle.incidents import EngineSink, new_memory
+from controller.cycle.run import At, DecideFn, Ports, run_cycle
 from controller.errors import PitbossError
 from controller.incidents.engine import IncidentEngine
+from controller.incidents.model import Incident
 from controller.incidents.rules import RuleSettings
 from controller.local.loadgen import Tally
 from controller.local.recorder import CycleRecord, RunRecord
 from controller.local.scenario import STEP
-from controller.operator.accounting import CycleFacts
-from controller.operator.metrics import OperatorMetrics
 from controller.sources.base import DemandSource
-from controller.targets.base import ScaleState, ScaleTarget, TargetKey
+from controller.targets.base import ScaleTarget, TargetKey
+from controller.telemetry.accounting import CycleFacts
+from controller.telemetry.metrics import OperatorMetrics
 from forecasting.base import Event, Forecast, Forecaster
 
 LOCAL_SCOPE = ("local", "casino")  # (namespace, policy) of the local run, as its incidents are labelled
@@ -134,6 +135,32 @@ class StepFeed(ForecastFeed):
         return [f"{f.at.isoformat()}: {f.message}" for f in self.failures]
 
 
+@dataclass(frozen=True)
+class _AtWall:
+    """The demand port: the scrape source read on the real clock (its rates are per real second)."""
+
+    source: DemandSource
+    wall: datetime
+
+    def current(self, now: datetime) -> float | None:
+        return self.source.current(self.wall)
+
+
+@dataclass(frozen=True)
+class _TimedFeed:
+    """The forecast port: the step feed, its updates timed into the operator's fit histogram."""
+
+    feed: StepFeed
+    metrics: OperatorMetrics | None
+
+    def at(self, now: datetime, observed: float | None) -> Forecast:
+        updates, began = self.feed.updates, time.perf_counter()
+        forecast = self.feed.at(pd.Timestamp(now), observed)
+        if self.metrics is not None and self.feed.updates > updates:
+            self.metrics.forecast_fit.labels("update").observe(time.perf_counter() - began)
+        return forecast
+
+
 class ControlLoop:
     """One policy, one target, one demand source, on a compressed clock."""
 
@@ -157,6 +184,7 @@ class ControlLoop:
         cycle_seconds: float = 1.0,
         lead_time: Callable[[], timedelta] | None = None,
         metrics: OperatorMetrics | None = None,
+        decide: DecideFn = core_decide,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed: must be positive, got {speed}")
@@ -179,10 +207,12 @@ class ControlLoop:
         self.cycle_seconds = cycle_seconds
         self.lead_time = lead_time
         self.metrics = metrics
+        self.decide = decide
         if metrics is not None:
             metrics.leader.labels(LOCAL_IDENTITY).set(1)  # the one and only instance leads
         self.lead_changes: list[tuple[pd.Timestamp, timedelta]] = []
         self.memory = new_memory(*LOCAL_SCOPE, self.rules)
+        self._sink = None if incidents is None else EngineSink(incidents, self.rules, changed=self._incident_changed)
         self._last_tally = Tally()
         self.uncovered_cycles = 0  # cycles whose forecast did not cover now (logged as errors)
         self.t0 = self.clock.monotonic()
@@ -192,59 +222,43 @@ class ControlLoop:
         return (self.live_start + pd.Timedelta(seconds=elapsed * self.speed)).floor("us")
 
     def cycle(self) -> CycleRecord:
-        """One observe -> forecast -> decide -> act -> record pass."""
+        """One observe -> forecast -> decide -> act -> record pass (``controller.cycle.run``)."""
         began = time.perf_counter()
         elapsed = self.clock.monotonic() - self.t0
         now = self.sim_time(elapsed)
         self._refresh_lead(now)
-        # observe
-        scale = self.target.get_scale(self.key)
-        metrics_error: str | None = None
-        try:
-            observed = self.source.current(self.wall0 + timedelta(seconds=elapsed))
-        except PitbossError as exc:
-            observed, metrics_error = None, str(exc)
-        # forecast
-        updates, t_fc = (self.feed.updates if self.feed is not None else 0), time.perf_counter()
-        forecast = self.feed.at(now, observed) if self.feed is not None else None
-        if self.metrics is not None and self.feed is not None and self.feed.updates > updates:
-            self.metrics.forecast_fit.labels("update").observe(time.perf_counter() - t_fc)
-        # decide
-        window = self.policy.scale_down.stabilization_window
-        recs = self.memory.recommendations
-        state = ObservedState(now=now.to_pydatetime(), current_replicas=scale.replicas,
-                              ready_replicas=scale.ready_replicas, observed_demand=observed,
-                              recommendations=recs.view(now.to_pydatetime(), window),
-                              last_scale_time=self.memory.last_scale_time)
-        decision = decide(self.policy, forecast, state)
-        if FORECAST_NOT_COVERING in decision.flags:
+        wall = self.wall0 + timedelta(seconds=elapsed)  # the replicas' counters are read on the real clock
+        ports = Ports(policy=self.policy, target=self.target, key=self.key, demand=_AtWall(self.source, wall),
+                      forecasts=None if self.feed is None else _TimedFeed(self.feed, self.metrics),
+                      clock=At(now.to_pydatetime()), step=self.feed.step if self.feed is not None else STEP,
+                      events=self.events, incidents=self._sink, decide=self.decide)
+        out = run_cycle(ports, self.memory)
+        decision, forecast = out.acted.decision, out.observation.forecast
+        if out.plan.uncovered:
             # A fitted forecast that misses now is a bug (issue 9: stamps in different units), never silent.
             self.uncovered_cycles += 1
             log.error("local loop: %s", decision.message)
-        recs.add(decision.recommended_replicas, state.now)
-        recs.forget_before(state.now, window)
-        # act
-        scaled, _, decision = self._act(decision, state, scale, forecast)
-        # record
-        q = self.policy.headroom_quantile
-        q99 = value_at(forecast, 0.99, now)
-        fired, resolved = self._incidents(state, decision, metrics_error, forecast)
+        scale, observed = out.observation.scale, out.observation.observed
         tally = self.load() if self.load is not None else Tally()
         delta, self._last_tally = tally - self._last_tally, tally
         rec = CycleRecord(
             t=now, elapsed=elapsed, trace_rate=float(self.trace_rate(elapsed)), observed=observed,
             offered=delta.offered, served=delta.served, rejected=delta.rejected, unserved=delta.unserved,
             current=scale.replicas, ready=scale.ready_replicas, desired=decision.desired_replicas,
-            q50=value_at(forecast, 0.5, now), q95=value_at(forecast, q, now), q99=q99,
-            reason=decision.reason, message=decision.message, scaled=scaled, fired=fired, resolved=resolved,
-            flags=sorted(decision.flags), peak=decision.forecast_peak,
+            q50=value_at(forecast, 0.5, now), q95=value_at(forecast, self.policy.headroom_quantile, now),
+            q99=value_at(forecast, 0.99, now), reason=decision.reason, message=decision.message,
+            scaled=out.acted.scaled, fired=out.fired, resolved=out.resolved, flags=sorted(decision.flags),
+            peak=decision.forecast_peak,
             peak_at=None if decision.forecast_peak_at is None else pd.Timestamp(decision.forecast_peak_at).isoformat(),
-            metrics_error=metrics_error,
+            metrics_error=out.observation.metrics_error,
         )
         self.record.add(rec)
         if self.metrics is not None:
-            self._export(rec, state, decision, forecast, elapsed, time.perf_counter() - began)
+            self._export(rec, out.plan.state, decision, forecast, elapsed, time.perf_counter() - began)
         return rec
+
+    def _incident_changed(self, incident: Incident, at: datetime) -> None:
+        self.record.incidents.append({**incident.to_dict(), "at": at.isoformat()})
 
     def _export(self, rec: CycleRecord, state: ObservedState, decision: Decision, forecast: Forecast | None,
                 elapsed: float, seconds: float) -> None:
@@ -297,39 +311,6 @@ class ControlLoop:
     @property
     def last_scale_error(self) -> str | None:
         return self.memory.scale.last_error
-
-    def _act(self, decision: Decision, state: ObservedState, scale: ScaleState, forecast: Forecast | None
-             ) -> tuple[bool, ScaleState, Decision]:
-        """Write the decision (409: re-read and decide again); (written?, scale after, final decision)."""
-        final = decision
-
-        def desired_for(fresh: ScaleState | None) -> int:
-            nonlocal final
-            if fresh is not None:
-                final = decide(self.policy, forecast, replace(state, current_replicas=fresh.replicas,
-                                                               ready_replicas=fresh.ready_replicas))
-            return safeguarded(final, state.current_replicas if fresh is None else fresh.replicas)
-
-        try:
-            after, scaled = write_replicas(self.target, self.key, scale, desired_for)
-        except PitbossError as exc:
-            self.memory.scale.record(str(exc))
-            return False, scale, final
-        self.memory.scale.record(None)
-        if scaled:
-            self.memory.last_scale_time = state.now
-        return scaled, after, final
-
-    def _incidents(self, state: ObservedState, decision: Decision, metrics_error: str | None,
-                   forecast: Forecast | None) -> tuple[list[str], list[str]]:
-        if self.incidents is None:
-            return [], []
-        result = evaluate_cycle(self.incidents, self.rules, self.memory, policy=self.policy, state=state,
-                                decision=decision, step=self.feed.step if self.feed is not None else STEP,
-                                forecast=forecast, events=self.events, metrics_error=metrics_error)
-        for incident in result.fired + result.resolved:
-            self.record.incidents.append({**incident.to_dict(), "at": state.now.isoformat()})
-        return [i.alertname for i in result.fired], [i.alertname for i in result.resolved]
 
     def settle(self, tally: Tally) -> None:
         """Book what happened after the last cycle (requests still in flight then) on the last record."""

@@ -52,9 +52,9 @@ from controller.local.loop import Clock, ControlLoop, StepFeed, SystemClock
 from controller.local.observe import business_fetch
 from controller.local.recorder import CycleRecord, EventSpan, RunRecord
 from controller.local.scenario import STEP, Scenario, build_scenario
-from controller.operator.metrics import OperatorMetrics, serve
 from controller.sources.scrape import ScrapeSource
 from controller.targets.local import LocalConfig, LocalProcessTarget
+from controller.telemetry.metrics import OperatorMetrics, serve
 from forecasting import registry
 from forecasting.base import Forecaster
 

@@ -30,11 +30,11 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from controller.core.decide import FORECAST_NOT_COVERING
 from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
 from controller.core.policy import Policy
 from controller.cycle.act import safeguarded, write_replicas
+from controller.cycle.run import plan_state
 from controller.errors import PermanentError, RetryableError
 from controller.operator import database as db
 from controller.operator import status as st
@@ -257,8 +257,9 @@ class Reconciler:
             **({} if db_scale is None or spec.database_replicas is None
                else db.observed_fields(spec.database_replicas, db_scale, lag, old, now)),
         )
-        decision = self.decide(core_policy, forecast, state)
-        if FORECAST_NOT_COVERING in decision.flags:  # a forecast that misses now is a bug, not a gap (issue 9)
+        planned = plan_state(core_policy, forecast, state, self.decide)
+        decision = planned.decision
+        if planned.uncovered:  # a forecast that misses now is a bug, not a gap (issue 9)
             log.error("%s/%s: %s", policy.namespace, policy.name, decision.message)
 
         def redecide(**fresh: Any) -> Decision:

@@ -18,7 +18,8 @@ model's state only changes when it is refitted.
 
 The refit/update/fallback rules are the shared ``controller.cycle.feed.ForecastFeed``
 (a failed refit or update keeps the forecast it had) and the stabilization
-window is the shared ``controller.cycle.memory.RecommendationWindow``.
+window is the shared ``controller.cycle.memory``; each step is one
+``controller.cycle.run.run_cycle`` over the engine's warming replicas.
 
 ``Oracle`` knows the whole demand (it alone reads the future): it asks at each
 step for the replicas the next ``lead`` steps need, the fewest at zero
@@ -29,21 +30,22 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from controller.core.decide import FORECAST_NOT_COVERING, decide
-from controller.core.decision import ObservedState
 from controller.core.headroom import label
 from controller.core.limits import clamp, replicas_for
 from controller.core.policy import Policy
 from controller.cycle.feed import FeedPolicy, ForecastFeed
-from controller.cycle.memory import RecommendationWindow
+from controller.cycle.memory import PolicyMemory
+from controller.cycle.run import At, Ports, run_cycle
 from controller.simulate.costs import SimCosts
 from controller.simulate.engine import SimContext, StepView
+from controller.targets.base import ScaleState, TargetKey
 from forecasting import registry
 from forecasting.base import Event, Forecast, Forecaster
 
@@ -121,7 +123,7 @@ class Predictive:
         self.feed = ForecastFeed(lambda: model, FeedPolicy(
             refit_every=step * self._refit_steps, on_update_failure="keep", on_fit_failure="keep",
             update_every=step * (1 if self.update_every is None else max(1, round(self.update_every / step)))))
-        self._recs = RecommendationWindow()
+        self._memory = PolicyMemory({"namespace": "simulate", "policy": self.name})
         self.notes, self.reasons, self.steps_without_forecast, self.fallback = [], Counter(), 0, None
         self._uncovered = 0
         self._events = sorted(ctx.events, key=lambda e: e.start) if self.use_events else []
@@ -174,21 +176,14 @@ class Predictive:
         return forecast
 
     def desired(self, view: StepView) -> int:
-        forecast = self._forecast_at(view.t)
-        now = view.now.to_pydatetime()
-        window = self.policy.scale_down.stabilization_window
-        state = ObservedState(
-            now=now,
-            current_replicas=view.current_replicas,
-            ready_replicas=view.ready_replicas,
-            observed_demand=view.observed_demand,
-            recommendations=self._recs.view(now, window),
-        )
-        decision = decide(self.policy, forecast, state)
+        ports = Ports(policy=self.policy, target=_WarmingTarget(view), key=SIM_KEY, demand=_LastStep(view),
+                      forecasts=_StepForecasts(self, view.t), clock=At(view.now.to_pydatetime()), step=self._ctx.step)
+        out = run_cycle(ports, self._memory)
+        decision = out.plan.decision
         self.reasons[decision.reason] += 1
         if "ForecastUnavailable" in decision.flags:
             self.steps_without_forecast += 1
-        if FORECAST_NOT_COVERING in decision.flags:
+        if out.plan.uncovered:
             # A forecast exists but misses now: a bug (issue 9) unless a refit failed; never silent.
             self._uncovered += 1
             if self._uncovered == 1:
@@ -199,9 +194,45 @@ class Predictive:
             if key not in self.sized_at and len(self.sized_at) < 3:
                 self.notes.append(f"sized at newsvendor {key} (first at {view.now:%Y-%m-%d %H:%M})")
             self.sized_at[key] = self.sized_at.get(key, 0) + 1
-        self._recs.add(decision.recommended_replicas, now)
-        self._recs.forget_before(now, window)
-        return decision.desired_replicas
+        return out.plan.desired
+
+
+SIM_KEY = TargetKey("simulate", "Deployment", "target")
+
+
+@dataclass(frozen=True)
+class _WarmingTarget:
+    """The scale target port over the engine's step: replicas asked for, those warmed up (after the lead
+    steps) ready; a write is what the engine applies for the next step."""
+
+    view: StepView
+
+    def get_scale(self, key: TargetKey) -> ScaleState:
+        return ScaleState(self.view.current_replicas, self.view.current_replicas, self.view.ready_replicas)
+
+    def set_replicas(self, key: TargetKey, replicas: int, resource_version: str | None = None) -> ScaleState:
+        return ScaleState(replicas, self.view.current_replicas, self.view.ready_replicas)
+
+
+@dataclass(frozen=True)
+class _LastStep:
+    """The demand port: the last complete step's demand (None at a gap)."""
+
+    view: StepView
+
+    def current(self, now: datetime) -> float | None:
+        return self.view.observed_demand
+
+
+@dataclass(frozen=True)
+class _StepForecasts:
+    """The forecast port: the policy's feed at step ``t``."""
+
+    scaler: Predictive
+    t: int
+
+    def at(self, now: datetime, observed: float | None) -> Forecast | None:
+        return self.scaler._forecast_at(self.t)
 
 
 class Oracle:

@@ -115,16 +115,14 @@ def test_local_loop_rereads_and_decides_again_on_a_409() -> None:
     assert rec.scaled and rec.desired == 18 and loop.scale_failures == 0
 
 
-def test_local_loop_never_scales_down_without_metrics(monkeypatch: Any) -> None:
-    target = InMemoryScaleTarget()
-    target.add(KEY, 4)
-    loop, _, source, _ = make_loop(3, target=target)
-    source.fail_retryable("scrape: every replica stale")
-
+def test_local_loop_never_scales_down_without_metrics() -> None:
     def reckless(policy: Any, forecast: Any, state: ObservedState) -> Decision:
         real = decide(policy, forecast, state)  # a decide() that would scale down blind (the safeguard's case)
         return replace(real, desired_replicas=1)
 
-    monkeypatch.setattr("controller.local.loop.decide", reckless)
+    target = InMemoryScaleTarget()
+    target.add(KEY, 4)
+    loop, _, source, _ = make_loop(3, target=target, decide=reckless)
+    source.fail_retryable("scrape: every replica stale")
     loop.cycle()
     assert target.get_scale(KEY).replicas == 4 and (KEY, 1) not in target.writes
