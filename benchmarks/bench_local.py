@@ -36,7 +36,7 @@ from controller.core.decision import ObservedState  # noqa: E402
 from controller.core.policy import Policy  # noqa: E402
 from controller.incidents.engine import IncidentEngine  # noqa: E402
 from controller.local.loadgen import LoadGenerator, SpinWorkload  # noqa: E402
-from controller.local.loop import ControlLoop, FakeClock, ForecastFeed  # noqa: E402
+from controller.local.loop import ControlLoop, FakeClock, StepFeed  # noqa: E402
 from controller.local.recorder import RunRecord  # noqa: E402
 from controller.local.scenario import STEP, build_scenario  # noqa: E402
 from controller.sources.fakes import FakeDemandSource  # noqa: E402
@@ -103,7 +103,7 @@ def cycle_cost() -> Table:
     policy = Policy(capacity_per_replica=15, min_replicas=1, max_replicas=4, lead_time=timedelta(minutes=5),
                     sync_period=timedelta(minutes=1))
     plan = model.predict(100, scenario.events)
-    feed = ForecastFeed(model, scenario.events, scenario.history.index[-1], STEP, plan, horizon_steps=9)
+    feed = StepFeed(model, scenario.events, scenario.history.index[-1], STEP, plan, horizon_steps=9)
     target = InMemoryScaleTarget()
     target.add(DEFAULT_KEY, 1)
     loop = ControlLoop(policy=policy, feed=feed, target=target, key=DEFAULT_KEY, source=FakeDemandSource(value=10.0),
@@ -117,7 +117,7 @@ def cycle_cost() -> Table:
         decide(policy, plan, state)
     t_decide = (time.perf_counter() - began) / n
     # the feed: one completed step absorbed + a new forecast per call
-    feed2 = ForecastFeed(registry.create("calendar").fit(scenario.history, scenario.events), scenario.events,
+    feed2 = StepFeed(registry.create("calendar").fit(scenario.history, scenario.events), scenario.events,
                          scenario.history.index[-1], STEP, plan, horizon_steps=9)
     began = time.perf_counter()
     for i in range(n):

@@ -105,7 +105,7 @@ def run_case(case: Case, settings: PolicySettings, bar: Progress) -> tuple[SimRe
         seconds[name] = (time.perf_counter() - wall, time.process_time() - cpu)
         if isinstance(scaler, Predictive):
             runs[name].notes.append(
-                f"{scaler.refits} refits ({scaler.fit_seconds:.1f}s), updates {scaler.update_seconds:.1f}s"
+                f"{scaler.refits} refits ({scaler.feed.fit_seconds:.1f}s), updates {scaler.feed.update_seconds:.1f}s"
             )
     oracle_hours = runs["oracle"].metrics.replica_hours
     for run in runs.values():

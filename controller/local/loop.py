@@ -7,12 +7,16 @@ Called by the local run (``controller.local.run``) and its tests. One cycle:
    real run; None means unknown, never zero);
 2. forecast: once a simulated step has completed, absorb it into the fitted
    model (``SupportsUpdate.update``) and predict the next lead time again; if
-   that fails, the planning forecast made at start is used;
-3. decide: ``controller.core.decide`` (pure) with the policy in simulated units;
-4. act: one ``set_replicas`` on the target when the decision changes the count
-   (a failure is counted for the ``ScalingFailing`` incident, never retried
-   in a tight loop);
-5. record: a ``CycleRecord`` and the incident rules through the engine; with
+   that fails, the planning forecast made at start is used (``StepFeed``, the
+   shared ``controller.cycle.feed.ForecastFeed`` under ``LOCAL_FEED``);
+3. decide: ``controller.core.decide`` (pure) with the policy in simulated units
+   and the stabilization window of the shared ``controller.cycle.memory``;
+4. act: ``controller.cycle.act``, as the operator acts: never a scale-down
+   without metrics, a 409 re-reads the target and decides again (a failure is
+   counted for the ``ScalingFailing`` incident, never retried in a tight loop);
+5. record: a ``CycleRecord`` and the incident rules through the engine
+   (``controller.cycle.incidents``: ForecastMiss per forecast step at the
+   configured quantile, as in the operator); with
    ``metrics`` (an ``OperatorMetrics``) also the operator's own
    ``pitboss_operator_*`` series, under namespace ``local`` and policy
    ``casino``, so the Grafana dashboards read a local run as they read the
@@ -31,7 +35,6 @@ import contextlib
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,19 +43,24 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from controller.core.decide import FORECAST_NOT_COVERING, decide
+from controller.core.decide import decide as core_decide
 from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
+from controller.cycle.feed import FeedPolicy, ForecastFeed, value_at
+from controller.cycle.incidents import EngineSink, new_memory
+from controller.cycle.run import At, DecideFn, Ports, run_cycle
 from controller.errors import PitbossError
 from controller.incidents.engine import IncidentEngine
-from controller.incidents.rules import CycleInput, RuleSettings, evaluate
+from controller.incidents.model import Incident
+from controller.incidents.rules import RuleSettings
 from controller.local.loadgen import Tally
 from controller.local.recorder import CycleRecord, RunRecord
-from controller.operator.accounting import CycleFacts
-from controller.operator.metrics import OperatorMetrics
+from controller.local.scenario import STEP
 from controller.sources.base import DemandSource
 from controller.targets.base import ScaleTarget, TargetKey
-from forecasting.base import Event, Forecast, Forecaster, SupportsUpdate
+from controller.telemetry.accounting import CycleFacts
+from controller.telemetry.metrics import OperatorMetrics
+from forecasting.base import Event, Forecast, Forecaster
 
 LOCAL_SCOPE = ("local", "casino")  # (namespace, policy) of the local run, as its incidents are labelled
 LOCAL_IDENTITY = "local"
@@ -92,48 +100,65 @@ class FakeClock:
         self.now += max(0.0, seconds)
 
 
-class ForecastFeed:
+# The local run's feed policy: the model comes fitted; each completed simulated step is absorbed; a
+# failed update falls back on the plan made at start, and after three the feed stops trying.
+LOCAL_FEED = FeedPolicy(refit_every=None, on_update_failure="plan", max_update_failures=3)
+
+
+class StepFeed(ForecastFeed):
     """The fitted model, kept current with observed demand each completed simulated step."""
 
     def __init__(self, model: Forecaster, events: Sequence[Event], fitted_end: pd.Timestamp, step: pd.Timedelta,
                  plan: Forecast, horizon_steps: int) -> None:
-        self.model = model
+        super().__init__(lambda: model, LOCAL_FEED, model=model, fitted_end=fitted_end, plan=plan)
         self.events = list(events)
-        self.last = fitted_end  # the last step the model has absorbed
         self.step = step
-        self.plan = plan  # the forecast made at start, over the whole run
-        self.current: Forecast = plan
         self.horizon_steps = horizon_steps
-        self.updates = 0
-        self.failures: list[str] = []
 
     def at(self, now: pd.Timestamp, observed: float | None) -> Forecast:
-        """The forecast to decide with at ``now``; absorbs completed steps with ``observed``."""
+        """The forecast to decide with at ``now``; absorbs completed steps with ``observed`` (None: a gap)."""
         complete = now.floor(self.step) - self.step  # the last step that has fully passed
-        if complete <= self.last or not isinstance(self.model, SupportsUpdate) or len(self.failures) >= 3:
-            return self.current
-        index = pd.date_range(self.last + self.step, complete, freq=self.step)
-        value = np.nan if observed is None else float(observed)
-        points = pd.Series(value, index=index, dtype=float)
-        try:
-            self.model.update(points)
-            self.current = self.model.predict(self.horizon_steps, self.events)
-            self.updates += 1
-        except ValueError as exc:
-            self.failures.append(f"{now.isoformat()}: {exc}")
-            self.current = self.plan
-        self.last = complete
-        return self.current
+        last = self.end
+
+        def points() -> pd.Series:
+            assert last is not None
+            value = np.nan if observed is None else float(observed)
+            return pd.Series(value, index=pd.date_range(last + self.step, complete, freq=self.step), dtype=float)
+
+        forecast = self.refresh(complete, history=points, new_points=points, horizon=self.horizon_steps,
+                                events=self.events)
+        assert forecast is not None  # the plan at worst
+        return forecast
+
+    def failure_notes(self) -> list[str]:
+        """The failed updates, for the run record."""
+        return [f"{f.at.isoformat()}: {f.message}" for f in self.failures]
 
 
-def _value_at(forecast: Forecast | None, q: float, now: pd.Timestamp) -> float | None:
-    if forecast is None or len(forecast.index) == 0:
-        return None
-    pos = int(forecast.index.searchsorted(now, side="right")) - 1
-    if pos < 0 or pos >= len(forecast.index):
-        return None
-    value = float(forecast.quantile(q)[pos])
-    return None if np.isnan(value) else value
+@dataclass(frozen=True)
+class _AtWall:
+    """The demand port: the scrape source read on the real clock (its rates are per real second)."""
+
+    source: DemandSource
+    wall: datetime
+
+    def current(self, now: datetime) -> float | None:
+        return self.source.current(self.wall)
+
+
+@dataclass(frozen=True)
+class _TimedFeed:
+    """The forecast port: the step feed, its updates timed into the operator's fit histogram."""
+
+    feed: StepFeed
+    metrics: OperatorMetrics | None
+
+    def at(self, now: datetime, observed: float | None) -> Forecast:
+        updates, began = self.feed.updates, time.perf_counter()
+        forecast = self.feed.at(pd.Timestamp(now), observed)
+        if self.metrics is not None and self.feed.updates > updates:
+            self.metrics.forecast_fit.labels("update").observe(time.perf_counter() - began)
+        return forecast
 
 
 class ControlLoop:
@@ -143,7 +168,7 @@ class ControlLoop:
         self,
         *,
         policy: Policy,
-        feed: ForecastFeed | None,
+        feed: StepFeed | None,
         target: ScaleTarget,
         key: TargetKey,
         source: DemandSource,
@@ -159,6 +184,7 @@ class ControlLoop:
         cycle_seconds: float = 1.0,
         lead_time: Callable[[], timedelta] | None = None,
         metrics: OperatorMetrics | None = None,
+        decide: DecideFn = core_decide,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed: must be positive, got {speed}")
@@ -181,17 +207,13 @@ class ControlLoop:
         self.cycle_seconds = cycle_seconds
         self.lead_time = lead_time
         self.metrics = metrics
+        self.decide = decide
         if metrics is not None:
             metrics.leader.labels(LOCAL_IDENTITY).set(1)  # the one and only instance leads
         self.lead_changes: list[tuple[pd.Timestamp, timedelta]] = []
-        window = policy.scale_down.stabilization_window
-        self._recs: deque[tuple[datetime, int]] = deque()
-        self._window = window
-        self._checks: deque[tuple[float | None, float | None]] = deque(maxlen=10)
+        self.memory = new_memory(*LOCAL_SCOPE, self.rules)
+        self._sink = None if incidents is None else EngineSink(incidents, self.rules, changed=self._incident_changed)
         self._last_tally = Tally()
-        self._last_scale: datetime | None = None
-        self.scale_failures = 0
-        self.last_scale_error: str | None = None
         self.uncovered_cycles = 0  # cycles whose forecast did not cover now (logged as errors)
         self.t0 = self.clock.monotonic()
         self.wall0 = datetime.now(UTC)
@@ -200,59 +222,43 @@ class ControlLoop:
         return (self.live_start + pd.Timedelta(seconds=elapsed * self.speed)).floor("us")
 
     def cycle(self) -> CycleRecord:
-        """One observe -> forecast -> decide -> act -> record pass."""
+        """One observe -> forecast -> decide -> act -> record pass (``controller.cycle.run``)."""
         began = time.perf_counter()
         elapsed = self.clock.monotonic() - self.t0
         now = self.sim_time(elapsed)
         self._refresh_lead(now)
-        # observe
-        scale = self.target.get_scale(self.key)
-        metrics_error: str | None = None
-        try:
-            observed = self.source.current(self.wall0 + timedelta(seconds=elapsed))
-        except PitbossError as exc:
-            observed, metrics_error = None, str(exc)
-        # forecast
-        updates, t_fc = (self.feed.updates if self.feed is not None else 0), time.perf_counter()
-        forecast = self.feed.at(now, observed) if self.feed is not None else None
-        if self.metrics is not None and self.feed is not None and self.feed.updates > updates:
-            self.metrics.forecast_fit.labels("update").observe(time.perf_counter() - t_fc)
-        # decide
-        while self._recs and self._recs[0][0] < now - self._window:
-            self._recs.popleft()
-        state = ObservedState(now=now.to_pydatetime(), current_replicas=scale.replicas,
-                              ready_replicas=scale.ready_replicas, observed_demand=observed,
-                              recommendations=tuple(self._recs), last_scale_time=self._last_scale)
-        decision = decide(self.policy, forecast, state)
-        if FORECAST_NOT_COVERING in decision.flags:
+        wall = self.wall0 + timedelta(seconds=elapsed)  # the replicas' counters are read on the real clock
+        ports = Ports(policy=self.policy, target=self.target, key=self.key, demand=_AtWall(self.source, wall),
+                      forecasts=None if self.feed is None else _TimedFeed(self.feed, self.metrics),
+                      clock=At(now.to_pydatetime()), step=self.feed.step if self.feed is not None else STEP,
+                      events=self.events, incidents=self._sink, decide=self.decide)
+        out = run_cycle(ports, self.memory)
+        decision, forecast = out.acted.decision, out.observation.forecast
+        if out.plan.uncovered:
             # A fitted forecast that misses now is a bug (issue 9: stamps in different units), never silent.
             self.uncovered_cycles += 1
             log.error("local loop: %s", decision.message)
-        if decision.recommended_replicas is not None:
-            self._recs.append((state.now, decision.recommended_replicas))
-        # act
-        scaled = self._act(decision, scale.replicas, state.now)
-        # record
-        q = self.policy.headroom_quantile
-        q99 = _value_at(forecast, 0.99, now)
-        self._checks.append((observed, q99))
-        fired, resolved = self._incidents(state, decision, metrics_error)
+        scale, observed = out.observation.scale, out.observation.observed
         tally = self.load() if self.load is not None else Tally()
         delta, self._last_tally = tally - self._last_tally, tally
         rec = CycleRecord(
             t=now, elapsed=elapsed, trace_rate=float(self.trace_rate(elapsed)), observed=observed,
             offered=delta.offered, served=delta.served, rejected=delta.rejected, unserved=delta.unserved,
             current=scale.replicas, ready=scale.ready_replicas, desired=decision.desired_replicas,
-            q50=_value_at(forecast, 0.5, now), q95=_value_at(forecast, q, now), q99=q99,
-            reason=decision.reason, message=decision.message, scaled=scaled, fired=fired, resolved=resolved,
-            flags=sorted(decision.flags), peak=decision.forecast_peak,
+            q50=value_at(forecast, 0.5, now), q95=value_at(forecast, self.policy.headroom_quantile, now),
+            q99=value_at(forecast, 0.99, now), reason=decision.reason, message=decision.message,
+            scaled=out.acted.scaled, fired=out.fired, resolved=out.resolved, flags=sorted(decision.flags),
+            peak=decision.forecast_peak,
             peak_at=None if decision.forecast_peak_at is None else pd.Timestamp(decision.forecast_peak_at).isoformat(),
-            metrics_error=metrics_error,
+            metrics_error=out.observation.metrics_error,
         )
         self.record.add(rec)
         if self.metrics is not None:
-            self._export(rec, state, decision, forecast, elapsed, time.perf_counter() - began)
+            self._export(rec, out.plan.state, decision, forecast, elapsed, time.perf_counter() - began)
         return rec
+
+    def _incident_changed(self, incident: Incident, at: datetime) -> None:
+        self.record.incidents.append({**incident.to_dict(), "at": at.isoformat()})
 
     def _export(self, rec: CycleRecord, state: ObservedState, decision: Decision, forecast: Forecast | None,
                 elapsed: float, seconds: float) -> None:
@@ -297,31 +303,14 @@ class ControlLoop:
                 self.feed.horizon_steps = max(self.feed.horizon_steps,
                                               math.ceil((lead + self.policy.sync_period) / self.feed.step) + 3)
 
-    def _act(self, decision: Decision, current: int, now: datetime) -> bool:
-        if decision.desired_replicas == current:
-            return False
-        try:
-            self.target.set_replicas(self.key, decision.desired_replicas)
-        except PitbossError as exc:
-            self.scale_failures += 1
-            self.last_scale_error = str(exc)
-            return False
-        self.scale_failures, self.last_scale_error = 0, None
-        self._last_scale = now
-        return True
+    @property
+    def scale_failures(self) -> int:
+        """Consecutive failed calls to the target."""
+        return self.memory.scale.count
 
-    def _incidents(self, state: ObservedState, decision: Decision, metrics_error: str | None
-                   ) -> tuple[list[str], list[str]]:
-        if self.incidents is None:
-            return [], []
-        cycle = CycleInput(policy_name="casino", namespace="local", policy=self.policy, state=state,
-                           decision=decision, events=self.events, forecast_checks=tuple(self._checks),
-                           scale_failures=self.scale_failures, last_scale_error=self.last_scale_error,
-                           metrics_error=metrics_error)
-        result = self.incidents.process(state.now, evaluate(cycle, self.rules), cycle.scope())
-        for incident in result.fired + result.resolved:
-            self.record.incidents.append({**incident.to_dict(), "at": state.now.isoformat()})
-        return [i.alertname for i in result.fired], [i.alertname for i in result.resolved]
+    @property
+    def last_scale_error(self) -> str | None:
+        return self.memory.scale.last_error
 
     def settle(self, tally: Tally) -> None:
         """Book what happened after the last cycle (requests still in flight then) on the last record."""

@@ -48,13 +48,13 @@ from controller.incidents.engine import IncidentEngine
 from controller.incidents.rules import RuleSettings
 from controller.incidents.store import IncidentLog
 from controller.local.loadgen import LoadGenerator, SpinWorkload
-from controller.local.loop import Clock, ControlLoop, ForecastFeed, SystemClock
+from controller.local.loop import Clock, ControlLoop, StepFeed, SystemClock
 from controller.local.observe import business_fetch
 from controller.local.recorder import CycleRecord, EventSpan, RunRecord
 from controller.local.scenario import STEP, Scenario, build_scenario
-from controller.operator.metrics import OperatorMetrics, serve
 from controller.sources.scrape import ScrapeSource
 from controller.targets.local import LocalConfig, LocalProcessTarget
+from controller.telemetry.metrics import OperatorMetrics, serve
 from forecasting import registry
 from forecasting.base import Forecaster
 
@@ -200,7 +200,7 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
                         headroom_quantile=0.95, scale_down=ScaleDown(stabilization_window=config.stabilization))
         lead_steps = math.ceil(lead / STEP)
         plan = model.predict(len(scenario.live) + lead_steps + 5, scenario.events)
-        feed = ForecastFeed(model, scenario.events, scenario.history.index[-1], STEP, plan,
+        feed = StepFeed(model, scenario.events, scenario.history.index[-1], STEP, plan,
                             horizon_steps=lead_steps + math.ceil(sync / STEP) + 3)
 
         hooks.stage("registering demo players")
@@ -268,7 +268,7 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
                 raise load.error
             loop.settle(load.snapshot())
             record.meta["forecast_updates"] = feed.updates
-            record.meta["forecast_update_failures"] = feed.failures
+            record.meta["forecast_update_failures"] = feed.failure_notes()
             record.meta["cycles_without_forecast"] = loop.uncovered_cycles  # a forecast that missed now (an error)
             record.meta["restarts"] = target.restarts
             record.meta["lead_changes"] = [(t.isoformat(), d.total_seconds() / 60) for t, d in loop.lead_changes]

@@ -6,36 +6,25 @@ step) the cached forecast is reused. When the step moves, a model with
 ``update(new_points)`` (the calendar model) absorbs the new points without a
 refit; a full refit happens when the spec generation, the model, the
 horizon or the events change, and at least every ``REFIT_EVERY``. Called by
-``controller.operator.reconcile``.
+``controller.operator.reconcile``. The refit/update/fallback rules are the
+shared ``controller.cycle.feed.ForecastFeed``'s; this module keeps one per
+policy and says when the operator's key changes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 
+from controller.cycle.feed import FeedPolicy, ForecastFeed, value_at
 from controller.operator.resources import ScalingPolicySpec
 from forecasting.base import Event, Forecast, Forecaster
-from forecasting.timeutil import stamps_ns, ts_ns
 
 ForecasterFactory = Callable[[str], Forecaster]
 REFIT_EVERY = timedelta(hours=1)
-
-
-@dataclass
-class _Entry:
-    key: tuple[Any, ...]  # what forces a full refit when it changes
-    end: pd.Timestamp  # last history point the model has seen
-    fitted_end: pd.Timestamp  # last history point of the last full fit
-    model: Forecaster | None
-    forecast: Forecast | None
-    error: str | None
 
 
 def horizon_steps(spec: ScalingPolicySpec) -> int:
@@ -49,19 +38,25 @@ def horizon_steps(spec: ScalingPolicySpec) -> int:
     return math.ceil((longest + step) / step) + 1
 
 
+# The operator's feed policy: hourly refits, an update every step, a failed update refits at once,
+# a model without update() refits every step, a failed fit leaves the policy without a forecast.
+OPERATOR_FEED = FeedPolicy(refit_every=REFIT_EVERY, on_update_failure="refit", on_fit_failure="drop",
+                           refit_without_update=True)
+
+
 class ForecastCache:
-    """Forecasts by policy uid; counts full fits and incremental updates for the cycle report."""
+    """Forecast feeds by policy uid; counts full fits and incremental updates for the cycle report."""
 
     def __init__(self, factory: ForecasterFactory) -> None:
         self.factory = factory
-        self._entries: dict[str, _Entry] = {}
+        self._feeds: dict[str, ForecastFeed] = {}
         self.fits = 0
         self.updates = 0
 
     def forget_except(self, uids: set[str]) -> None:
-        """Drop the entries of policies that are gone."""
-        for uid in set(self._entries) - uids:
-            del self._entries[uid]
+        """Drop the feeds of policies that are gone."""
+        for uid in set(self._feeds) - uids:
+            del self._feeds[uid]
 
     def get(
         self, uid: str, generation: int, spec: ScalingPolicySpec, history: pd.Series, events: list[Event]
@@ -70,42 +65,24 @@ class ForecastCache:
         horizon = horizon_steps(spec)
         key = (generation, spec.forecast.model, horizon,
                tuple((e.name, e.kind, e.start, e.end, e.expected_lift) for e in events))
+        feed = self._feeds.get(uid)
+        if feed is None:
+            feed = self._feeds[uid] = ForecastFeed(lambda: self.factory(spec.forecast.model), OPERATOR_FEED)
+        feed.make_model = lambda: self.factory(spec.forecast.model)
         end = history.index[-1]
-        cached = self._entries.get(uid)
-        if cached is not None and cached.key == key:
-            if cached.end == end:
-                return cached.forecast, cached.error
-            update = getattr(cached.model, "update", None)
-            if cached.model is not None and update is not None and end > cached.end \
-                    and end - cached.fitted_end < REFIT_EVERY:
-                try:
-                    update(history[history.index > cached.end])
-                    forecast = cached.model.predict(horizon, events)
-                except ValueError:
-                    pass  # fall through to a full refit
-                else:
-                    self.updates += 1
-                    self._entries[uid] = _Entry(key, end, cached.fitted_end, cached.model, forecast, None)
-                    return forecast, None
-        series = history.copy()
-        series.index.freq = pd.tseries.frequencies.to_offset(pd.Timedelta(spec.forecast.step))
-        model: Forecaster | None = None
-        try:
-            model = self.factory(spec.forecast.model)
-            self.fits += 1
-            fc: Forecast | None = model.fit(series, events).predict(horizon, events)
-            error = None
-        except ValueError as exc:
-            fc, error, model = None, f"forecast failed: {exc}", None
-        self._entries[uid] = _Entry(key, end, end, model, fc, error)
-        return fc, error
+        fits, updates = feed.fits, feed.updates
+
+        def full() -> pd.Series:
+            series = history.copy()
+            series.index.freq = pd.tseries.frequencies.to_offset(pd.Timedelta(spec.forecast.step))
+            return series
+
+        previous = feed.end
+        forecast = feed.refresh(end, history=full, new_points=lambda: history[history.index > previous],
+                                horizon=horizon, events=events, key=key)
+        self.fits += feed.fits - fits
+        self.updates += feed.updates - updates
+        return forecast, None if forecast is not None else feed.error
 
 
-def value_at(forecast: Forecast, q: float, now: datetime) -> float | None:
-    """The forecast's ``q`` quantile for the step containing ``now`` (None outside it, or not finite)."""
-    stamps = stamps_ns(forecast.index)  # int64 ns: numpy's searchsorted, without pandas' scalar checks
-    i = int(np.searchsorted(stamps, ts_ns(now), side="right")) - 1
-    if not 0 <= i < len(stamps):
-        return None
-    value = float(forecast.quantile(q)[i])
-    return value if math.isfinite(value) else None
+__all__ = ["OPERATOR_FEED", "REFIT_EVERY", "ForecastCache", "ForecasterFactory", "horizon_steps", "value_at"]

@@ -22,21 +22,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import pandas as pd
 
 from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
+from controller.cycle.incidents import evaluate_cycle, new_memory
+from controller.cycle.memory import PolicyMemory
 from controller.errors import PermanentError, RetryableError
 from controller.incidents.engine import CycleResult, IncidentEngine
 from controller.incidents.model import Incident
-from controller.incidents.rules import ALL_WINDOWS, CycleInput, RuleSettings, evaluate
+from controller.incidents.rules import ALL_WINDOWS, RuleSettings
 from controller.operator.clock import Clock
-from controller.operator.forecasts import value_at
 from controller.operator.kube import PolicyObject
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.resources import ScalingPolicySpec
@@ -46,17 +44,6 @@ from forecasting.base import Event, Forecast
 log = logging.getLogger(__name__)
 
 SLIFactory = Callable[[PolicyObject, ScalingPolicySpec], SLISource | None]
-
-
-@dataclass
-class _PolicyMemory:
-    """What the rules need across cycles for one policy (by uid)."""
-
-    scope: dict[str, str]
-    scale_failures: int = 0
-    last_scale_error: str | None = None
-    # (forecast step, actual demand, forecast upper quantile): one entry per step, the latest reading wins.
-    checks: deque[tuple[int, float | None, float | None]] = field(default_factory=deque)
 
 
 @dataclass
@@ -83,28 +70,22 @@ class IncidentReporter:
         self.sli_interval = sli_interval.total_seconds()
         self.emits_events = emits_events  # a KubernetesEventSink is wired: the loop need not repeat its Warnings
         self.worker: DeliveryWorker | None = None
-        self._memory: dict[str, _PolicyMemory] = {}
+        self._memory: dict[str, PolicyMemory] = {}
         self._sli_cache: dict[int, _CachedRatios] = {}  # by id() of the SLI source (the factory keeps them)
         self.seconds = 0.0  # in the rules, the engine and the local log (Pitboss time, for the benchmark)
         self.source_seconds = 0.0  # in SLI queries (source time)
 
     # ---- per policy -------------------------------------------------------------------------
-    def _mem(self, policy: PolicyObject) -> _PolicyMemory:
+    def _mem(self, policy: PolicyObject) -> PolicyMemory:
         key = policy.uid or f"{policy.namespace}/{policy.name}"
         mem = self._memory.get(key)
         if mem is None:
-            mem = self._memory[key] = _PolicyMemory({"namespace": policy.namespace, "policy": policy.name},
-                                                    checks=deque(maxlen=self.settings.forecast_miss_steps))
+            mem = self._memory[key] = new_memory(policy.namespace, policy.name, self.settings)
         return mem
 
     def scale_call(self, policy: PolicyObject, error: str | None) -> None:
         """Record the outcome of this cycle's calls to the scale target (None: they all succeeded)."""
-        mem = self._mem(policy)
-        if error is None:
-            mem.scale_failures, mem.last_scale_error = 0, None
-        else:
-            mem.scale_failures += 1
-            mem.last_scale_error = error
+        self._mem(policy).scale.record(error)
 
     def observe(
         self,
@@ -130,22 +111,10 @@ class IncidentReporter:
         ratios = self._ratios(policy, spec, state.now) if metrics_error is None and slo is not None else None
         t1 = time.perf_counter()
         self.source_seconds += t1 - t0
-        self._check_forecast(mem, spec, forecast, state)
-        cycle = CycleInput(
-            policy_name=policy.name,
-            policy=core,
-            state=state,
-            decision=decision,
-            namespace=policy.namespace,
-            events=events,
-            forecast_checks=[(a, q) for _, a, q in mem.checks],
-            scale_failures=mem.scale_failures,
-            last_scale_error=mem.last_scale_error,
-            error_ratios=ratios,
-            slos=() if slo is None else slo.objectives(),
-            metrics_error=metrics_error,
-        )
-        result = self.engine.process(state.now, evaluate(cycle, self.settings), mem.scope, deliver=False)
+        result = evaluate_cycle(self.engine, self.settings, mem, policy=core, state=state, decision=decision,
+                                step=spec.forecast.step, forecast=forecast, events=events,
+                                metrics_error=metrics_error, error_ratios=ratios,
+                                slos=() if slo is None else slo.objectives(), deliver=False)
         self.seconds += time.perf_counter() - t1
         return result
 
@@ -228,18 +197,6 @@ class IncidentReporter:
             ratios = None
         self._sli_cache[id(source)] = _CachedRatios(mono, ratios)
         return ratios
-
-    def _check_forecast(self, mem: _PolicyMemory, spec: ScalingPolicySpec, forecast: Forecast | None,
-                        state: ObservedState) -> None:
-        """Remember (actual, forecast upper quantile) for the current forecast step (latest reading wins)."""
-        step_ns = int(spec.forecast.step.total_seconds() * 1e9)
-        step = pd.Timestamp(state.now).value // step_ns  # the forecast step's number
-        upper = None if forecast is None else value_at(forecast, self.settings.forecast_miss_quantile, state.now)
-        entry = (step, state.observed_demand, upper)
-        if mem.checks and mem.checks[-1][0] == step:
-            mem.checks[-1] = entry
-        else:
-            mem.checks.append(entry)
 
 
 class DeliveryWorker:

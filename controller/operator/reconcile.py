@@ -30,10 +30,11 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from controller.core.decide import FORECAST_NOT_COVERING
 from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
 from controller.core.policy import Policy
+from controller.cycle.act import safeguarded, write_replicas
+from controller.cycle.run import plan_state
 from controller.errors import PermanentError, RetryableError
 from controller.operator import database as db
 from controller.operator import status as st
@@ -49,13 +50,12 @@ from controller.operator.report import CycleReport, PolicyOutcome
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
 from controller.sources.base import DemandSource
 from controller.sources.observe import read_current
-from controller.targets.base import ScaleConflict, ScaleState, ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
+from controller.targets.base import ScaleState, ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
 from forecasting.base import Event, Forecast
 
 log = logging.getLogger(__name__)
 
 DecideFn = Callable[[Policy, Forecast | None, ObservedState], Decision]
-CONFLICT_RETRIES = 3
 
 
 class DemandFactory(Protocol):
@@ -165,9 +165,9 @@ class Reconciler:
             self.forecasts.forget_except(seen)
             for uid in set(self._specs) - seen:
                 del self._specs[uid]
-            self._incident("forget_except", policies, self.clock.now(), self.namespace)
+            self._incidents_call("forget_except", lambda r: r.forget_except(policies, self.clock.now(), self.namespace))
             self.metrics.forget_except({(p.namespace, p.name) for p in policies})
-        self._incident("end_cycle", self.clock.now())
+        self._incidents_call("end_cycle", lambda r: r.end_cycle(self.clock.now()))
         if self.incidents is not None:  # open incidents by alert, time to resolve (the dashboards)
             self.metrics.observe_incidents(list(self.incidents.engine.active.values()), self.clock.now())
         report.seconds = time.perf_counter() - t0
@@ -200,7 +200,7 @@ class Reconciler:
         try:
             spec, core_policy = self._parse(policy)
         except ValueError as exc:
-            self._incident("hold", policy, now)
+            self._hold(policy, now)
             return self._invalid(policy, builder, str(exc))
         builder.ok(st.INVALID_SPEC, False, "SpecValid", "the spec is valid")
         builder.set(mode=spec.mode)
@@ -208,7 +208,7 @@ class Reconciler:
 
         if spec.mode == "Paused":
             builder.ok(st.READY, False, "Paused", "mode is Paused: the target is left alone")
-            self._incident("resolve", policy, now)
+            self._incidents_call("resolve", lambda r: r.resolve(policy, now))
             self._write_status(policy, builder)
             return PolicyOutcome(policy.namespace, policy.name, "Paused", "paused")
 
@@ -218,10 +218,10 @@ class Reconciler:
                 scale = self.targets.get_scale(key)
                 db_key, db_scale = self._db_scale(policy, spec)
         except (TargetNotFound, TargetForbidden) as exc:
-            self._incident("hold", policy, now, scale_error=str(exc))
+            self._hold(policy, now, scale_error=str(exc))
             return self._unable(policy, builder, exc)
         except RetryableError as exc:
-            self._incident("hold", policy, now, scale_error=str(exc))
+            self._hold(policy, now, scale_error=str(exc))
             builder.ok(st.READY, False, "APIUnavailable", str(exc))
             self.metrics.errors.labels(policy.namespace, policy.name, "APIUnavailable").inc()
             self._write_status(policy, builder, quiet=True)
@@ -257,8 +257,9 @@ class Reconciler:
             **({} if db_scale is None or spec.database_replicas is None
                else db.observed_fields(spec.database_replicas, db_scale, lag, old, now)),
         )
-        decision = self.decide(core_policy, forecast, state)
-        if FORECAST_NOT_COVERING in decision.flags:  # a forecast that misses now is a bug, not a gap (issue 9)
+        planned = plan_state(core_policy, forecast, state, self.decide)
+        decision = planned.decision
+        if planned.uncovered:  # a forecast that misses now is a bug, not a gap (issue 9)
             log.error("%s/%s: %s", policy.namespace, policy.name, decision.message)
 
         def redecide(**fresh: Any) -> Decision:
@@ -271,11 +272,7 @@ class Reconciler:
         def app_replicas(fresh: ScaleState | None) -> int:
             if fresh is not None:
                 redecide(current_replicas=fresh.replicas, ready_replicas=fresh.ready_replicas)
-            desired = decision.desired_replicas
-            current_now = state.current_replicas
-            if decision.metrics_available is False and desired < current_now:
-                desired = current_now  # belt and braces: never scale down without metrics
-            return desired
+            return safeguarded(decision, state.current_replicas)  # never scale down without metrics
 
         def db_replicas(fresh: ScaleState | None) -> int:
             assert spec.database_replicas is not None
@@ -297,7 +294,7 @@ class Reconciler:
                     db_scale, _ = self._set_replicas(db_key, db_scale, db_replicas)
                     db_current = db_scale.replicas
             except (TargetNotFound, TargetForbidden) as exc:
-                self._incident("hold", policy, now, scale_error=str(exc))
+                self._hold(policy, now, scale_error=str(exc))
                 return self._unable(policy, builder, exc)
             except RetryableError as exc:
                 builder.ok(st.ABLE_TO_SCALE, False, "ScaleFailed", str(exc))
@@ -318,8 +315,9 @@ class Reconciler:
         elif spec.mode == "ForecastOnly" and st.decision_changed(old, decision):
             self._emit(policy, "Normal", decision.reason, f"{spec.target_ref.name}: {decision.message}", now)
         # incidents: the same facts, once per policy per cycle (evaluated here, delivered on another thread)
-        self._incident("observe", policy, spec, core_policy, state, decision, events=matching, forecast=forecast,
-                       metrics_error=metrics_error, scale_error=scale_error)
+        self._incidents_call("observe", lambda r: r.observe(
+            policy, spec, core_policy, state, decision, events=matching, forecast=forecast,
+            metrics_error=metrics_error, scale_error=scale_error))
         incident_events = self.incidents is not None and self.incidents.emits_events
         if metrics_error and not incident_events and st.transitioned(old, st.METRICS_AVAILABLE, "False"):
             self._emit(policy, "Warning", "MetricsUnavailable", f"holding {current} replicas: {metrics_error}", now)
@@ -339,19 +337,23 @@ class Reconciler:
         return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, scale.replicas, desired,
                              scaled)
 
-    def _incident(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Call ``IncidentReporter.<method>``; its failure is logged, never fails the policy or the cycle."""
+    def _incidents_call(self, what: str, call: Callable[[IncidentReporter], object]) -> None:
+        """``call(reporter)`` when incidents are wired; its failure is logged, never fails the policy or the cycle."""
         if self.incidents is None:
             return
         reporter = self.incidents
         pit, src = reporter.seconds, reporter.source_seconds
         try:
-            getattr(reporter, method)(*args, **kwargs)
+            call(reporter)
         except Exception:
-            log.exception("incidents: %s failed", method)
+            log.exception("incidents: %s failed", what)
         finally:
             self._report.incident_seconds += reporter.seconds - pit
             self._report.source_seconds += reporter.source_seconds - src
+
+    def _hold(self, policy: PolicyObject, now: datetime, *, scale_error: str | None = None) -> None:
+        """The cycle stopped before deciding: keep the policy's open incidents (``IncidentReporter.hold``)."""
+        self._incidents_call("hold", lambda r: r.hold(policy, now, scale_error=scale_error))
 
     def _parse(self, policy: PolicyObject) -> tuple[ScalingPolicySpec, Policy]:
         """The validated spec and its core Policy, cached per (uid, generation)."""
@@ -430,27 +432,11 @@ class Reconciler:
     def _set_replicas(
         self, key: TargetKey, scale: ScaleState, desired_for: Callable[[ScaleState | None], int]
     ) -> tuple[ScaleState, bool]:
-        """Patch /scale to ``desired_for(None)`` with the resourceVersion we read: (scale after, written?).
-
-        On a 409 someone else changed the workload: read /scale again and ask ``desired_for(fresh)``, which
-        decides again from the fresh state, so a concurrent human edit is respected (never overwritten by the
-        count computed from the stale read). Nothing is written when the fresh decision is the fresh count.
-        """
-        desired = desired_for(None)
-        for attempt in range(CONFLICT_RETRIES):
-            if desired == scale.replicas:
-                return scale, False
-            try:
-                with self._api():
-                    result = self.targets.set_replicas(key, desired, scale.resource_version)
-                self.metrics.scales.labels(key.kind).inc()
-                return result, True
-            except ScaleConflict:
-                log.info("%s: 409 on attempt %d, re-reading /scale and deciding again", key, attempt + 1)
-                with self._api():
-                    scale = self.targets.get_scale(key)
-                desired = desired_for(scale)
-        raise ScaleConflict(f"{key}: still conflicting after {CONFLICT_RETRIES} attempts")
+        """Patch /scale (409: re-read and decide again, ``controller.cycle.act``): (scale after, written?)."""
+        result, written = write_replicas(self.targets, key, scale, desired_for, timed=self._api)
+        if written:
+            self.metrics.scales.labels(key.kind).inc()
+        return result, written
 
     # ---- record helpers ------------------------------------------------------
     def _record(

@@ -10,7 +10,9 @@ status.decisions keeps the last ``MAX_DECISIONS`` decisions that moved
 replicas or changed reason, with their numbers and the event that drove them
 (read by ``pitboss explain``); a steady policy appends nothing.
 ``scale_message`` writes the Event text that says why replicas moved.
-Called by ``controller.operator.reconcile``; pure (no I/O, time passed in).
+The recommendations are the shared ``controller.cycle.memory.RecommendationWindow``,
+dumped to and loaded from status here. Called by ``controller.operator.reconcile``;
+pure (no I/O, time passed in).
 """
 
 from __future__ import annotations
@@ -25,27 +27,12 @@ import pandas as pd
 from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
 from controller.core.headroom import choose
+from controller.cycle.memory import MAX_RECOMMENDATIONS, RecommendationWindow, iso, parse_time
 from controller.operator.resources import CONDITION_TYPES, ScalingPolicySpec
 from forecasting.base import Event, Forecast
 
 READY, ABLE_TO_SCALE, METRICS_AVAILABLE, FORECAST_READY, CAPACITY_LIMITED, INVALID_SPEC = CONDITION_TYPES
-MAX_RECOMMENDATIONS = 200
 MAX_DECISIONS = 20
-
-
-def iso(at: datetime) -> str:
-    """RFC 3339 in UTC with a Z, second precision (what Kubernetes writes)."""
-    return pd.Timestamp(at).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 string (or None) as a tz-aware datetime."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _conditions(old: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -73,26 +60,9 @@ def window_recommendations(
     """The (time, replicas) the stabilization window sees, from the run-length-encoded status list.
 
     An entry from before the window whose value still held at the window's
-    start counts as if recorded at the start.
+    start counts as if recorded at the start (``RecommendationWindow.view``).
     """
-    cutoff = now - window
-    entries = []
-    for item in (old or {}).get(field) or []:
-        at = parse_time(item.get("time"))
-        if at is not None and isinstance(item.get("replicas"), int):
-            entries.append((at, int(item["replicas"])))
-    entries.sort(key=lambda e: e[0])  # stable: entries of the same time keep their order
-    out: list[tuple[datetime, int]] = []
-    for i, (at, replicas) in enumerate(entries):
-        if at > now:
-            continue
-        if at < cutoff:
-            nxt = entries[i + 1][0] if i + 1 < len(entries) else None
-            if nxt is None or nxt > cutoff:
-                out.append((cutoff, replicas))
-            continue
-        out.append((at, replicas))
-    return tuple(out)
+    return RecommendationWindow.load((old or {}).get(field)).view(now, window)
 
 
 def next_peak(forecast: Forecast | None, spec: ScalingPolicySpec, now: datetime) -> dict[str, Any] | None:
@@ -169,16 +139,9 @@ class StatusBuilder:
     def recommend(self, replicas: int | None, now: datetime, window: timedelta, *,
                   field: str = "recommendations") -> None:
         """Append a recommendation when it differs from the last one; drop what the window no longer needs."""
-        items = [dict(i) for i in self.fields.get(field) or [] if isinstance(i, dict)]
-        if replicas is not None and (not items or items[-1].get("replicas") != replicas):
-            items.append({"time": iso(now), "replicas": replicas})
-        cutoff = now - window
-        keep_from = 0
-        for i, item in enumerate(items):
-            at = parse_time(item.get("time"))
-            if at is not None and at <= cutoff:
-                keep_from = i  # the last entry at or before the cutoff still holds at the cutoff
-        self.fields[field] = items[keep_from:][-MAX_RECOMMENDATIONS:]
+        memory = RecommendationWindow.load(self.fields.get(field))
+        memory.add(replicas, now)
+        self.fields[field] = memory.dump(now, window)
 
     def remember(
         self, decision: Decision, state: ObservedState, *, after: int, spec: ScalingPolicySpec, events: list[Event]
@@ -250,3 +213,7 @@ def scale_message(
             when = f"{event.start:%H:%M}"
             return f"{verb} {target} {before} -> {after} for {event.kind} {event.name} at {when}, lead {lead}"
     return f"scaled {target} {before} -> {after} ({decision.reason}): {decision.message}"
+
+
+__all__ = ["MAX_DECISIONS", "MAX_RECOMMENDATIONS", "StatusBuilder", "decision_changed", "driving_event", "iso",
+           "next_peak", "parse_time", "scale_message", "transitioned", "window_recommendations"]

@@ -16,6 +16,11 @@ model's state only changes when it is refitted.
   predictive HPA and the clouds' predictive scaling do);
 * ``pitboss``: the ``calendar`` model with the event calendar.
 
+The refit/update/fallback rules are the shared ``controller.cycle.feed.ForecastFeed``
+(a failed refit or update keeps the forecast it had) and the stabilization
+window is the shared ``controller.cycle.memory``; each step is one
+``controller.cycle.run.run_cycle`` over the engine's warming replicas.
+
 ``Oracle`` knows the whole demand (it alone reads the future): it asks at each
 step for the replicas the next ``lead`` steps need, the fewest at zero
 unserved demand. Used by the simulator through ``controller.simulate.policies``.
@@ -24,21 +29,23 @@ unserved demand. Used by the simulator through ``controller.simulate.policies``.
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from time import perf_counter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from controller.core.decide import FORECAST_NOT_COVERING, decide
-from controller.core.decision import ObservedState
 from controller.core.headroom import label
 from controller.core.limits import clamp, replicas_for
 from controller.core.policy import Policy
+from controller.cycle.feed import FeedPolicy, ForecastFeed
+from controller.cycle.memory import PolicyMemory
+from controller.cycle.run import At, Ports, run_cycle
 from controller.simulate.costs import SimCosts
 from controller.simulate.engine import SimContext, StepView
+from controller.targets.base import ScaleState, TargetKey
 from forecasting import registry
 from forecasting.base import Event, Forecast, Forecaster
 
@@ -80,11 +87,6 @@ class Predictive:
         self.costs = costs  # set: decide() sizes at the newsvendor quantile (controller.simulate.costs)
         self.sized_at: dict[str, int] = {}  # headroom the decisions quoted -> how many decisions
         self.notes: list[str] = []
-        self.refits = 0
-        self.failed_refits = 0
-        self.fit_seconds = 0.0
-        self.failed_updates = 0
-        self.update_seconds = 0.0
         self.reasons: Counter[str] = Counter()  # decisions per reason over the run
         self.steps_without_forecast = 0  # decisions made with no forecast covering now
         self.fallback: str | None = None  # the model a refit fell back to (seasonal-naive), if any
@@ -117,79 +119,71 @@ class Predictive:
         self._refit_steps = max(1, round(refit / step))
         self._horizon = self._refit_steps + ctx.lead_steps + 2
         self._model: Forecaster = registry.create(self.model_name, **self.model_params)
-        self._forecast: Forecast | None = None
-        window = self.policy.scale_down.stabilization_window
-        self._recs: deque[tuple[datetime, int]] = deque(maxlen=max(1, round(window / step) + 1))
-        self.notes, self.refits, self.failed_refits, self.fit_seconds = [], 0, 0, 0.0
-        self.failed_updates, self.update_seconds = 0, 0.0
-        self.reasons, self.steps_without_forecast, self.fallback = Counter(), 0, None
+        model = self._model
+        self.feed = ForecastFeed(lambda: model, FeedPolicy(
+            refit_every=step * self._refit_steps, on_update_failure="keep", on_fit_failure="keep",
+            update_every=step * (1 if self.update_every is None else max(1, round(self.update_every / step)))))
+        self._memory = PolicyMemory({"namespace": "simulate", "policy": self.name})
+        self.notes, self.reasons, self.steps_without_forecast, self.fallback = [], Counter(), 0, None
         self._uncovered = 0
-        self._updates = callable(getattr(self._model, "update", None))
-        self._update_steps = 1 if self.update_every is None else max(1, round(self.update_every / step))
         self._events = sorted(ctx.events, key=lambda e: e.start) if self.use_events else []
         self._near: list[Event] = []
+        self._fit_events: list[Event] = []
 
-    def _refit(self, t: int) -> None:
-        history = self._ctx.history(t, self.max_history)
-        began = perf_counter()
+    # The feed's counters (``self.feed``: fits, updates, failures, seconds), under the simulator's names.
+    @property
+    def refits(self) -> int:
+        return self.feed.fits
+
+    @property
+    def failed_refits(self) -> int:
+        return self.feed.failed_fits
+
+    def _events_for(self, t: int) -> None:
+        """Before a refit: only the events near the fitted history and the coming horizon matter to the
+        model; passing fewer keeps each update cheap."""
         now = self._ctx.index[t]
-        # Only the events near the fitted history and the coming horizon matter
-        # to the model; passing fewer keeps each update cheap.
         margin = pd.Timedelta(days=1)
         until = now + pd.Timedelta(self._ctx.step * self._horizon) + margin
         self._near = [e for e in self._events if e.end >= now - margin and e.start <= until]
-        if len(history):
-            fit_events = [e for e in self._events if e.end >= history.index[0] - margin and e.start <= until]
-        else:
-            fit_events = []
-        try:
-            self._model.fit(history, fit_events)
-            self._forecast = self._model.predict(self._horizon, fit_events)
-            if self._forecast.fallback and self.fallback is None:
-                self.fallback = self._forecast.fallback
-                why = getattr(self._model, "fallback_reason", None) or "see the model's warning"
-                self.notes.append(f"{self.model_name} fell back to {self.fallback} at {now}: {why}")
-        except ValueError as exc:
-            self.failed_refits += 1
-            if self.failed_refits <= 3:
-                self.notes.append(f"refit at {self._ctx.index[t]} failed: {exc}")
-            # Keep the previous forecast: decide() treats it as stale once it ends.
-        self.fit_seconds += perf_counter() - began
-        self.refits += 1
+        start = self._ctx.history(t, self.max_history).index
+        self._fit_events = [e for e in self._events if e.end >= start[0] - margin and e.start <= until] \
+            if len(start) else []
 
-    def _due(self, t: int) -> bool:
-        return (t % self._refit_steps) % self._update_steps == 0
-
-    def _update(self, t: int) -> None:
-        """Absorb the last complete step (models with ``update``) and forecast again."""
-        began = perf_counter()
-        try:
-            # The last refit or update was exactly update_steps ago: absorb the steps since.
-            self._model.update(self._ctx.history(t, self._update_steps))  # type: ignore[attr-defined]
-            self._forecast = self._model.predict(self._update_steps + self._ctx.lead_steps + 2, self._near)
-        except ValueError as exc:
-            self.failed_updates += 1
-            if self.failed_updates <= 3:
-                self.notes.append(f"update at {self._ctx.index[t]} failed: {exc}")
-        self.update_seconds += perf_counter() - began
+    def _forecast_at(self, t: int) -> Forecast | None:
+        """Refit every ``refit_every``, update in between (see the module docstring), as the operator would."""
+        feed, now = self.feed, self._ctx.index[t]
+        action = feed.due(now)
+        if action == "refit":
+            self._events_for(t)
+        failed = feed.failed_fits + feed.failed_updates
+        update_steps = max(1, round(feed.policy.update_every / self._ctx.step))
+        forecast = feed.refresh(
+            now, history=lambda: self._ctx.history(t, self.max_history),
+            new_points=lambda: self._ctx.history(t, update_steps),  # exactly update_steps since the last absorb
+            horizon=self._horizon, fit_events=self._fit_events, events=self._near,
+            update_horizon=update_steps + self._ctx.lead_steps + 2)
+        if feed.failed_fits + feed.failed_updates > failed:  # this refresh failed: note the first three of each
+            failure = feed.failures[-1]
+            if (feed.failed_fits if failure.kind == "fit" else feed.failed_updates) <= 3:
+                what = "refit" if failure.kind == "fit" else "update"
+                self.notes.append(f"{what} at {now} failed: {failure.message}")
+        if action == "refit" and forecast is not None and forecast.fallback and self.fallback is None \
+                and feed.error is None:
+            self.fallback = forecast.fallback
+            why = getattr(self._model, "fallback_reason", None) or "see the model's warning"
+            self.notes.append(f"{self.model_name} fell back to {self.fallback} at {now}: {why}")
+        return forecast
 
     def desired(self, view: StepView) -> int:
-        if view.t % self._refit_steps == 0:
-            self._refit(view.t)
-        elif self._updates and self.failed_refits < self.refits and self._due(view.t):
-            self._update(view.t)
-        state = ObservedState(
-            now=view.now.to_pydatetime(),
-            current_replicas=view.current_replicas,
-            ready_replicas=view.ready_replicas,
-            observed_demand=view.observed_demand,
-            recommendations=tuple(self._recs),
-        )
-        decision = decide(self.policy, self._forecast, state)
+        ports = Ports(policy=self.policy, target=_WarmingTarget(view), key=SIM_KEY, demand=_LastStep(view),
+                      forecasts=_StepForecasts(self, view.t), clock=At(view.now.to_pydatetime()), step=self._ctx.step)
+        out = run_cycle(ports, self._memory)
+        decision = out.plan.decision
         self.reasons[decision.reason] += 1
         if "ForecastUnavailable" in decision.flags:
             self.steps_without_forecast += 1
-        if FORECAST_NOT_COVERING in decision.flags:
+        if out.plan.uncovered:
             # A forecast exists but misses now: a bug (issue 9) unless a refit failed; never silent.
             self._uncovered += 1
             if self._uncovered == 1:
@@ -200,9 +194,45 @@ class Predictive:
             if key not in self.sized_at and len(self.sized_at) < 3:
                 self.notes.append(f"sized at newsvendor {key} (first at {view.now:%Y-%m-%d %H:%M})")
             self.sized_at[key] = self.sized_at.get(key, 0) + 1
-        if decision.recommended_replicas is not None:
-            self._recs.append((state.now, decision.recommended_replicas))
-        return decision.desired_replicas
+        return out.plan.desired
+
+
+SIM_KEY = TargetKey("simulate", "Deployment", "target")
+
+
+@dataclass(frozen=True)
+class _WarmingTarget:
+    """The scale target port over the engine's step: replicas asked for, those warmed up (after the lead
+    steps) ready; a write is what the engine applies for the next step."""
+
+    view: StepView
+
+    def get_scale(self, key: TargetKey) -> ScaleState:
+        return ScaleState(self.view.current_replicas, self.view.current_replicas, self.view.ready_replicas)
+
+    def set_replicas(self, key: TargetKey, replicas: int, resource_version: str | None = None) -> ScaleState:
+        return ScaleState(replicas, self.view.current_replicas, self.view.ready_replicas)
+
+
+@dataclass(frozen=True)
+class _LastStep:
+    """The demand port: the last complete step's demand (None at a gap)."""
+
+    view: StepView
+
+    def current(self, now: datetime) -> float | None:
+        return self.view.observed_demand
+
+
+@dataclass(frozen=True)
+class _StepForecasts:
+    """The forecast port: the policy's feed at step ``t``."""
+
+    scaler: Predictive
+    t: int
+
+    def at(self, now: datetime, observed: float | None) -> Forecast | None:
+        return self.scaler._forecast_at(self.t)
 
 
 class Oracle:

@@ -173,33 +173,37 @@ def at_unserved(frontier: Sequence[SweepPoint], unserved: float
 class TapedPredictive(Predictive):
     """A Predictive that records its forecasts (``source=None``) or replays another run's (the same trace).
 
-    Only ``_refit`` and ``_update`` differ: what ``decide`` sees is identical.
+    Only ``_forecast_at`` differs (and the refit counters it replays): what ``decide`` sees is identical.
     """
 
     def __init__(self, *args: Any, source: TapedPredictive | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.source = source
-        self.tape: dict[int, tuple[Forecast | None, int]] = {} if source is None else source.tape
+        self.tape: dict[int, tuple[Forecast | None, int, int]] = {} if source is None else source.tape
+        self._replayed = (0, 0)  # (refits, failed refits) of the source at the replayed step
 
     def reset(self, ctx: SimContext) -> None:
         super().reset(ctx)
+        self._replayed = (0, 0)
         if self.source is not None:
             self.notes = list(self.source.notes)
 
-    def _refit(self, t: int) -> None:
-        if self.source is None:
-            super()._refit(t)
-            self.tape[t] = (self._forecast, self.failed_refits)
-        else:
-            self._forecast, self.failed_refits = self.tape[t]
-            self.refits += 1
+    @property
+    def refits(self) -> int:
+        return self._replayed[0] if self.source is not None else super().refits
 
-    def _update(self, t: int) -> None:
+    @property
+    def failed_refits(self) -> int:
+        return self._replayed[1] if self.source is not None else super().failed_refits
+
+    def _forecast_at(self, t: int) -> Forecast | None:
         if self.source is None:
-            super()._update(t)
-            self.tape[t] = (self._forecast, self.failed_refits)
-        else:
-            self._forecast = self.tape[t][0]
+            forecast = super()._forecast_at(t)
+            self.tape[t] = (forecast, self.refits, self.failed_refits)
+            return forecast
+        forecast, *counts = self.tape[t]
+        self._replayed = (counts[0], counts[1])
+        return forecast
 
 
 def keda_floors(ctx: SimContext, target: float) -> tuple[int, ...]:

@@ -18,7 +18,7 @@ from controller.core.policy import Policy
 from controller.errors import RetryableError
 from controller.incidents.engine import IncidentEngine
 from controller.local.loadgen import Tally
-from controller.local.loop import ControlLoop, FakeClock, ForecastFeed
+from controller.local.loop import ControlLoop, FakeClock, StepFeed
 from controller.local.recorder import EventSpan, RunRecord
 from controller.sources.fakes import FakeDemandSource
 from controller.targets.base import ScaleState, TargetKey
@@ -74,7 +74,7 @@ def make_loop(lead_min: int, *, target: InMemoryScaleTarget | None = None, sourc
     source = source or FakeDemandSource(value=10.0)
     model = model or StepForecaster()
     plan = model.predict(120, [EVENT])
-    feed = ForecastFeed(model, [EVENT], START - STEP, STEP, plan, horizon_steps=lead_min + 4)
+    feed = StepFeed(model, [EVENT], START - STEP, STEP, plan, horizon_steps=lead_min + 4)
     record = RunRecord(meta={"capacity_per_replica": 15, "speed": 60, "max_replicas": 4},
                        events=[EventSpan(EVENT.name, EVENT.kind, EVENT.start, EVENT.end, EVENT.expected_lift)])
     settings: dict[str, object] = {"speed": 60, **kwargs}
@@ -149,7 +149,7 @@ def test_failed_scale_calls_raise_scaling_failing_after_three() -> None:
 def test_feed_absorbs_completed_steps_and_falls_back_to_the_plan() -> None:
     model = StepForecaster()
     plan = model.predict(60, [EVENT])
-    feed = ForecastFeed(model, [EVENT], START - STEP, STEP, plan, horizon_steps=8)
+    feed = StepFeed(model, [EVENT], START - STEP, STEP, plan, horizon_steps=8)
     assert feed.at(START + pd.Timedelta(seconds=30), 10.0) is plan  # no step completed yet
     got = feed.at(START + pd.Timedelta(minutes=3, seconds=5), 12.0)
     # 12:00, 12:01 and 12:02 have fully passed at 12:03:05
@@ -158,7 +158,7 @@ def test_feed_absorbs_completed_steps_and_falls_back_to_the_plan() -> None:
     feed.at(START + pd.Timedelta(minutes=4, seconds=5), None)
     assert model.absorbed[-1].isna().all()  # unknown demand is a gap, never zero
     broken = StepForecaster(fail_updates=True)
-    feed = ForecastFeed(broken, [EVENT], START - STEP, STEP, plan, horizon_steps=8)
+    feed = StepFeed(broken, [EVENT], START - STEP, STEP, plan, horizon_steps=8)
     for minute in range(2, 7):
         assert feed.at(START + pd.Timedelta(minutes=minute), 10.0) is plan
     assert len(feed.failures) == 3  # then it stops trying

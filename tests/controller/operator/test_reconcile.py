@@ -147,3 +147,20 @@ def test_incident_sink_writes_events_through_the_operator_recorder(kube: Any) ->
     assert events[0]["involvedObject"] == {"apiVersion": "pitboss.dev/v1alpha1", "kind": "ScalingPolicy",
                                            "name": "slots", "namespace": NS}
     assert "capacity will not be ready" in events[0]["message"] and events[0]["reportingInstance"] == "op-a"
+
+
+def test_a_failing_incident_reporter_never_fails_the_policy(caplog: pytest.LogCaptureFixture) -> None:
+    from controller.incidents.engine import IncidentEngine
+    from controller.operator.incidents import IncidentReporter
+
+    class Broken(IncidentReporter):
+        def observe(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("rules: broken on purpose")
+
+    reconciler, _, target, _, _ = _world()
+    reconciler.incidents = Broken(IncidentEngine())
+    with caplog.at_level("ERROR", logger="controller.operator.reconcile"):
+        report = reconciler.reconcile_all()
+    assert report.outcomes[0].scaled and report.outcomes[0].error is None
+    assert target.get_scale(SLOTS).replicas >= 11
+    assert any("incidents: observe failed" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,130 @@
+"""The forecast feed's refit / update / fallback policy, table-driven over the three shells' policies.
+
+A tiny in-process forecaster stands in for a model (what is tested is when the feed fits, updates
+and falls back, not forecasting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from controller.cycle.feed import FeedPolicy, ForecastFeed, value_at
+from forecasting.base import REQUIRED_QUANTILES, Event, Forecast
+
+T0 = pd.Timestamp("2026-02-02T12:00:00Z")
+STEP = pd.Timedelta(minutes=1)
+
+
+class Flat:
+    """Forecasts the last value it saw; ``fail`` makes fit or update raise."""
+
+    name: ClassVar[str] = "flat"
+
+    def __init__(self, fail: str = "") -> None:
+        self.fail, self.end, self.level = fail, T0, 0.0
+
+    def fit(self, history: pd.Series, events: Sequence[Event] = ()) -> Self:
+        if self.fail == "fit":
+            raise ValueError("history: broken on purpose")
+        self.end, self.level = history.index[-1], float(history.iloc[-1])
+        return self
+
+    def update(self, new_points: pd.Series) -> Self:
+        if self.fail == "update":
+            raise ValueError("new_points: broken on purpose")
+        self.end, self.level = new_points.index[-1], float(new_points.iloc[-1])
+        return self
+
+    def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:
+        index = pd.date_range(self.end + STEP, periods=horizon, freq=STEP)
+        mean = np.full(horizon, self.level)
+        return Forecast(index=index, mean=mean, quantiles={q: mean * (0.5 + q) for q in REQUIRED_QUANTILES},
+                        model="flat")
+
+
+def _series(end: pd.Timestamp, value: float) -> pd.Series:
+    return pd.Series(value, index=pd.date_range(end - 9 * STEP, end, freq=STEP), dtype=float)
+
+
+def _refresh(feed: ForecastFeed, minute: int, value: float = 1.0) -> Forecast | None:
+    end = T0 + minute * STEP
+    return feed.refresh(end, history=lambda: _series(end, value), new_points=lambda: _series(end, value).tail(1),
+                        horizon=5)
+
+
+OPERATOR = FeedPolicy(refit_every=timedelta(minutes=10), refit_without_update=True)
+
+
+@pytest.mark.parametrize(("policy", "fail", "minutes", "fits", "updates"), [
+    (OPERATOR, "", [0, 0, 1, 2], 1, 2),  # fit once, reuse the same end, update each new step
+    (OPERATOR, "", [0, 5, 10, 11], 2, 2),  # refit once the fit is refit_every old
+    (OPERATOR, "update", [0, 1, 2], 3, 0),  # a failed update refits at once
+    (FeedPolicy(refit_every=timedelta(minutes=10), update_every=timedelta(minutes=3)), "", [0, 1, 2, 3, 6], 1, 2),
+    (FeedPolicy(refit_every=None), "", [1, 2, 3], 0, 3),  # the model came fitted: updates only
+])
+def test_when_the_feed_fits_and_updates(policy: FeedPolicy, fail: str, minutes: list[int], fits: int,
+                                        updates: int) -> None:
+    model = Flat(fail)
+    fitted = policy.refit_every is None
+    feed = ForecastFeed(lambda: model, policy, model=model if fitted else None, fitted_end=T0 if fitted else None)
+    for minute in minutes:
+        _refresh(feed, minute)
+    assert (feed.fits, feed.updates) == (fits, updates)
+
+
+def test_a_key_change_refits_and_a_model_without_update_refits_each_step_for_the_operator() -> None:
+    class NoUpdate(Flat):
+        update = None  # type: ignore[assignment]
+
+    feed = ForecastFeed(NoUpdate, OPERATOR)
+    for minute in (0, 1, 2):
+        _refresh(feed, minute)
+    assert feed.fits == 3
+    keep = ForecastFeed(NoUpdate, FeedPolicy(refit_every=timedelta(minutes=10)))  # the simulator's holt-winters
+    for minute in (0, 1, 2):
+        _refresh(keep, minute)
+    assert keep.fits == 1
+    end = T0 + 2 * STEP
+    keep.refresh(end, history=lambda: _series(end, 1.0), new_points=lambda: _series(end, 1.0), horizon=5, key="v2")
+    assert keep.fits == 2
+
+
+@pytest.mark.parametrize(("on_update_failure", "falls_back_to"), [("plan", "plan"), ("keep", "previous")])
+def test_a_failed_update_falls_back_as_the_policy_says(on_update_failure: str, falls_back_to: str) -> None:
+    model = Flat("update")
+    plan = Flat().fit(_series(T0, 7.0)).predict(60)
+    feed = ForecastFeed(lambda: model, FeedPolicy(refit_every=timedelta(hours=1), on_update_failure=on_update_failure,
+                                                  max_update_failures=2), plan=plan)  # type: ignore[arg-type]
+    model.fail = ""
+    previous = _refresh(feed, 0, 3.0)
+    model.fail = "update"
+    got = _refresh(feed, 1)
+    assert got is (plan if falls_back_to == "plan" else previous)
+    _refresh(feed, 2)
+    _refresh(feed, 3)
+    assert feed.failed_updates == 2  # then it stops trying
+    assert [f.kind for f in feed.failures] == ["update", "update"]
+
+
+@pytest.mark.parametrize(("on_fit_failure", "has_forecast"), [("drop", False), ("keep", True)])
+def test_a_failed_fit_drops_or_keeps_the_forecast(on_fit_failure: str, has_forecast: bool) -> None:
+    model = Flat()
+    feed = ForecastFeed(lambda: model, FeedPolicy(refit_every=timedelta(minutes=1), on_fit_failure=on_fit_failure,
+                                                  refit_without_update=True))  # type: ignore[arg-type]
+    assert _refresh(feed, 0) is not None
+    model.fail = "fit"
+    model.update = None  # type: ignore[assignment,method-assign]
+    assert (_refresh(feed, 1) is not None) is has_forecast
+    assert feed.error == "forecast failed: history: broken on purpose" and feed.failed_fits == 1
+
+
+def test_value_at_reads_the_step_holding_now() -> None:
+    fc = Flat().fit(_series(T0, 4.0)).predict(3)
+    assert value_at(fc, 0.5, (T0 + STEP + pd.Timedelta(seconds=30)).to_pydatetime()) == 4.0
+    assert value_at(fc, 0.5, T0.to_pydatetime()) is None and value_at(None, 0.5, T0.to_pydatetime()) is None
