@@ -13,6 +13,10 @@ completed history and does one of three things, by its ``FeedPolicy``:
   predicts again;
 * reuse: nothing new since the last refresh.
 
+A refit may be deferred (``defer_refit``): the operator spends at most a budget
+of each cycle on fits, so the next policies keep deciding on the forecast
+they have and are refitted in a later cycle.
+
 Failures follow the policy: a failed update refits at once (``"refit"``,
 the operator), falls back to the plan made at start (``"plan"``, the local
 run) or keeps the forecast it had (``"keep"``, the simulator); a failed fit
@@ -79,7 +83,7 @@ class ForecastFeed:
         self.current: Forecast | None = plan
         self.error: str | None = None
         self.key = key
-        self.fits = self.updates = self.failed_fits = self.failed_updates = 0
+        self.fits = self.updates = self.failed_fits = self.failed_updates = self.deferred = 0
         self.fit_seconds = self.update_seconds = 0.0
         self.failures: deque[Failure] = deque(maxlen=MAX_FAILURES)  # the latest, for the reports
         self.ever_fitted = model is not None
@@ -104,9 +108,23 @@ class ForecastFeed:
 
     def refresh(self, end: pd.Timestamp, *, history: Callable[[], pd.Series], new_points: Callable[[], pd.Series],
                 horizon: int, events: Sequence[Event] = (), fit_events: Sequence[Event] | None = None,
-                update_horizon: int | None = None, key: Hashable = None) -> Forecast | None:
-        """The forecast to decide with, refitting or updating first when due (see the module docstring)."""
+                update_horizon: int | None = None, key: Hashable = None,
+                defer_refit: bool = False) -> Forecast | None:
+        """The forecast to decide with, refitting or updating first when due (see the module docstring).
+
+        ``defer_refit`` (the operator's fit budget for this cycle is spent): a refit that is only due by
+        age keeps the current forecast (updated when the model can), and a first fit waits, leaving
+        ``current`` None with ``error`` saying so. A refit forced by a changed ``key`` is never deferred.
+        """
         action = self.due(end, key)
+        if action == "refit" and defer_refit and (self.current is None or key == self.key):
+            self.deferred += 1
+            if self.current is None:
+                self.error = "forecast fit deferred to a later cycle: this cycle's fit budget is spent"
+                return None
+            action = "update" if self._updatable() and (self.end is None or end > self.end) else "reuse"
+            if action == "reuse":
+                return self.current
         if action == "update" and self._update(end, new_points, update_horizon or horizon, events):
             return self.current
         if action == "update" and self.policy.on_update_failure == "refit" and self.policy.refit_every is not None:

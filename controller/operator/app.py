@@ -206,6 +206,7 @@ def build_operator(
     demand: DemandFactory,
     clock: Clock | None = None,
     sync_period: timedelta = timedelta(seconds=15),
+    fit_budget: timedelta | None = None,
     leader_election: bool = True,
     lease_namespace: str = "pitboss-system",
     lease_name: str = "pitboss-operator",
@@ -255,6 +256,9 @@ def build_operator(
         forecaster=forecaster,
         lag=lag,
         incidents=incidents,
+        # Fits spread over cycles: at most half the sync period of each cycle goes to fitting, so a
+        # thousand first fits never hold back the scaling decisions of the policies behind them.
+        fit_budget=sync_period / 2 if fit_budget is None else fit_budget,
     )
     loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if isinstance(elector, ShardedElector):

@@ -47,11 +47,26 @@ OPERATOR_FEED = FeedPolicy(refit_every=REFIT_EVERY, on_update_failure="refit", o
 class ForecastCache:
     """Forecast feeds by policy uid; counts full fits and incremental updates for the cycle report."""
 
-    def __init__(self, factory: ForecasterFactory) -> None:
+    def __init__(self, factory: ForecasterFactory, fit_budget: timedelta | None = None) -> None:
         self.factory = factory
         self._feeds: dict[str, ForecastFeed] = {}
         self.fits = 0
         self.updates = 0
+        self.deferred = 0  # refits put off to a later cycle (the fit budget was spent)
+        # Fits spread over cycles: once a cycle has spent ``fit_budget`` fitting, the remaining policies
+        # keep their current forecast (or decide without one until their first fit), so fitting never
+        # delays a scaling decision past the budget. None: fit whatever is due.
+        self.fit_budget = fit_budget
+        self._fit_seconds = 0.0
+
+    def start_cycle(self) -> None:
+        """A new cycle: its fit budget is whole again."""
+        self._fit_seconds = 0.0
+
+    @property
+    def budget_spent(self) -> bool:
+        # The first fit of a cycle always runs, so every cycle makes progress whatever the budget.
+        return self.fit_budget is not None and 0 < self._fit_seconds >= self.fit_budget.total_seconds()
 
     def forget_except(self, uids: set[str]) -> None:
         """Drop the feeds of policies that are gone."""
@@ -70,7 +85,7 @@ class ForecastCache:
             feed = self._feeds[uid] = ForecastFeed(lambda: self.factory(spec.forecast.model), OPERATOR_FEED)
         feed.make_model = lambda: self.factory(spec.forecast.model)
         end = history.index[-1]
-        fits, updates = feed.fits, feed.updates
+        fits, updates, deferred, seconds = feed.fits, feed.updates, feed.deferred, feed.fit_seconds
 
         def full() -> pd.Series:
             series = history.copy()
@@ -79,9 +94,11 @@ class ForecastCache:
 
         previous = feed.end
         forecast = feed.refresh(end, history=full, new_points=lambda: history[history.index > previous],
-                                horizon=horizon, events=events, key=key)
+                                horizon=horizon, events=events, key=key, defer_refit=self.budget_spent)
         self.fits += feed.fits - fits
         self.updates += feed.updates - updates
+        self.deferred += feed.deferred - deferred
+        self._fit_seconds += feed.fit_seconds - seconds
         return forecast, None if forecast is not None else feed.error
 
 

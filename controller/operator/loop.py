@@ -175,8 +175,8 @@ class OperatorLoop:
         self.last_report = report
         scaled = sum(1 for o in report.outcomes if o.scaled)
         errors = sum(1 for o in report.outcomes if o.error)
-        log.info("cycle %d: %d policies, %d scaled, %d with errors, %.3fs", self.cycles, len(report.outcomes),
-                 scaled, errors, report.seconds)
+        log.info("cycle %d: %d policies, %d scaled, %d with errors, %d fits (%d deferred), %.3fs", self.cycles,
+                 len(report.outcomes), scaled, errors, report.fits, report.deferred_fits, report.seconds)
         return report
 
     def start_watch(self, name: str, stream: Callable[[threading.Event], Any]) -> None:

@@ -96,6 +96,7 @@ class Reconciler:
         lag: LagFactory | None = None,
         metrics: OperatorMetrics | None = None,
         incidents: IncidentReporter | None = None,
+        fit_budget: timedelta | None = None,
     ) -> None:
         self.store = store
         self.targets = targets
@@ -108,7 +109,7 @@ class Reconciler:
         self.lag = lag
         self.metrics = metrics or OperatorMetrics()
         self.incidents = incidents
-        self.forecasts = ForecastCache(self.forecaster)
+        self.forecasts = ForecastCache(self.forecaster, fit_budget)  # None: fit whatever is due
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
         self._report = CycleReport()
@@ -137,6 +138,7 @@ class Reconciler:
         ``should_continue`` is asked before each policy (the loop passes "still the leader?").
         """
         self._report = report = CycleReport()
+        self.forecasts.start_cycle()
         t0 = time.perf_counter()
         try:
             with self._api():
@@ -411,11 +413,12 @@ class Reconciler:
     ) -> tuple[Forecast | None, str | None]:
         if history is None:
             return None, "no demand history"
-        fits, updates = self.forecasts.fits, self.forecasts.updates
+        fits, updates, deferred = self.forecasts.fits, self.forecasts.updates, self.forecasts.deferred
         t0 = time.perf_counter()
         result = self.forecasts.get(policy.uid, policy.generation, spec, history, events)
         self._report.fits += self.forecasts.fits - fits
         self._report.updates += self.forecasts.updates - updates
+        self._report.deferred_fits += self.forecasts.deferred - deferred
         if self.forecasts.fits > fits or self.forecasts.updates > updates:
             kind = "fit" if self.forecasts.fits > fits else "update"
             self.metrics.forecast_fit.labels(kind).observe(time.perf_counter() - t0)

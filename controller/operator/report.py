@@ -34,6 +34,7 @@ class CycleReport:
     source_seconds: float = 0.0  # inside demand sources
     fits: int = 0  # full forecast fits this cycle
     updates: int = 0  # incremental forecast updates (model.update) this cycle
+    deferred_fits: int = 0  # fits put off to a later cycle: this cycle's fit budget was spent
     incident_seconds: float = 0.0  # rules + incident engine + local log (part of the Pitboss share)
 
     @property

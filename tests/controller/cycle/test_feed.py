@@ -128,3 +128,33 @@ def test_value_at_reads_the_step_holding_now() -> None:
     fc = Flat().fit(_series(T0, 4.0)).predict(3)
     assert value_at(fc, 0.5, (T0 + STEP + pd.Timedelta(seconds=30)).to_pydatetime()) == 4.0
     assert value_at(fc, 0.5, T0.to_pydatetime()) is None and value_at(None, 0.5, T0.to_pydatetime()) is None
+
+
+class _Frozen(Flat):
+    update = None  # type: ignore[assignment]
+
+
+def _deferred(feed: ForecastFeed, minute: int, value: float = 1.0, key: object = None) -> Forecast | None:
+    end = T0 + minute * STEP
+    return feed.refresh(end, history=lambda: _series(end, value), new_points=lambda: _series(end, value).tail(1),
+                        horizon=5, key=key, defer_refit=True)
+
+
+@pytest.mark.parametrize(("model", "first", "minute", "key", "fits", "updates", "deferred", "level"), [
+    (Flat, False, 0, None, 0, 0, 1, None),  # a first fit waits: no forecast, and the error says why
+    (Flat, True, 10, None, 1, 1, 1, 2.0),  # due by age: the current model updates instead
+    (_Frozen, True, 10, None, 1, 0, 1, 1.0),  # due by age, no update(): the current forecast stays
+    (Flat, True, 1, "v2", 2, 0, 0, 2.0),  # a changed key (spec, events) refits even over budget
+])
+def test_a_deferred_refit_keeps_deciding_on_the_forecast_it_has(model: type[Flat], first: bool, minute: int,
+                                                                 key: object, fits: int, updates: int,
+                                                                 deferred: int, level: float | None) -> None:
+    feed = ForecastFeed(model, OPERATOR)
+    if first:
+        _refresh(feed, 0, 1.0)
+    forecast = _deferred(feed, minute, 2.0, key)
+    assert (feed.fits, feed.updates, feed.deferred) == (fits, updates, deferred)
+    if level is None:
+        assert forecast is None and feed.error is not None and "fit budget" in feed.error
+    else:
+        assert forecast is not None and forecast.mean[0] == level
