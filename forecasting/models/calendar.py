@@ -62,6 +62,7 @@ from forecasting.features import (
     relevant,
     seasonal_design,
 )
+from forecasting.models.calendar_kernels import huber_weights, in_zero_slots, log_offset, robust_clip, zero_slots
 from forecasting.models.calendar_stats import continuation, lift_spread, shape_spread
 from forecasting.models.residual import Z, calibrate
 from forecasting.models.seasonal_naive import SeasonalNaive
@@ -167,13 +168,21 @@ class Calendar:
             self._yearly = 0
 
         y = hist.to_numpy()
-        observed = y[np.isfinite(y)]
-        self._offset = max(1e-3, 0.01 * float(np.median(observed)))
+        self._offset = log_offset(y)
         z = np.log(y + self._offset)
         idx = hist.index
+        stamps = stamps_ns(idx)
+        # Closed hours (always zero) are left to the forecast's zero, not to the log regression.
+        self._closed = zero_slots(stamps, y, td_ns(step)) if span >= 2 * WEEK else np.zeros(0, dtype=np.int64)
+        z[in_zero_slots(stamps, td_ns(step), self._closed)] = np.nan
         evs = relevant(self._events, idx[0], idx[-1], step)
         S = self._seasonal(idx)
         obs = np.isfinite(z)
+        if obs.sum() < S.shape[1] + 2:  # (nearly) always zero: nothing for a regression to fit
+            self._closed = np.zeros(0, dtype=np.int64)
+            z = np.log(y + self._offset)
+            obs = np.isfinite(z)
+        self._zlo, self._zhi = float(np.min(z[obs])), float(np.max(z[obs]))
         layout = plan_layout(evs, idx, obs, step, self.shape_harmonics)
         self._layout = layout
         self._kinds = list(layout.kinds)
@@ -193,6 +202,14 @@ class Calendar:
         A = Xo.T @ Xo + np.diag(penalty)
         b = Xo.T @ zo + penalty * prior
         beta = np.linalg.solve(A, b)
+        # Gross outliers (an outage's zeros, sporadic dropped samples) are down-weighted (Huber).
+        for _ in range(2):
+            w = huber_weights(zo - Xo @ beta)
+            if w is None:
+                break
+            A = (Xo * w[:, None]).T @ Xo + np.diag(penalty)
+            b = (Xo * w[:, None]).T @ zo + penalty * prior
+            beta = np.linalg.solve(A, b)
         if coarse:
             # At daily steps an occurrence is one point, and the noise of one day (weather) can be
             # as large as a holiday's lift: weigh the event priors as the Bayesian ridge does,
@@ -205,7 +222,6 @@ class Calendar:
         resid = np.full(len(z), np.nan)
         resid[obs] = zo - Xo @ beta
         self._calibrate(resid)
-        stamps = stamps_ns(idx)
         self._kind_sigma, self._kind_n = lift_spread(stamps, resid, evs, self._kinds, self.lift_sigma)
         self._shape_var = (
             shape_spread(stamps, resid, evs, self._kinds, td_ns(step), self._bins.width, self._var)
@@ -231,7 +247,7 @@ class Calendar:
     def _calibrate(self, resid: np.ndarray) -> None:
         """Residual dynamics (``forecasting.models.residual``) and the fast path's steady-state gain."""
         recent = max(500, int(8 * WEEK / self._step))  # eight weeks (at least 500 points)
-        dyn = calibrate(resid, recent, local_level=self._step >= DAY)
+        dyn = calibrate(robust_clip(resid), recent, local_level=self._step >= DAY)
         self._dyn, self._nb, self._zq = dyn, (2 if dyn.has_level else 1), dyn.zq
         self._var = dyn.var
         p, gain = dyn.initial()[1][0, 0], 0.0
@@ -355,6 +371,7 @@ class Calendar:
         if ext is None:
             return self
         z = np.log(ext.to_numpy() + self._offset)
+        z[in_zero_slots(stamps_ns(ext.index), td_ns(self._step), self._closed)] = np.nan
         resid = z - self._center(ext.index, self._events)
         self._run_filter(resid, stamps_ns(ext.index), reset=False)
         self._last = ext.index[-1]
@@ -364,7 +381,8 @@ class Calendar:
     def _center(self, idx: pd.DatetimeIndex, events: Sequence[Event]) -> np.ndarray:
         """Calendar + learned event log lifts (no residual level) over ``idx``."""
         evs = relevant(events, idx[0], idx[-1], self._step)
-        mu = self._seasonal(idx) @ self._beta_s
+        # The calendar alone stays within the fitted range (no Fourier overshoot past the history).
+        mu = np.clip(self._seasonal(idx) @ self._beta_s, self._zlo, self._zhi)
         if self._beta_e.size:
             mu = mu + self._layout.design(idx, evs, self._step) @ self._beta_e
         stamps, step_ns = stamps_ns(idx), td_ns(self._step)
@@ -427,4 +445,8 @@ class Calendar:
             off = math.copysign(1.0, Z[q]) * np.sqrt(base**2 + extra) if Z[q] else base
             offsets[q] = np.exp(mu + off) - self._offset - median
         mean = np.exp(mu + (var + ev_var) / 2) - self._offset
+        closed = in_zero_slots(stamps_ns(idx), step_ns, self._closed)
+        if closed.any():  # closed hours: zero demand, zero spread
+            median, mean = np.where(closed, 0.0, median), np.where(closed, 0.0, mean)
+            offsets = {q: np.where(closed, 0.0, off) for q, off in offsets.items()}
         return assemble(idx, median, offsets, model=self.name, mean=mean)
