@@ -62,7 +62,18 @@ from forecasting.features import (
     relevant,
     seasonal_design,
 )
-from forecasting.models.calendar_kernels import huber_weights, in_zero_slots, log_offset, robust_clip, zero_slots
+from forecasting.models.calendar_kernels import (
+    cell_scale,
+    cells,
+    conformal_quantiles,
+    filter_states,
+    horizon_buckets,
+    huber_weights,
+    in_zero_slots,
+    log_offset,
+    robust_clip,
+    zero_slots,
+)
 from forecasting.models.calendar_stats import continuation, lift_spread, shape_spread
 from forecasting.models.residual import Z, calibrate
 from forecasting.models.seasonal_naive import SeasonalNaive
@@ -222,6 +233,7 @@ class Calendar:
         resid = np.full(len(z), np.nan)
         resid[obs] = zo - Xo @ beta
         self._calibrate(resid)
+        self._conformal(resid, stamps, evs)
         self._kind_sigma, self._kind_n = lift_spread(stamps, resid, evs, self._kinds, self.lift_sigma)
         self._shape_var = (
             shape_spread(stamps, resid, evs, self._kinds, td_ns(step), self._bins.width, self._var)
@@ -255,6 +267,34 @@ class Calendar:
             gain = p / (p + dyn.noise)
             p = dyn.phi**2 * (1 - gain) * p + dyn.innov
         self._gain = gain
+
+    def _conformal(self, resid: np.ndarray, stamps: np.ndarray, evs: Sequence[Event]) -> None:
+        """Interval quantiles from the model's own out-of-sample errors (split conformal,
+        ``calendar_kernels``): the residual filter's h-step errors over the recent eight weeks,
+        normalised by the horizon's sd and the hour-of-week cell's residual scale; event windows
+        are left out (their spread is the kind's, added in ``predict``)."""
+        step_ns = td_ns(self._step)
+        resid = robust_clip(resid)  # as for the dynamics: an outage day must not set every interval
+        self._cell_scale = cell_scale(resid, stamps, step_ns)
+        recent = max(500, int(8 * WEEK / self._step))
+        r, st = resid[-recent:], stamps[-recent:]
+        factor = self._cell_factor(st)
+        for event in evs:
+            i0, i1, _ = event_window(st, event, step_ns)
+            factor[i0:i1] = np.nan
+        dyn = self._dyn
+        horizon = max(2, min(int(2 * DAY / self._step), len(r) // 2))
+        weights, var = dyn.ahead(horizon)
+        states = filter_states(r, dyn.transition, dyn.process, dyn.noise, dyn.initial()[1])
+        cq = conformal_quantiles(r, states, weights, np.sqrt(var), factor, tuple(QUANTILES))
+        self._cq = None if np.isnan(cq).any() else cq
+
+    def _cell_factor(self, stamps: np.ndarray) -> np.ndarray:
+        """Each stamp's hour-of-week residual scale (1 without one)."""
+        found = cells(stamps, td_ns(self._step)) if self._cell_scale is not None else None
+        if found is None or self._cell_scale is None:
+            return np.ones(len(stamps))
+        return np.asarray(self._cell_scale[found[0]], dtype=float)
 
     def _prior_var(self, event: Event) -> float:
         """Prior variance of one occurrence's log-lift deviation from what the calendar forecasts.
@@ -437,10 +477,16 @@ class Calendar:
             joint = np.einsum("ij,jk,ik->i", H, P, H)
             ev_var += np.maximum(joint - base, 0.0)
         sd = np.sqrt(var)
+        if self._cq is not None:  # conformal: by horizon bucket and hour-of-week cell
+            rows = np.minimum(horizon_buckets(horizon), len(self._cq) - 1)
+            own = np.sqrt(var - base) * self._cell_factor(stamps_ns(idx))
+            zq = {q: self._cq[rows, j] * own for j, q in enumerate(QUANTILES)}
+        else:
+            zq = {q: self._zq[q] * sd for q in QUANTILES}
         median = np.exp(mu) - self._offset
         offsets = {}
         for q in QUANTILES:
-            base = self._zq[q] * sd
+            base = zq[q]
             extra = Z[q] ** 2 * ev_var
             off = math.copysign(1.0, Z[q]) * np.sqrt(base**2 + extra) if Z[q] else base
             offsets[q] = np.exp(mu + off) - self._offset - median
