@@ -8,7 +8,11 @@ ramp-up / plateau / decay shape whose log lift is learned from the past
 events in the history (day-long kinds, such as holidays, also learn a daily
 shape), and per recurring event *name* (a yearly holiday) a deviation from
 its kind. The ridge prior pulls a kind toward its ``expected_lift`` (else no
-lift) only where data is thin; a kind never seen is forecast with its
+lift) only where data is thin, and a kind seen on few occasions is then
+shrunk toward it by partial pooling (n tau^2 / (n tau^2 + sigma^2): n
+occurrences, sigma the spread of its lift across them, tau = ``PRIOR_SD``),
+so one lucky or unlucky occurrence is not taken for the kind's lift; lifts
+may be below 1 (an event that lowers demand). A kind never seen is forecast with its
 ``expected_lift`` (else the pooled lift of the kinds seen) and a wider
 interval. What the calendar does not explain (weather, a busy day) is
 tracked by a steady-state Kalman filter on the residuals (AR(1) signal +
@@ -74,7 +78,7 @@ from forecasting.models.calendar_kernels import (
     robust_clip,
     zero_slots,
 )
-from forecasting.models.calendar_stats import continuation, lift_spread, shape_spread
+from forecasting.models.calendar_stats import continuation, lift_spread, pool_kinds, shape_spread
 from forecasting.models.residual import Z, calibrate
 from forecasting.models.seasonal_naive import SeasonalNaive
 from forecasting.series import (
@@ -239,6 +243,7 @@ class Calendar:
             shape_spread(stamps, resid, evs, self._kinds, td_ns(step), self._bins.width, self._var)
             if self.SHAPE_SPREAD else {}
         )
+        self._beta_e = pool_kinds(self._beta_e, prior[S.shape[1] :], layout, self._kind_sigma, self._kind_n, PRIOR_SD)
         plats = [self._beta_e[j + self._bins.plat] for j in kind_at.values()]
         self._pooled = float(np.mean(plats)) if plats else 0.0
         self._last = idx[-1]
