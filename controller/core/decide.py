@@ -5,7 +5,8 @@ ceil(headroom-quantile peak of the forecast over [now, now + leadTime +
 syncPeriod] / capacityPerReplica), the quantile being ``headroomQuantile``
 or the newsvendor quantile from ``costs`` (``controller.core.headroom``,
 quoted in every message), never below what the observed demand needs
-now, clamped to [min, max] (flagged when the forecast wants more than max).
+now (unless that demand is already served and a fresh forecast, one whose
+first point is now, says it falls), clamped to [min, max] (flagged when the forecast wants more than max).
 Scale up at once; scale down only as far as the stabilization window allows
 (the max recommendation within it, as the HPA does) and by bounded steps.
 The window looks back because an observation cannot see ahead; a forecast
@@ -113,6 +114,16 @@ def forward_peak(forecast: Forecast, quantile: float, start: datetime, end: date
     return forecast_peak(forecast, quantile, start, end)
 
 
+def _fresh(forecast: Forecast, now: pd.Timestamp) -> bool:
+    """Whether the forecast was issued for now: its first point's step holds ``now`` (or is the next
+    one), so it was updated through the last observation."""
+    stamps = stamps_ns(forecast.index)
+    if len(stamps) < 2:
+        return False
+    step = int(stamps[1] - stamps[0])
+    return int(stamps[0]) <= ts_ns(now) + step and ts_ns(now) < int(stamps[0]) + step
+
+
 def _not_covering(forecast: Forecast, now: pd.Timestamp, window: timedelta) -> str:
     index = forecast.index
     span = "no points" if len(index) == 0 else f"{index[0].isoformat()} .. {index[-1].isoformat()}"
@@ -170,6 +181,19 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         flags.add("ObservedUnavailable")
 
     needs = [n for n in (fc_need, obs_need) if n is not None]
+    if (
+        observed is not None
+        and fc_need is not None
+        and obs_need is not None
+        and fc_need < obs_need <= current
+        and forecast is not None
+        and _fresh(forecast, now)
+    ):
+        # The observation is served and the forecast, updated through it, says demand falls:
+        # the observed floor would hold the replicas of the last step for a whole lead time.
+        needs = [fc_need]
+        why.append(f"the forecast (from {_when(forecast.index[0], now)}) says demand falls below the observed: sizing"
+                   " to the forecast")
     capacity_limited = scaling_limited = False
     recommended: int | None = None
     held_current, _ = clamp(current, policy.min_replicas, policy.max_replicas)

@@ -48,6 +48,7 @@ class Case:
     flags: set[str] = field(default_factory=set)
     message_has: tuple[str, ...] = ()
     recommended: int | None = None
+    forecast_start: datetime = NOW
 
 
 BASE = {"capacityPerReplica": 50, "minReplicas": 1, "maxReplicas": 100, "leadTime": "10m"}
@@ -205,7 +206,7 @@ CASES = [
         recommended=4,
     ),
     Case(
-        "forecast-led scale-down keeps the step bound and the observed need",
+        "forecast-led scale-down keeps the step bound",
         forecast=[100.0] * 30,
         observed=260.0,
         current=20,
@@ -213,8 +214,39 @@ CASES = [
         reason="ScaleDownStep",
         recommendations=[(60, 20)],
         flags={"ScalingLimited"},
-        message_has=("needs 6: not holding the last 5m's 20", "limited to 50% of 20"),
+        message_has=("says demand falls below the observed", "needs 2: not holding the last 5m's 20",
+                     "limited to 50% of 20"),
+        recommended=2,
+    ),
+    Case(
+        "served demand, fresh forecast falling: size to the forecast, not the observed floor",
+        forecast=[300.0] * 30,
+        observed=480.0,
+        current=10,
+        expected=6,
+        reason="ScaleDown",
+        message_has=("observed 480 req/s needs 10", "the forecast (from 20:00) says demand falls below the observed",
+                     "scaling 10 -> 6"),
         recommended=6,
+    ),
+    Case(
+        "observed demand not served by the current replicas: the observed floor scales up",
+        forecast=[300.0] * 30,
+        observed=480.0,
+        current=8,
+        expected=10,
+        reason="ScaleUpObserved",
+        recommended=10,
+    ),
+    Case(
+        "stale forecast (its first point is two steps back): the observed floor holds",
+        forecast=[300.0] * 30,
+        forecast_start=NOW - timedelta(minutes=2),
+        observed=480.0,
+        current=10,
+        expected=10,
+        reason="Hold",
+        recommended=10,
     ),
     Case(
         "scale-down bounded by maxStepPercent",
@@ -328,7 +360,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_decide_scenarios(case: Case) -> None:
     policy = Policy.model_validate({**BASE, **case.policy})
-    forecast = None if case.forecast is None else make_forecast(case.forecast)
+    forecast = None if case.forecast is None else make_forecast(case.forecast, start=case.forecast_start)
     state = ObservedState(
         now=NOW,
         current_replicas=case.current,
