@@ -66,6 +66,7 @@ from forecasting.features import (
     relevant,
     seasonal_design,
 )
+from forecasting.models.calendar_filter import advance
 from forecasting.models.calendar_kernels import (
     cell_scale,
     cells,
@@ -329,8 +330,6 @@ class Calendar:
             self._keys: list[Event] = []
         if not len(resid):
             return
-        phi, gain, innov, noise = dyn.phi, self._gain, dyn.innov, dyn.noise
-        F, Q = dyn.transition, dyn.process
         step_ns = td_ns(self._step)
         first, last = pd.Timestamp(int(stamps[0]), tz="UTC"), pd.Timestamp(int(stamps[-1]), tz="UTC")
         windows: dict[Event, tuple[int, int, np.ndarray, np.ndarray]] = {}
@@ -346,62 +345,10 @@ class Calendar:
                     extra = np.maximum(bins @ shape - self._prior_var(event) * w**2, 0.0)
                 windows[event] = (i0, i1, w, extra)
                 active[i0:i1] = True
-        # Occurrences whose window ended before these points no longer matter.
-        gone = [k for k, e in enumerate(self._keys) if e not in windows]
-        x, P, keys = self._x, self._P, self._keys
-        if gone:
-            x, P, keys = self._drop(x, P, keys, gone)
-        n = len(resid)
-        i = 0
-        while i < n:
-            if nb == 1 and not keys and not active[i]:
-                # Plain steady-state filter on the level: the fast path outside events.
-                s, p = float(x[0]), float(P[0, 0])
-                while i < n and not active[i]:
-                    value = resid[i]
-                    s, p = phi * s, phi * phi * p + innov
-                    if value == value:  # not NaN
-                        s += gain * (value - s)
-                        p *= 1 - gain
-                    i += 1
-                x, P = np.array([s]), np.array([[p]])
-                continue
-            for event, (i0, _i1, _, _) in windows.items():
-                if i0 == i and event not in keys:
-                    keys = [*keys, event]
-                    x = np.append(x, 0.0)
-                    grown = np.zeros((len(x), len(x)))
-                    grown[:-1, :-1] = P
-                    grown[-1, -1] = self._prior_var(event)
-                    P = grown
-            ended = [k for k, e in enumerate(keys) if windows[e][1] <= i]
-            if ended:
-                x, P, keys = self._drop(x, P, keys, ended)
-            x[:nb] = F @ x[:nb]
-            P[:nb, :] = F @ P[:nb, :]
-            P[:, :nb] = P[:, :nb] @ F.T
-            P[:nb, :nb] += Q
-            value = resid[i]
-            if value == value:
-                h = np.empty(len(x))
-                h[:nb] = 1.0
-                r = noise
-                for k, event in enumerate(keys, start=nb):
-                    i0, _, w, extra = windows[event]
-                    h[k] = w[i - i0]
-                    r += extra[i - i0]
-                ph = P @ h
-                gain_vec = ph / (h @ ph + r)
-                x = x + gain_vec * (value - h @ x)
-                P = P - np.outer(gain_vec, ph)
-            i += 1
-        self._x, self._P, self._keys = x, P, keys
-
-    def _drop(
-        self, x: np.ndarray, P: np.ndarray, keys: list[Event], gone: list[int]
-    ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
-        keep = list(range(self._nb)) + [k + self._nb for k in range(len(keys)) if k not in gone]
-        return x[keep], P[np.ix_(keep, keep)], [e for k, e in enumerate(keys) if k not in gone]
+        priors = {event: self._prior_var(event) for event in windows}
+        self._x, self._P, self._keys = advance(
+            self._x, self._P, self._keys, resid, active, windows, priors, dyn, self._gain
+        )
 
     # --------------------------------------------------------------- update
     def update(self, new_points: pd.Series) -> Self:
