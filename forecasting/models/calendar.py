@@ -11,26 +11,26 @@ its kind. The ridge prior pulls a kind toward its ``expected_lift`` (else no
 lift) only where data is thin, and a kind seen on few occasions is then
 shrunk toward it by partial pooling (n tau^2 / (n tau^2 + sigma^2): n
 occurrences, sigma the spread of its lift across them, tau = ``PRIOR_SD``),
-so one lucky or unlucky occurrence is not taken for the kind's lift; lifts
-may be below 1 (an event that lowers demand). A kind never seen is forecast with its
+so one lucky or unlucky occurrence is not taken for the kind's lift (lifts
+may be below 1). A kind never seen is forecast with its
 ``expected_lift`` (else the pooled lift of the kinds seen) and a wider
 interval. What the calendar does not explain (weather, a busy day) is
 tracked by a steady-state Kalman filter on the residuals (AR(1) signal +
 white noise), so short horizons start from the current level and decay to
-the calendar.
+the calendar. Week slots that were zero in every observed week (closed
+hours) are forecast as zero and left out of the fit; other zeros (outages)
+are Huber-weighted (``calendar_kernels``).
 
-Quantiles: empirical quantiles of the recent standardised residuals (eight
-weeks), scaled to the horizon's error variance, and inflated inside event
-windows by the spread of the kind's lift across its past occurrences, times
-(1 + 1/n) for a kind seen n times (so the 0.95 quantile sizes to an upper
-quantile of the lift, wider for rare kinds), plus what the kind's shape bins
-missed beyond that (its ramp); overlapping events add their variances.
-In-event nowcast: the filter state also holds, per event under way, that
-occurrence's log-lift deviation from its kind (prior: the kind's spread), so
-once points inside an event are seen the rest of it is forecast at the lift
-actually realised, with the lift uncertainty shrunk accordingly. ``update(new_points)``
-absorbs new points in O(new points) without a refit (about 1 ms per
-1-minute cycle, update + 60-step predict). At most ``max_points`` (28 days
+Quantiles: split conformal on the model's own h-step errors over the recent
+eight weeks (the residual filter's forecasts from the state before each
+point), normalised by the horizon's sd and the hour-of-week cell's residual
+scale, per horizon bucket (``calendar_kernels``). Event windows are left out
+of that and widened by the spread of the kind's lift across its past
+occurrences, times (1 + 1/n) for a kind seen n times, plus what its shape
+bins missed (its ramp); overlapping events add their variances. In-event
+nowcast (``calendar_filter``): once points inside an event are seen, the rest
+of it is forecast at the lift realised, with a narrower band. ``update(new_points)``
+absorbs new points in O(new points) without a refit (~1 ms per 1-minute cycle). At most ``max_points`` (28 days
 of 1-minute data) are used.
 
 Daily and coarser steps (daily active players, bets per day): no daily
