@@ -28,9 +28,8 @@ scale, per horizon bucket (``calendar_kernels``). Event windows are left out
 of that and widened by the spread of the kind's lift across its past
 occurrences, times (1 + 1/n) for a kind seen n times, plus what its shape
 bins missed (its ramp); overlapping events add their variances. In-event
-nowcast (``calendar_filter``): once points inside an event are seen, the rest
-of it is forecast at the lift realised, with a narrower band. ``update(new_points)``
-absorbs new points in O(new points) without a refit (~1 ms per 1-minute cycle). At most ``max_points`` (28 days
+nowcast (``calendar_filter``): once points inside an event are seen, the rest of it is
+forecast at the lift realised, with a narrower band. ``update(new_points)`` is O(new points). At most ``max_points`` (28 days
 of 1-minute data) are used.
 
 Daily and coarser steps (daily active players, bets per day): no daily
@@ -39,8 +38,7 @@ once the history holds two years (one year cannot tell the yearly cycle
 from growth), yearly ones; events get whole-step bins (the two steps
 before, the steps the event overlaps, the two after: a holiday's eve and
 its catch-up), per kind and per recurring name; their ridge prior is
-weighed by the residual noise (one day's weather can be as large as a
-holiday's lift); the residual filter adds a local level that does not decay
+weighed by the residual noise (a day's weather can match a holiday); the residual filter adds a local level that does not decay
 (``forecasting.models.residual``); only the last ``max_years`` (4) are fitted,
 as weekday habits drift over decades. Histories under two days (sub-daily)
 or 14 steps (coarser) fall back to ``seasonal-naive`` with a warning naming
@@ -219,12 +217,14 @@ class Calendar:
         b = Xo.T @ zo + penalty * prior
         beta = np.linalg.solve(A, b)
         # Gross outliers (an outage's zeros, sporadic dropped samples) are down-weighted (Huber).
+        A0, b0 = A, b
         for _ in range(2):
             w = huber_weights(zo - Xo @ beta)
             if w is None:
                 break
-            A = (Xo * w[:, None]).T @ Xo + np.diag(penalty)
-            b = (Xo * w[:, None]).T @ zo + penalty * prior
+            out = np.flatnonzero(w < 1)  # few rows: update the normal equations, do not rebuild them
+            cut = Xo[out] * (1 - w[out])[:, None]
+            A, b = A0 - cut.T @ Xo[out], b0 - cut.T @ zo[out]
             beta = np.linalg.solve(A, b)
         if coarse:
             # At daily steps an occurrence is one point, and the noise of one day (weather) can be
