@@ -28,9 +28,9 @@ scale, per horizon bucket (``calendar_kernels``). Event windows are left out
 of that and widened by the spread of the kind's lift across its past
 occurrences, times (1 + 1/n) for a kind seen n times, plus what its shape
 bins missed (its ramp); overlapping events add their variances. In-event
-nowcast (``calendar_filter``): once points inside an event are seen, the rest of it is
-forecast at the lift realised, with a narrower band. ``update(new_points)`` is O(new points). At most ``max_points`` (28 days
-of 1-minute data) are used.
+nowcast (``calendar_filter``): once points inside an event are seen, the rest
+of it is forecast at the lift realised. ``update``: O(new points). At most
+``max_points`` (28 days of 1-minute data) are used.
 
 Daily and coarser steps (daily active players, bets per day): no daily
 shape; weekly Fourier terms (at daily steps a free level per weekday) and,
@@ -38,8 +38,8 @@ once the history holds two years (one year cannot tell the yearly cycle
 from growth), yearly ones; events get whole-step bins (the two steps
 before, the steps the event overlaps, the two after: a holiday's eve and
 its catch-up), per kind and per recurring name; their ridge prior is
-weighed by the residual noise (a day's weather can match a holiday); the residual filter adds a local level that does not decay
-(``forecasting.models.residual``); only the last ``max_years`` (4) are fitted,
+weighed by the residual noise (a day's weather can match a holiday); the
+residual filter adds a non-decaying local level (``models.residual``); only the last ``max_years`` (4) are fitted,
 as weekday habits drift over decades. Histories under two days (sub-daily)
 or 14 steps (coarser) fall back to ``seasonal-naive`` with a warning naming
 the reason (``fallback_reason``; forecasts carry ``fallback``). Used through
