@@ -201,7 +201,8 @@ def backtest_table(result: BacktestResult) -> Table:
     table = Table(
         title=f"{result.series}: {result.origins} origins, horizon {result.horizon_steps} x {result.step_seconds}s"
     )
-    for column in ("model", "MASE", "event MASE", "sMAPE %", "cover 95", "spike recall", "ms p50"):
+    for column in ("model", "MASE", "event MASE", "sMAPE %", "cover 95", "below q50/q90/q95/q99", "spike recall",
+                   "ms p50"):
         table.add_column(column, justify="right" if column != "model" else "left", no_wrap=column == "model")
     for name, score in result.models.items():
         table.add_row(
@@ -210,6 +211,7 @@ def backtest_table(result: BacktestResult) -> Table:
             _fmt(score.event_mase),
             _fmt(score.smape, 1),
             _fmt(score.coverage_95),
+            "/".join(_fmt(score.calibration.get(q, math.nan)) for q in (0.5, 0.9, 0.95, 0.99)),
             _fmt(score.spike_recall),
             _fmt(score.fit_predict_ms_p50, 1),
         )

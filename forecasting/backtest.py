@@ -14,6 +14,9 @@ at origin ``o`` is fitted on the points strictly before ``o`` and forecasts
 * ``event_mase``: the same over actuals inside event windows (None if none);
 * ``smape``: mean of 200 |y - f| / (|y| + |f|), in percent (0 when both are 0);
 * ``coverage_95``: share of actuals inside the central 95% interval [q2.5, q97.5];
+* ``calibration``: per quantile q of the forecast, the share of actuals at or
+  below it (a calibrated model gives about q: 0.95 at q0.95, the quantile
+  Pitboss sizes at, and no more);
 * ``spike_recall``: over events whose actual peak (in the covered part) is at
   least 1.3x the seasonal naive's forecast peak, the share for which the last
   forecast issued at least half a horizon before the event start reaches, at
@@ -40,7 +43,7 @@ import pandas as pd
 
 from forecasting.base import Event, Forecast, Forecaster
 from forecasting.models.seasonal_naive import SeasonalNaive
-from forecasting.series import DAY, prepare_history, season_steps, step_of
+from forecasting.series import DAY, QUANTILES, prepare_history, season_steps, step_of
 from forecasting.timeutil import stamps_ns, ts_ns
 
 Progress = Callable[[int, int], None]
@@ -62,8 +65,9 @@ class Score:
     spike_events: int = 0  # events that qualified for spike_recall (not part of the JSON)
     fallback: str | None = None
     fallback_origins: int = 0  # origins at which the model fell back (not part of the JSON)
+    calibration: dict[float, float] = field(default_factory=dict)  # quantile -> share of actuals at or below
 
-    def as_dict(self) -> dict[str, float | str | None]:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-ready mapping with the issue's field names."""
         return {
             "mase": self.mase,
@@ -73,6 +77,7 @@ class Score:
             "spike_recall": self.spike_recall,
             "fit_predict_ms_p50": self.fit_predict_ms_p50,
             "fallback": self.fallback,
+            "calibration": {f"{q:g}": share for q, share in self.calibration.items()},
         }
 
 
@@ -269,6 +274,7 @@ def _score(
     times: list[float],
 ) -> Score:
     errors, smapes, covered, event_errors = [], [], [], []
+    below: dict[float, list[np.ndarray]] = {q: [] for q in QUANTILES}
     for origin in grid:
         fc = runs[origin]
         actual = y[origin : origin + horizon]
@@ -280,6 +286,8 @@ def _score(
         smapes.append(np.where(denom > 0, 200.0 * err / np.where(denom > 0, denom, 1.0), 0.0))
         lo, hi = fc.quantile(0.025)[ok], fc.quantile(0.975)[ok]
         covered.append((actual[ok] >= lo) & (actual[ok] <= hi))
+        for q in QUANTILES:
+            below[q].append(actual[ok] <= fc.quantile(q)[ok] + 1e-9)
         inside = in_events(fc.index, events)[ok]
         event_errors.append(err[inside])
     recall, qualifying = _spike_recall(y, index, grid, runs, baseline, events, horizon, step)
@@ -293,6 +301,7 @@ def _score(
         spike_recall=recall,
         fit_predict_ms_p50=float(np.median(times)) if times else math.nan,
         spike_events=qualifying,
+        calibration={q: float(np.concatenate(v).mean()) for q, v in below.items()} if all_err.size else {},
     )
 
 

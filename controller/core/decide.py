@@ -5,9 +5,16 @@ ceil(headroom-quantile peak of the forecast over [now, now + leadTime +
 syncPeriod] / capacityPerReplica), the quantile being ``headroomQuantile``
 or the newsvendor quantile from ``costs`` (``controller.core.headroom``,
 quoted in every message), never below what the observed demand needs
-now, clamped to [min, max] (flagged when the forecast wants more than max).
+now (unless that demand is already served and a fresh forecast, one whose
+first point is now, says it falls), clamped to [min, max] (flagged when the forecast wants more than max).
 Scale up at once; scale down only as far as the stabilization window allows
 (the max recommendation within it, as the HPA does) and by bounded steps.
+The window looks back because an observation cannot see ahead; a forecast
+can: when it covers the whole next lead + sync + window and its headroom
+quantile there needs fewer replicas than the window's past maximum, the
+scale-down goes as far as that forward need (``ScaleDownForecast``), still
+by bounded steps and never below what is observed now. A forecast that
+does not reach that far leaves the backward window in charge.
 Without metrics (no observed demand and/or no forecast) it never scales down.
 Database read replicas are sized by ``controller.core.database`` over their
 own lead time, guarded by replication lag (lagging replicas do not count, new
@@ -44,6 +51,7 @@ SCALE_UP_OBSERVED = "ScaleUpObserved"
 SCALE_DOWN = "ScaleDown"
 SCALE_DOWN_STABILIZED = "ScaleDownStabilized"
 SCALE_DOWN_STEP = "ScaleDownStep"
+SCALE_DOWN_FORECAST = "ScaleDownForecast"  # past the backward window because the forecast says demand stays low
 HOLD = "Hold"
 CAPACITY_LIMITED = "CapacityLimited"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
@@ -88,6 +96,32 @@ def forecast_peak(forecast: Forecast, quantile: float, start: datetime, end: dat
         return None
     i = int(np.nanargmax(values))
     return Peak(value=float(values[i]), at=index[lo + i])
+
+
+def forward_peak(forecast: Forecast, quantile: float, start: datetime, end: datetime) -> Peak | None:
+    """``forecast_peak`` over [start, end], but only when the forecast reaches ``end`` (its last
+    point's step ends at or after it) with no NaN in the window; else None."""
+    index = forecast.index
+    if len(index) < 2:
+        return None
+    stamps = stamps_ns(index)
+    if int(stamps[-1]) + int(stamps[1] - stamps[0]) < ts_ns(_utc(end)):
+        return None
+    lo = int(np.searchsorted(stamps, ts_ns(_utc(start)) - int(stamps[1] - stamps[0]), side="right"))
+    hi = int(np.searchsorted(stamps, ts_ns(_utc(end)), side="right"))
+    if np.isnan(np.asarray(forecast.quantile(quantile)[lo:hi], dtype=float)).any():
+        return None
+    return forecast_peak(forecast, quantile, start, end)
+
+
+def _fresh(forecast: Forecast, now: pd.Timestamp) -> bool:
+    """Whether the forecast was issued for now: its first point's step holds ``now`` (or is the next
+    one), so it was updated through the last observation."""
+    stamps = stamps_ns(forecast.index)
+    if len(stamps) < 2:
+        return False
+    step = int(stamps[1] - stamps[0])
+    return int(stamps[0]) <= ts_ns(now) + step and ts_ns(now) < int(stamps[0]) + step
 
 
 def _not_covering(forecast: Forecast, now: pd.Timestamp, window: timedelta) -> str:
@@ -147,6 +181,19 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         flags.add("ObservedUnavailable")
 
     needs = [n for n in (fc_need, obs_need) if n is not None]
+    if (
+        observed is not None
+        and fc_need is not None
+        and obs_need is not None
+        and fc_need < obs_need <= current
+        and forecast is not None
+        and _fresh(forecast, now)
+    ):
+        # The observation is served and the forecast, updated through it, says demand falls:
+        # the observed floor would hold the replicas of the last step for a whole lead time.
+        needs = [fc_need]
+        why.append(f"the forecast (from {_when(forecast.index[0], now)}) says demand falls below the observed: sizing"
+                   " to the forecast")
     capacity_limited = scaling_limited = False
     recommended: int | None = None
     held_current, _ = clamp(current, policy.min_replicas, policy.max_replicas)
@@ -159,16 +206,29 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         if capacity_limited:
             flags.add(CAPACITY_LIMITED)
             why.append(f"needs {raw} but maxReplicas is {policy.max_replicas}")
-        step_limited = stabilizing = False
+        step_limited = stabilizing = forecast_led = False
         if not metrics_ok:
             target = max(recommended, held_current)  # never scale down without metrics
         else:
             window = policy.scale_down.stabilization_window
             stable = stabilized(recommended, state.recommendations, now, window)
+            if forecast is not None and stable > recommended and recommended < current:
+                ahead = lead + policy.sync_period + window
+                fwd = forward_peak(forecast, q, now, now + ahead)
+                if fwd is not None:
+                    fwd_need, _ = clamp(max(recommended, replicas_for(fwd.value, cap)), policy.min_replicas,
+                                        policy.max_replicas)
+                    if fwd_need < stable:
+                        why.append(
+                            f"forecast {label(q)} peak over the next {format_duration(ahead)} is {_num(fwd.value)}"
+                            f" req/s at {_when(fwd.at, now)}, needs {fwd_need}: not holding the last"
+                            f" {format_duration(window)}'s {stable}"
+                        )
+                        stable, forecast_led = fwd_need, True
             target, step_limited = bounded_scale_down(current, stable, policy.scale_down.max_step_percent)
             target = min(target, policy.max_replicas)
             stabilizing = stable > recommended and recommended < current
-            if stabilizing:
+            if stabilizing and not forecast_led:
                 why.append(f"highest recommendation in the last {format_duration(window)} is {stable}")
             if step_limited:
                 why.append(f"scale-down step limited to {policy.scale_down.max_step_percent}% of {current}")
@@ -181,7 +241,15 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
             else:
                 reason = SCALE_UP_OBSERVED
         elif target < current:
-            reason = SCALE_DOWN_STEP if step_limited else SCALE_DOWN_STABILIZED if stabilizing else SCALE_DOWN
+            reason = (
+                SCALE_DOWN_STEP
+                if step_limited
+                else SCALE_DOWN_FORECAST
+                if forecast_led
+                else SCALE_DOWN_STABILIZED
+                if stabilizing
+                else SCALE_DOWN
+            )
         elif not metrics_ok:
             reason = METRICS_UNAVAILABLE
         elif stabilizing:

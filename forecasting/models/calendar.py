@@ -8,26 +8,29 @@ ramp-up / plateau / decay shape whose log lift is learned from the past
 events in the history (day-long kinds, such as holidays, also learn a daily
 shape), and per recurring event *name* (a yearly holiday) a deviation from
 its kind. The ridge prior pulls a kind toward its ``expected_lift`` (else no
-lift) only where data is thin; a kind never seen is forecast with its
+lift) only where data is thin, and a kind seen on few occasions is then
+shrunk toward it by partial pooling (n tau^2 / (n tau^2 + sigma^2): n
+occurrences, sigma the spread of its lift across them, tau = ``PRIOR_SD``),
+so one lucky or unlucky occurrence is not taken for the kind's lift (lifts
+may be below 1). A kind never seen is forecast with its
 ``expected_lift`` (else the pooled lift of the kinds seen) and a wider
 interval. What the calendar does not explain (weather, a busy day) is
 tracked by a steady-state Kalman filter on the residuals (AR(1) signal +
 white noise), so short horizons start from the current level and decay to
-the calendar.
+the calendar. Week slots that were zero in every observed week (closed
+hours) are forecast as zero and left out of the fit; other zeros (outages)
+are Huber-weighted (``calendar_kernels``).
 
-Quantiles: empirical quantiles of the recent standardised residuals (eight
-weeks), scaled to the horizon's error variance, and inflated inside event
-windows by the spread of the kind's lift across its past occurrences, times
-(1 + 1/n) for a kind seen n times (so the 0.95 quantile sizes to an upper
-quantile of the lift, wider for rare kinds), plus what the kind's shape bins
-missed beyond that (its ramp); overlapping events add their variances.
-In-event nowcast: the filter state also holds, per event under way, that
-occurrence's log-lift deviation from its kind (prior: the kind's spread), so
-once points inside an event are seen the rest of it is forecast at the lift
-actually realised, with the lift uncertainty shrunk accordingly. ``update(new_points)``
-absorbs new points in O(new points) without a refit (about 1 ms per
-1-minute cycle, update + 60-step predict). At most ``max_points`` (28 days
-of 1-minute data) are used.
+Quantiles: split conformal on the model's own h-step errors over the recent
+eight weeks (the residual filter's forecasts from the state before each
+point), normalised by the horizon's sd and the hour-of-week cell's residual
+scale, per horizon bucket (``calendar_kernels``). Event windows are left out
+of that and widened by the spread of the kind's lift across its past
+occurrences, times (1 + 1/n) for a kind seen n times, plus what its shape
+bins missed (its ramp); overlapping events add their variances. In-event
+nowcast (``calendar_filter``): once points inside an event are seen, the rest
+of it is forecast at the lift realised. ``update``: O(new points). At most
+``max_points`` (28 days of 1-minute data) are used.
 
 Daily and coarser steps (daily active players, bets per day): no daily
 shape; weekly Fourier terms (at daily steps a free level per weekday) and,
@@ -35,9 +38,8 @@ once the history holds two years (one year cannot tell the yearly cycle
 from growth), yearly ones; events get whole-step bins (the two steps
 before, the steps the event overlaps, the two after: a holiday's eve and
 its catch-up), per kind and per recurring name; their ridge prior is
-weighed by the residual noise (one day's weather can be as large as a
-holiday's lift); the residual filter adds a local level that does not decay
-(``forecasting.models.residual``); only the last ``max_years`` (4) are fitted,
+weighed by the residual noise (a day's weather can match a holiday); the
+residual filter adds a non-decaying local level (``models.residual``); only the last ``max_years`` (4) are fitted,
 as weekday habits drift over decades. Histories under two days (sub-daily)
 or 14 steps (coarser) fall back to ``seasonal-naive`` with a warning naming
 the reason (``fallback_reason``; forecasts carry ``fallback``). Used through
@@ -62,7 +64,20 @@ from forecasting.features import (
     relevant,
     seasonal_design,
 )
-from forecasting.models.calendar_stats import continuation, lift_spread, shape_spread
+from forecasting.models.calendar_filter import advance
+from forecasting.models.calendar_kernels import (
+    cell_scale,
+    cells,
+    conformal_quantiles,
+    filter_states,
+    horizon_buckets,
+    huber_weights,
+    in_zero_slots,
+    log_offset,
+    robust_clip,
+    zero_slots,
+)
+from forecasting.models.calendar_stats import continuation, lift_spread, pool_kinds, shape_spread
 from forecasting.models.residual import Z, calibrate
 from forecasting.models.seasonal_naive import SeasonalNaive
 from forecasting.series import (
@@ -167,13 +182,21 @@ class Calendar:
             self._yearly = 0
 
         y = hist.to_numpy()
-        observed = y[np.isfinite(y)]
-        self._offset = max(1e-3, 0.01 * float(np.median(observed)))
+        self._offset = log_offset(y)
         z = np.log(y + self._offset)
         idx = hist.index
+        stamps = stamps_ns(idx)
+        # Closed hours (always zero) are left to the forecast's zero, not to the log regression.
+        self._closed = zero_slots(stamps, y, td_ns(step)) if span >= 2 * WEEK else np.zeros(0, dtype=np.int64)
+        z[in_zero_slots(stamps, td_ns(step), self._closed)] = np.nan
         evs = relevant(self._events, idx[0], idx[-1], step)
         S = self._seasonal(idx)
         obs = np.isfinite(z)
+        if obs.sum() < S.shape[1] + 2:  # (nearly) always zero: nothing for a regression to fit
+            self._closed = np.zeros(0, dtype=np.int64)
+            z = np.log(y + self._offset)
+            obs = np.isfinite(z)
+        self._zlo, self._zhi = float(np.min(z[obs])), float(np.max(z[obs]))
         layout = plan_layout(evs, idx, obs, step, self.shape_harmonics)
         self._layout = layout
         self._kinds = list(layout.kinds)
@@ -193,6 +216,16 @@ class Calendar:
         A = Xo.T @ Xo + np.diag(penalty)
         b = Xo.T @ zo + penalty * prior
         beta = np.linalg.solve(A, b)
+        # Gross outliers (an outage's zeros, sporadic dropped samples) are down-weighted (Huber).
+        A0, b0 = A, b
+        for _ in range(2):
+            w = huber_weights(zo - Xo @ beta)
+            if w is None:
+                break
+            out = np.flatnonzero(w < 1)  # few rows: update the normal equations, do not rebuild them
+            cut = Xo[out] * (1 - w[out])[:, None]
+            A, b = A0 - cut.T @ Xo[out], b0 - cut.T @ zo[out]
+            beta = np.linalg.solve(A, b)
         if coarse:
             # At daily steps an occurrence is one point, and the noise of one day (weather) can be
             # as large as a holiday's lift: weigh the event priors as the Bayesian ridge does,
@@ -205,12 +238,13 @@ class Calendar:
         resid = np.full(len(z), np.nan)
         resid[obs] = zo - Xo @ beta
         self._calibrate(resid)
-        stamps = stamps_ns(idx)
+        self._conformal(resid, stamps, evs)
         self._kind_sigma, self._kind_n = lift_spread(stamps, resid, evs, self._kinds, self.lift_sigma)
         self._shape_var = (
             shape_spread(stamps, resid, evs, self._kinds, td_ns(step), self._bins.width, self._var)
             if self.SHAPE_SPREAD else {}
         )
+        self._beta_e = pool_kinds(self._beta_e, prior[S.shape[1] :], layout, self._kind_sigma, self._kind_n, PRIOR_SD)
         plats = [self._beta_e[j + self._bins.plat] for j in kind_at.values()]
         self._pooled = float(np.mean(plats)) if plats else 0.0
         self._last = idx[-1]
@@ -231,7 +265,7 @@ class Calendar:
     def _calibrate(self, resid: np.ndarray) -> None:
         """Residual dynamics (``forecasting.models.residual``) and the fast path's steady-state gain."""
         recent = max(500, int(8 * WEEK / self._step))  # eight weeks (at least 500 points)
-        dyn = calibrate(resid, recent, local_level=self._step >= DAY)
+        dyn = calibrate(robust_clip(resid), recent, local_level=self._step >= DAY)
         self._dyn, self._nb, self._zq = dyn, (2 if dyn.has_level else 1), dyn.zq
         self._var = dyn.var
         p, gain = dyn.initial()[1][0, 0], 0.0
@@ -239,6 +273,34 @@ class Calendar:
             gain = p / (p + dyn.noise)
             p = dyn.phi**2 * (1 - gain) * p + dyn.innov
         self._gain = gain
+
+    def _conformal(self, resid: np.ndarray, stamps: np.ndarray, evs: Sequence[Event]) -> None:
+        """Interval quantiles from the model's own out-of-sample errors (split conformal,
+        ``calendar_kernels``): the residual filter's h-step errors over the recent eight weeks,
+        normalised by the horizon's sd and the hour-of-week cell's residual scale; event windows
+        are left out (their spread is the kind's, added in ``predict``)."""
+        step_ns = td_ns(self._step)
+        resid = robust_clip(resid)  # as for the dynamics: an outage day must not set every interval
+        self._cell_scale = cell_scale(resid, stamps, step_ns)
+        recent = max(500, int(8 * WEEK / self._step))
+        r, st = resid[-recent:], stamps[-recent:]
+        factor = self._cell_factor(st)
+        for event in evs:
+            i0, i1, _ = event_window(st, event, step_ns)
+            factor[i0:i1] = np.nan
+        dyn = self._dyn
+        horizon = max(2, min(int(2 * DAY / self._step), len(r) // 2))
+        weights, var = dyn.ahead(horizon)
+        states = filter_states(r, dyn.transition, dyn.process, dyn.noise, dyn.initial()[1])
+        cq = conformal_quantiles(r, states, weights, np.sqrt(var), factor, tuple(QUANTILES))
+        self._cq = None if np.isnan(cq).any() else cq
+
+    def _cell_factor(self, stamps: np.ndarray) -> np.ndarray:
+        """Each stamp's hour-of-week residual scale (1 without one)."""
+        found = cells(stamps, td_ns(self._step)) if self._cell_scale is not None else None
+        if found is None or self._cell_scale is None:
+            return np.ones(len(stamps))
+        return np.asarray(self._cell_scale[found[0]], dtype=float)
 
     def _prior_var(self, event: Event) -> float:
         """Prior variance of one occurrence's log-lift deviation from what the calendar forecasts.
@@ -268,8 +330,6 @@ class Calendar:
             self._keys: list[Event] = []
         if not len(resid):
             return
-        phi, gain, innov, noise = dyn.phi, self._gain, dyn.innov, dyn.noise
-        F, Q = dyn.transition, dyn.process
         step_ns = td_ns(self._step)
         first, last = pd.Timestamp(int(stamps[0]), tz="UTC"), pd.Timestamp(int(stamps[-1]), tz="UTC")
         windows: dict[Event, tuple[int, int, np.ndarray, np.ndarray]] = {}
@@ -285,62 +345,10 @@ class Calendar:
                     extra = np.maximum(bins @ shape - self._prior_var(event) * w**2, 0.0)
                 windows[event] = (i0, i1, w, extra)
                 active[i0:i1] = True
-        # Occurrences whose window ended before these points no longer matter.
-        gone = [k for k, e in enumerate(self._keys) if e not in windows]
-        x, P, keys = self._x, self._P, self._keys
-        if gone:
-            x, P, keys = self._drop(x, P, keys, gone)
-        n = len(resid)
-        i = 0
-        while i < n:
-            if nb == 1 and not keys and not active[i]:
-                # Plain steady-state filter on the level: the fast path outside events.
-                s, p = float(x[0]), float(P[0, 0])
-                while i < n and not active[i]:
-                    value = resid[i]
-                    s, p = phi * s, phi * phi * p + innov
-                    if value == value:  # not NaN
-                        s += gain * (value - s)
-                        p *= 1 - gain
-                    i += 1
-                x, P = np.array([s]), np.array([[p]])
-                continue
-            for event, (i0, _i1, _, _) in windows.items():
-                if i0 == i and event not in keys:
-                    keys = [*keys, event]
-                    x = np.append(x, 0.0)
-                    grown = np.zeros((len(x), len(x)))
-                    grown[:-1, :-1] = P
-                    grown[-1, -1] = self._prior_var(event)
-                    P = grown
-            ended = [k for k, e in enumerate(keys) if windows[e][1] <= i]
-            if ended:
-                x, P, keys = self._drop(x, P, keys, ended)
-            x[:nb] = F @ x[:nb]
-            P[:nb, :] = F @ P[:nb, :]
-            P[:, :nb] = P[:, :nb] @ F.T
-            P[:nb, :nb] += Q
-            value = resid[i]
-            if value == value:
-                h = np.empty(len(x))
-                h[:nb] = 1.0
-                r = noise
-                for k, event in enumerate(keys, start=nb):
-                    i0, _, w, extra = windows[event]
-                    h[k] = w[i - i0]
-                    r += extra[i - i0]
-                ph = P @ h
-                gain_vec = ph / (h @ ph + r)
-                x = x + gain_vec * (value - h @ x)
-                P = P - np.outer(gain_vec, ph)
-            i += 1
-        self._x, self._P, self._keys = x, P, keys
-
-    def _drop(
-        self, x: np.ndarray, P: np.ndarray, keys: list[Event], gone: list[int]
-    ) -> tuple[np.ndarray, np.ndarray, list[Event]]:
-        keep = list(range(self._nb)) + [k + self._nb for k in range(len(keys)) if k not in gone]
-        return x[keep], P[np.ix_(keep, keep)], [e for k, e in enumerate(keys) if k not in gone]
+        priors = {event: self._prior_var(event) for event in windows}
+        self._x, self._P, self._keys = advance(
+            self._x, self._P, self._keys, resid, active, windows, priors, dyn, self._gain
+        )
 
     # --------------------------------------------------------------- update
     def update(self, new_points: pd.Series) -> Self:
@@ -355,6 +363,7 @@ class Calendar:
         if ext is None:
             return self
         z = np.log(ext.to_numpy() + self._offset)
+        z[in_zero_slots(stamps_ns(ext.index), td_ns(self._step), self._closed)] = np.nan
         resid = z - self._center(ext.index, self._events)
         self._run_filter(resid, stamps_ns(ext.index), reset=False)
         self._last = ext.index[-1]
@@ -364,7 +373,8 @@ class Calendar:
     def _center(self, idx: pd.DatetimeIndex, events: Sequence[Event]) -> np.ndarray:
         """Calendar + learned event log lifts (no residual level) over ``idx``."""
         evs = relevant(events, idx[0], idx[-1], self._step)
-        mu = self._seasonal(idx) @ self._beta_s
+        # The calendar alone stays within the fitted range (no Fourier overshoot past the history).
+        mu = np.clip(self._seasonal(idx) @ self._beta_s, self._zlo, self._zhi)
         if self._beta_e.size:
             mu = mu + self._layout.design(idx, evs, self._step) @ self._beta_e
         stamps, step_ns = stamps_ns(idx), td_ns(self._step)
@@ -419,12 +429,22 @@ class Calendar:
             joint = np.einsum("ij,jk,ik->i", H, P, H)
             ev_var += np.maximum(joint - base, 0.0)
         sd = np.sqrt(var)
+        if self._cq is not None:  # conformal: by horizon bucket and hour-of-week cell
+            rows = np.minimum(horizon_buckets(horizon), len(self._cq) - 1)
+            own = np.sqrt(var - base) * self._cell_factor(stamps_ns(idx))
+            zq = {q: self._cq[rows, j] * own for j, q in enumerate(QUANTILES)}
+        else:
+            zq = {q: self._zq[q] * sd for q in QUANTILES}
         median = np.exp(mu) - self._offset
         offsets = {}
         for q in QUANTILES:
-            base = self._zq[q] * sd
+            base = zq[q]
             extra = Z[q] ** 2 * ev_var
             off = math.copysign(1.0, Z[q]) * np.sqrt(base**2 + extra) if Z[q] else base
             offsets[q] = np.exp(mu + off) - self._offset - median
         mean = np.exp(mu + (var + ev_var) / 2) - self._offset
+        closed = in_zero_slots(stamps_ns(idx), step_ns, self._closed)
+        if closed.any():  # closed hours: zero demand, zero spread
+            median, mean = np.where(closed, 0.0, median), np.where(closed, 0.0, mean)
+            offsets = {q: np.where(closed, 0.0, off) for q, off in offsets.items()}
         return assemble(idx, median, offsets, model=self.name, mean=mean)

@@ -82,8 +82,9 @@ def test_backtest_json_is_one_object_with_the_issue_shape(trace: tuple[Path, Pat
     assert list(data["models"]) == ["seasonal-naive", "holt-winters", "calendar"]
     for score in data["models"].values():
         assert set(score) == {"mase", "event_mase", "smape", "coverage_95", "spike_recall", "fit_predict_ms_p50",
-                              "fallback"}
+                              "fallback", "calibration"}
         assert 0 <= score["coverage_95"] <= 1 and score["fallback"] is None
+        assert set(score["calibration"]) == {"0.025", "0.05", "0.1", "0.5", "0.9", "0.95", "0.975", "0.99"}
     assert data["best"] in data["models"]
 
 

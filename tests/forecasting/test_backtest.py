@@ -119,7 +119,7 @@ def test_json_shape_is_exactly_the_issues() -> None:
     assert set(data) == {"series", "step_seconds", "horizon_steps", "origins", "models", "best"}
     assert data["step_seconds"] == 3600 and data["horizon_steps"] == 6 and data["origins"] == 2
     assert set(data["models"]["constant"]) == {
-        "mase", "event_mase", "smape", "coverage_95", "spike_recall", "fit_predict_ms_p50", "fallback"
+        "mase", "event_mase", "smape", "coverage_95", "spike_recall", "fit_predict_ms_p50", "fallback", "calibration"
     }
     assert data["models"]["constant"]["fallback"] is None  # issue 9: "seasonal-naive" when a model fell back
     assert data["best"] in data["models"]

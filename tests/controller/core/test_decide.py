@@ -48,6 +48,7 @@ class Case:
     flags: set[str] = field(default_factory=set)
     message_has: tuple[str, ...] = ()
     recommended: int | None = None
+    forecast_start: datetime = NOW
 
 
 BASE = {"capacityPerReplica": 50, "minReplicas": 1, "maxReplicas": 100, "leadTime": "10m"}
@@ -136,8 +137,8 @@ CASES = [
         reason="ScaleDown",
     ),
     Case(
-        "scale-down held by the stabilization window",
-        forecast=[400.0] * 30,
+        "scale-down held by the stabilization window (the forecast stops short of lead + sync + window)",
+        forecast=[400.0] * 12,
         observed=380.0,
         current=10,
         expected=10,
@@ -157,14 +158,95 @@ CASES = [
         recommendations=[(301, 10)],
     ),
     Case(
-        "stabilization lets part of the way down",
-        forecast=[200.0] * 30,
+        "stabilization lets part of the way down (the forecast stops short of lead + sync + window)",
+        forecast=[200.0] * 12,
         observed=200.0,
         current=10,
         expected=7,
         reason="ScaleDownStabilized",
         recommendations=[(400, 10), (100, 7)],
         policy={"scaleDown": {"maxStepPercent": 100}},
+    ),
+    Case(
+        "forecast low over lead + sync + window: scale down past the backward window",
+        forecast=[400.0] * 30,
+        observed=380.0,
+        current=10,
+        expected=8,
+        reason="ScaleDownForecast",
+        recommendations=[(120, 10)],
+        message_has=("p95 peak over the next 15m15s is 400 req/s", "needs 8: not holding the last 5m's 10",
+                     "scaling 10 -> 8"),
+        recommended=8,
+    ),
+    Case(
+        "forecast rises again within the window: down only to what the forward peak needs",
+        forecast=[200.0] * 12 + [450.0] + [200.0] * 17,
+        observed=200.0,
+        current=10,
+        expected=9,
+        reason="ScaleDownForecast",
+        recommendations=[(100, 10)],
+        policy={"scaleDown": {"maxStepPercent": 100}},
+        flags={"ScalingLimited"},
+        message_has=("peak over the next 15m15s is 450 req/s at 20:12", "needs 9"),
+        recommended=4,
+    ),
+    Case(
+        "forward peak needs as much as the window held: stabilized as before",
+        forecast=[200.0] * 12 + [500.0] + [200.0] * 17,
+        observed=200.0,
+        current=10,
+        expected=10,
+        reason="ScaleDownStabilized",
+        recommendations=[(100, 10)],
+        policy={"scaleDown": {"maxStepPercent": 100}},
+        flags={"ScalingLimited"},
+        message_has=("highest recommendation in the last 5m is 10",),
+        recommended=4,
+    ),
+    Case(
+        "forecast-led scale-down keeps the step bound",
+        forecast=[100.0] * 30,
+        observed=260.0,
+        current=20,
+        expected=10,
+        reason="ScaleDownStep",
+        recommendations=[(60, 20)],
+        flags={"ScalingLimited"},
+        message_has=("says demand falls below the observed", "needs 2: not holding the last 5m's 20",
+                     "limited to 50% of 20"),
+        recommended=2,
+    ),
+    Case(
+        "served demand, fresh forecast falling: size to the forecast, not the observed floor",
+        forecast=[300.0] * 30,
+        observed=480.0,
+        current=10,
+        expected=6,
+        reason="ScaleDown",
+        message_has=("observed 480 req/s needs 10", "the forecast (from 20:00) says demand falls below the observed",
+                     "scaling 10 -> 6"),
+        recommended=6,
+    ),
+    Case(
+        "observed demand not served by the current replicas: the observed floor scales up",
+        forecast=[300.0] * 30,
+        observed=480.0,
+        current=8,
+        expected=10,
+        reason="ScaleUpObserved",
+        recommended=10,
+    ),
+    Case(
+        "stale forecast (its first point is two steps back): the observed floor holds",
+        forecast=[300.0] * 30,
+        forecast_start=NOW - timedelta(minutes=2),
+        observed=480.0,
+        current=10,
+        expected=10,
+        reason="Hold",
+        recommended=10,
     ),
     Case(
         "scale-down bounded by maxStepPercent",
@@ -278,7 +360,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_decide_scenarios(case: Case) -> None:
     policy = Policy.model_validate({**BASE, **case.policy})
-    forecast = None if case.forecast is None else make_forecast(case.forecast)
+    forecast = None if case.forecast is None else make_forecast(case.forecast, start=case.forecast_start)
     state = ObservedState(
         now=NOW,
         current_replicas=case.current,

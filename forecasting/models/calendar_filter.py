@@ -1,0 +1,100 @@
+"""The calendar model's residual filter with in-event nowcasting, as free functions over arrays.
+
+Called by ``forecasting.models.calendar`` (``_run_filter``: after each fit and
+on each ``update``). The state is the residual signal (AR(1)[, local level],
+``forecasting.models.residual``) plus, for each event whose window the points
+reach, that occurrence's log-lift deviation from its kind (a constant with
+the kind's prior spread, observed through the event's shape). Outside events
+with no occurrence in the state, a scalar steady-state filter runs (the fast
+path, about 1 ms per 1-minute cycle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from forecasting.base import Event
+from forecasting.models.residual import Dynamics
+
+Window = tuple[int, int, np.ndarray, np.ndarray]  # (first index, end index, shape weights, extra noise)
+
+
+def drop_states(
+    x: np.ndarray, P: np.ndarray, keys: Sequence[Event], gone: Sequence[int], nb: int
+) -> tuple[np.ndarray, np.ndarray, list[Event]]:
+    """The state without the occurrences at positions ``gone`` (of ``keys``); the first ``nb`` stay."""
+    keep = list(range(nb)) + [k + nb for k in range(len(keys)) if k not in gone]
+    return x[keep], P[np.ix_(keep, keep)], [e for k, e in enumerate(keys) if k not in gone]
+
+
+def advance(
+    x: np.ndarray,
+    P: np.ndarray,
+    keys: list[Event],
+    resid: np.ndarray,
+    active: np.ndarray,
+    windows: Mapping[Event, Window],
+    priors: Mapping[Event, float],
+    dyn: Dynamics,
+    gain: float,
+) -> tuple[np.ndarray, np.ndarray, list[Event]]:
+    """Advance state (x, P, keys) over ``resid`` (NaN = no observation).
+
+    ``active`` marks the points inside some event window; ``windows`` gives each event's
+    index range, shape weights and the extra observation noise of its ramp; ``priors`` the
+    prior variance of its deviation; ``gain`` the scalar steady-state gain of the fast path."""
+    nb = len(dyn.transition)
+    phi, innov, noise = dyn.phi, dyn.innov, dyn.noise
+    F, Q = dyn.transition, dyn.process
+    # Occurrences whose window ended before these points no longer matter.
+    gone = [k for k, e in enumerate(keys) if e not in windows]
+    if gone:
+        x, P, keys = drop_states(x, P, keys, gone, nb)
+    n = len(resid)
+    i = 0
+    while i < n:
+        if nb == 1 and not keys and not active[i]:
+            # Plain steady-state filter on the level: the fast path outside events.
+            s, p = float(x[0]), float(P[0, 0])
+            while i < n and not active[i]:
+                value = resid[i]
+                s, p = phi * s, phi * phi * p + innov
+                if value == value:  # not NaN
+                    s += gain * (value - s)
+                    p *= 1 - gain
+                i += 1
+            x, P = np.array([s]), np.array([[p]])
+            continue
+        for event, (i0, _i1, _, _) in windows.items():
+            if i0 == i and event not in keys:
+                keys = [*keys, event]
+                x = np.append(x, 0.0)
+                grown = np.zeros((len(x), len(x)))
+                grown[:-1, :-1] = P
+                grown[-1, -1] = priors[event]
+                P = grown
+        ended = [k for k, e in enumerate(keys) if windows[e][1] <= i]
+        if ended:
+            x, P, keys = drop_states(x, P, keys, ended, nb)
+        x[:nb] = F @ x[:nb]
+        P[:nb, :] = F @ P[:nb, :]
+        P[:, :nb] = P[:, :nb] @ F.T
+        P[:nb, :nb] += Q
+        value = resid[i]
+        if value == value:
+            h = np.empty(len(x))
+            h[:nb] = 1.0
+            r = noise
+            for k, event in enumerate(keys, start=nb):
+                i0, _, w, extra = windows[event]
+                h[k] = w[i - i0]
+                r += extra[i - i0]
+            ph = P @ h
+            gain_vec = ph / (h @ ph + r)
+            x = x + gain_vec * (value - h @ x)
+            P = P - np.outer(gain_vec, ph)
+        i += 1
+    return x, P, keys
+
