@@ -256,9 +256,10 @@ def build_operator(
         forecaster=forecaster,
         lag=lag,
         incidents=incidents,
-        # Fits spread over cycles: at most half the sync period of each cycle goes to fitting, so a
-        # thousand first fits never hold back the scaling decisions of the policies behind them.
-        fit_budget=sync_period / 2 if fit_budget is None else fit_budget,
+        # Fits spread over cycles: at most a quarter of the sync period of each cycle goes to fitting,
+        # so a thousand first fits never hold back the scaling decisions of the policies behind them,
+        # and fits plus the rest of a 1,000-policy cycle stay within half the sync period.
+        fit_budget=sync_period / 4 if fit_budget is None else fit_budget,
     )
     loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if isinstance(elector, ShardedElector):
