@@ -5,7 +5,10 @@ spec or its events change. In between (e.g. four 15 s cycles per 1 m
 step) the cached forecast is reused. When the step moves, a model with
 ``update(new_points)`` (the calendar model) absorbs the new points without a
 refit; a full refit happens when the spec generation, the model, the
-horizon or the events change, and at least every ``REFIT_EVERY``. Called by
+horizon or the events change, and at least every ``REFIT_EVERY``. With a
+``fit_budget`` (``pitboss operator run`` sets a quarter of the sync period) a
+cycle fits until the budget is spent and defers the other fits to later
+cycles, where those policies keep the forecast they have. Called by
 ``controller.operator.reconcile``. The refit/update/fallback rules are the
 shared ``controller.cycle.feed.ForecastFeed``'s; this module keeps one per
 policy and says when the operator's key changes.
