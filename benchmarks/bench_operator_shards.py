@@ -213,6 +213,7 @@ def run_takeover(url: str, n: int, console: Console) -> Takeover:
     from kubernetes import client, watch
 
     from controller.operator.shards import shard_lease_name, shard_of
+    from tests.harness import stop_all
     from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, api_client_for, write_kubeconfig
 
     api = api_client_for(url)
@@ -294,14 +295,7 @@ def run_takeover(url: str, n: int, console: Console) -> Takeover:
                       "after the kill", style="dim")
         return Takeover(len(theirs), expires_in, first, last)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs.values())
         api.close()
         tmp.cleanup()
 

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,20 @@ def binary(key: str) -> str:
             return path
     pytest.fail(f"{' or '.join(BINARIES[key])} not found on PATH: install it (make system-deps);"
                 " these tests are not optional")
+
+
+def stop_all(procs: Iterable[subprocess.Popen[Any]], timeout: float = 30) -> None:
+    """SIGTERM every process still running, then wait for each (SIGKILL after ``timeout`` seconds)."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def free_port() -> int:

@@ -30,6 +30,7 @@ from controller.operator.crds import all_crds
 from controller.operator.shards import shard_lease_name, shard_of
 from tests.conftest import REPO
 from tests.controller.operator.test_rbac import _roles
+from tests.harness import stop_all
 from tests.kube.attributed import AttributedEmulator, AttributedEmulatorThread, Write
 from tests.kube.fixtures import (
     NAMESPACE,
@@ -166,13 +167,5 @@ def test_a_killed_replicas_policies_are_decided_again_by_another_within_the_leas
                     for i in range(POLICIES)]
         assert replicas == [3] * POLICIES
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all(procs.values())
         api.close()
