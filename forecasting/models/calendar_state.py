@@ -15,7 +15,7 @@ read-only, so no later step can change a fit that another holds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -117,7 +117,7 @@ class CalendarFit:
     last: pd.Timestamp  # the last point absorbed (fit or update)
     x: np.ndarray  # residual filter: state mean (signal[, level], then one deviation per key)
     P: np.ndarray  # its covariance
-    keys: tuple[Event, ...] = field(default=())  # the occurrences whose deviation is in the state
+    keys: tuple[Event, ...] = ()  # the occurrences whose deviation is in the state
 
     def __post_init__(self) -> None:
         for f in fields(self):
