@@ -12,7 +12,6 @@ path, about 1 ms per 1-minute cycle).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -105,15 +104,19 @@ def advance(
 
 
 
-def run_filter(fit: CalendarFit, resid: np.ndarray, stamps: np.ndarray, *, reset: bool) -> CalendarFit:
-    """``fit`` with its filter state advanced over ``resid`` (NaN = no observation) at ``stamps``.
+State = tuple[np.ndarray, np.ndarray, tuple[Event, ...]]  # (x, P, keys) of a ``CalendarFit``
+
+
+def run_filter(fit: CalendarFit, resid: np.ndarray, stamps: np.ndarray, *, reset: bool) -> State:
+    """``fit``'s filter state (x, P, keys) advanced over ``resid`` (NaN = no observation) at ``stamps``.
 
     The state is the residual level (AR(1)) plus, for each event whose window the points
     reach, that occurrence's log-lift deviation from its kind (a constant with the kind's
     prior spread, observed through the event's shape): in-event nowcasting. Once points
     inside an event are seen, its deviation is estimated and its variance shrinks, so the
     rest of the event is forecast at the lift actually realised, with a tighter interval.
-    ``reset`` starts from the dynamics' initial state (after a fit) over the recent points."""
+    ``reset`` starts from the dynamics' initial state (after a fit) over the recent points.
+    ``fit`` is unchanged; the caller puts the state in a new fit (``dataclasses.replace``)."""
     dyn, nb = fit.dyn, fit.nb
     x, P, keys = fit.x, fit.P, list(fit.keys)
     if reset:
@@ -124,7 +127,7 @@ def run_filter(fit: CalendarFit, resid: np.ndarray, stamps: np.ndarray, *, reset
         x, P = dyn.initial()
         keys = []
     if not len(resid):
-        return replace(fit, x=x, P=P, keys=tuple(keys))
+        return x, P, tuple(keys)
     step = fit.step
     step_ns = td_ns(step)
     first, last = pd.Timestamp(int(stamps[0]), tz="UTC"), pd.Timestamp(int(stamps[-1]), tz="UTC")
@@ -144,4 +147,4 @@ def run_filter(fit: CalendarFit, resid: np.ndarray, stamps: np.ndarray, *, reset
     priors = {event: prior_var(fit, event) for event in windows}
     # Copies: ``advance`` may write into its state arrays, and ``fit`` keeps its own.
     x, P, keys = advance(x.copy(), P.copy(), keys, resid, active, windows, priors, dyn, fit.gain)
-    return replace(fit, x=x, P=P, keys=tuple(keys))
+    return x, P, tuple(keys)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -221,4 +222,5 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
         pooled=float(np.mean(plats)) if plats else 0.0, dyn=dyn, gain=gain, cell_scale=scale, cq=cq,
         kind_sigma=kind_sigma, kind_n=kind_n, shape_var=shape_var, last=idx[-1], x=x0, P=P0,
     )
-    return run_filter(fit, resid, stamps_ns(idx), reset=True)
+    x, P, keys = run_filter(fit, resid, stamps_ns(idx), reset=True)
+    return replace(fit, x=x, P=P, keys=keys)

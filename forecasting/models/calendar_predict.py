@@ -59,7 +59,8 @@ def update_calendar(fit: CalendarFit, new_points: pd.Series) -> CalendarFit:
     z = np.log(ext.to_numpy() + fit.offset)
     z[in_zero_slots(stamps, td_ns(step), fit.closed)] = np.nan
     resid = z - center(fit, ext.index, fit.events)
-    return replace(run_filter(fit, resid, stamps, reset=False), last=ext.index[-1])
+    x, P, keys = run_filter(fit, resid, stamps, reset=False)
+    return replace(fit, x=x, P=P, keys=keys, last=ext.index[-1])
 
 
 def predict_calendar(fit: CalendarFit, horizon: int, events: Sequence[Event] = (), *, model: str) -> Forecast:

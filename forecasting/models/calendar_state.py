@@ -5,17 +5,18 @@
 need: the calendar and event coefficients, the residual dynamics and their
 calibration, the per-kind lift spreads and the residual filter's state.
 ``calendar_fit.fit_calendar`` builds a ``CalendarFit``,
-``calendar_filter.run_filter`` and ``calendar_predict.update_calendar``
-return new ones (``dataclasses.replace``), ``calendar_predict`` forecasts
-from one; ``forecasting.models.calendar`` wraps them in the model class. The
-free functions here read a fit and change nothing. Its arrays are made
-read-only, so no later step can change a fit that another holds.
+``calendar_predict.update_calendar`` returns a new one with the filter state
+``calendar_filter.run_filter`` advanced (``dataclasses.replace``), and
+``calendar_predict.predict_calendar`` forecasts from one;
+``forecasting.models.calendar`` wraps them in the model class. The free
+functions here read a fit and change nothing. Its arrays are made read-only,
+so no later step can change a fit that another holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -120,12 +121,10 @@ class CalendarFit:
     keys: tuple[Event, ...] = ()  # the occurrences whose deviation is in the state
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                value.setflags(write=False)
-        for arr in self.shape_var.values():
-            arr.setflags(write=False)
+        arrays = (self.closed, self.beta_s, self.beta_e, self.cell_scale, self.cq, self.x, self.P)
+        for arr in (*arrays, *self.shape_var.values()):
+            if arr is not None:
+                arr.setflags(write=False)
 
     @property
     def bins(self) -> BinSet:
