@@ -1,7 +1,7 @@
 """The calendar model's residual filter with in-event nowcasting, as free functions over arrays.
 
-Called by ``forecasting.models.calendar`` (``_run_filter``: after each fit and
-on each ``update``). The state is the residual signal (AR(1)[, local level],
+Called by ``calendar_fit`` (``run_filter`` after each fit) and
+``calendar_predict`` (on each update). The state is the residual signal (AR(1)[, local level],
 ``forecasting.models.residual``) plus, for each event whose window the points
 reach, that occurrence's log-lift deviation from its kind (a constant with
 the kind's prior spread, observed through the event's shape). Outside events
@@ -14,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from forecasting.base import Event
+from forecasting.features import event_window, relevant
+from forecasting.models.calendar_state import CalendarFit, prior_var
 from forecasting.models.residual import Dynamics
+from forecasting.timeutil import td_ns
 
 Window = tuple[int, int, np.ndarray, np.ndarray]  # (first index, end index, shape weights, extra noise)
 
@@ -98,3 +102,49 @@ def advance(
         i += 1
     return x, P, keys
 
+
+
+State = tuple[np.ndarray, np.ndarray, tuple[Event, ...]]  # (x, P, keys) of a ``CalendarFit``
+
+
+def run_filter(fit: CalendarFit, resid: np.ndarray, stamps: np.ndarray, *, reset: bool) -> State:
+    """``fit``'s filter state (x, P, keys) advanced over ``resid`` (NaN = no observation) at ``stamps``.
+
+    The state is the residual level (AR(1)) plus, for each event whose window the points
+    reach, that occurrence's log-lift deviation from its kind (a constant with the kind's
+    prior spread, observed through the event's shape): in-event nowcasting. Once points
+    inside an event are seen, its deviation is estimated and its variance shrinks, so the
+    rest of the event is forecast at the lift actually realised, with a tighter interval.
+    ``reset`` starts from the dynamics' initial state (after a fit) over the recent points.
+    ``fit`` is unchanged; the caller puts the state in a new fit (``dataclasses.replace``)."""
+    dyn, nb = fit.dyn, fit.nb
+    x, P, keys = fit.x, fit.P, list(fit.keys)
+    if reset:
+        rate = (1 - fit.gain) * dyn.phi
+        if nb == 1 and rate > 0:  # a level (nb 2) needs the whole fitted history
+            keep = min(len(resid), max(200, int(8 / max(1e-6, 1 - rate))))
+            resid, stamps = resid[-keep:], stamps[-keep:]
+        x, P = dyn.initial()
+        keys = []
+    if not len(resid):
+        return x, P, tuple(keys)
+    step = fit.step
+    step_ns = td_ns(step)
+    first, last = pd.Timestamp(int(stamps[0]), tz="UTC"), pd.Timestamp(int(stamps[-1]), tz="UTC")
+    windows: dict[Event, Window] = {}
+    active = np.zeros(len(resid), dtype=bool)
+    for event in relevant(fit.events, first, last, step):
+        i0, i1, bins = event_window(stamps, event, step_ns)
+        if i0 < i1:
+            w = bins @ fit.bins.nominal
+            # Where the kind's shape itself misses (its ramp), a residual says less about the lift.
+            shape = fit.shape_var.get(event.kind)
+            extra = np.zeros(len(w))
+            if shape is not None:
+                extra = np.maximum(bins @ shape - prior_var(fit, event) * w**2, 0.0)
+            windows[event] = (i0, i1, w, extra)
+            active[i0:i1] = True
+    priors = {event: prior_var(fit, event) for event in windows}
+    # Copies: ``advance`` may write into its state arrays, and ``fit`` keeps its own.
+    x, P, keys = advance(x.copy(), P.copy(), keys, resid, active, windows, priors, dyn, fit.gain)
+    return x, P, tuple(keys)

@@ -1,6 +1,6 @@
 """Numeric kernels of the calendar model: free functions over arrays, no model state.
 
-Called by ``forecasting.models.calendar`` (fit, update, predict). Stamps are
+Called by ``calendar_fit``, ``calendar_predict`` and ``calendar_state``. Stamps are
 int64 nanoseconds since the epoch (``forecasting.timeutil``); weeks start on
 Monday 00:00 UTC (the epoch was a Thursday, hence the shift).
 

@@ -1,8 +1,8 @@
 """What the calendar model measures on its own residuals, and its lean update input.
 
-Called by ``forecasting.models.calendar`` after each fit (per-kind lift and
-shape spreads, which size the event intervals) and on each ``update``
-(``continuation``). Pure numpy/pandas; stamps are int64 nanoseconds
+Called by ``calendar_fit`` after each fit (per-kind lift and shape spreads,
+which size the event intervals, and the pooling of rare kinds) and by
+``calendar_predict`` on each update (``continuation``). Pure numpy/pandas; stamps are int64 nanoseconds
 (``forecasting.timeutil``).
 """
 

@@ -1,6 +1,6 @@
 """The calendar model's residual dynamics: what the calendar does not explain, as a state model.
 
-Called by ``forecasting.models.calendar`` after each fit. The log-demand
+Called by ``forecasting.models.calendar_fit`` after each fit. The log-demand
 residuals of the calendar regression are modelled as a signal plus white
 noise, and a steady-state Kalman filter tracks the signal:
 

@@ -1,0 +1,226 @@
+"""Fitting the calendar model: history + events -> a frozen ``CalendarFit``.
+
+Called by ``forecasting.models.calendar`` (``Calendar.fit``). What the fit does
+is described in that module's docstring: a ridge least-squares fit of log
+demand on the seasonal and event design (Huber-reweighted, the event priors
+weighed by the residual noise at daily steps), per-kind lift spreads and
+partial pooling (``calendar_stats``), the residual dynamics and their split
+conformal calibration (``calendar_kernels``), then the residual filter run
+over the recent points (``calendar_filter.run_filter``). ``short_history``
+says when a history is too short to fit (the model then falls back to
+``seasonal-naive``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from forecasting.base import Event
+from forecasting.features import BinSet, EventLayout, bin_set, event_window, plan_layout, relevant
+from forecasting.models.calendar_filter import run_filter
+from forecasting.models.calendar_kernels import (
+    cell_scale,
+    conformal_quantiles,
+    filter_states,
+    huber_weights,
+    in_zero_slots,
+    log_offset,
+    robust_clip,
+    zero_slots,
+)
+from forecasting.models.calendar_state import CalendarConfig, CalendarFit, Terms, cell_factor, seasonal
+from forecasting.models.calendar_stats import lift_spread, pool_kinds, shape_spread
+from forecasting.models.residual import Dynamics, calibrate
+from forecasting.series import DAY, QUANTILES, WEEK, prepare_history, step_of
+from forecasting.timeutil import stamps_ns, td_ns
+
+MIN_SPAN = 2 * DAY  # sub-daily steps
+MIN_COARSE_POINTS = 14  # daily and coarser steps: two weeks of daily data
+YEAR = pd.Timedelta(days=365)
+PRIOR_SD = 0.5  # prior spread of an event bin's log lift around its prior (daily and coarser steps)
+
+
+def short_history(hist: pd.Series) -> str | None:
+    """Why a prepared history is too short for the calendar model (None when it is not)."""
+    step = step_of(hist)
+    span = hist.index[-1] - hist.index[0]
+    coarse = step >= DAY
+    if (span < MIN_SPAN) if not coarse else (len(hist) < MIN_COARSE_POINTS):
+        need = "two days of history" if not coarse else f"{MIN_COARSE_POINTS} steps of history"
+        return f"history spans {span} at step {step}; needs {need}"
+    return None
+
+
+def fit_calendar(
+    history: pd.Series, events: Sequence[Event] = (), config: CalendarConfig | None = None
+) -> CalendarFit:
+    """Fit the calendar regression, per-kind lifts and the residual filter to ``history``.
+
+    ValueError naming the history when it is too short (``short_history``)."""
+    hist = prepare_history(history)
+    reason = short_history(hist)
+    if reason is not None:
+        raise ValueError(f"history: {reason}")
+    return fit_prepared(hist, events, config or CalendarConfig())
+
+
+def _terms(config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta) -> Terms:
+    if step >= DAY:
+        # Daily and coarser steps: no daily shape; a weekly cycle when steps divide a week
+        # (at daily steps 3 pairs: a free level per weekday), a yearly one once a year is seen.
+        week_steps = int(WEEK / step) if WEEK % step == pd.Timedelta(0) else 0
+        weekly = min(config.weekly_harmonics, (week_steps - 1) // 2) if span >= 2 * WEEK else 0
+        return Terms(0, weekly, 0, False, config.yearly_harmonics if span >= 2 * YEAR else 0)
+    daily = min(config.daily_harmonics, max(0, int(DAY / step) // 2 - 1))
+    return Terms(
+        daily=daily,
+        weekly=config.weekly_harmonics if span >= WEEK else 0,
+        # Own daily shapes for Fri/Sat/Sun need several of each, or one-off days (and their events) get absorbed.
+        day_types=min(daily, config.day_type_harmonics) if span >= 3 * WEEK else 0,
+        day_levels=span >= 2 * WEEK - DAY,
+        yearly=0,
+    )
+
+
+def _regress(
+    X: np.ndarray, z: np.ndarray, obs: np.ndarray, seasonal_width: int, prior: np.ndarray,
+    config: CalendarConfig, coarse: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge coefficients of ``z`` on ``X`` over the observed rows, Huber-reweighted, and the
+    residuals of those rows."""
+    penalty = np.full(X.shape[1], 1e-6 * max(1, int(obs.sum())))
+    penalty[0] = 0.0
+    penalty[seasonal_width:] = config.prior_weight
+    Xo, zo = X[obs], z[obs]
+    A = Xo.T @ Xo + np.diag(penalty)
+    b = Xo.T @ zo + penalty * prior
+    beta = np.linalg.solve(A, b)
+    # Gross outliers (an outage's zeros, sporadic dropped samples) are down-weighted (Huber).
+    A0, b0 = A, b
+    for _ in range(2):
+        w = huber_weights(zo - Xo @ beta)
+        if w is None:
+            break
+        out = np.flatnonzero(w < 1)  # few rows: update the normal equations, do not rebuild them
+        cut = Xo[out] * (1 - w[out])[:, None]
+        A, b = A0 - cut.T @ Xo[out], b0 - cut.T @ zo[out]
+        beta = np.linalg.solve(A, b)
+    if coarse:
+        # At daily steps an occurrence is one point, and the noise of one day (weather) can be
+        # as large as a holiday's lift: weigh the event priors as the Bayesian ridge does,
+        # residual variance / prior variance (prior sd PRIOR_SD in log lift), not a fixed weight.
+        noise = float(np.var(zo - Xo @ beta))
+        extra = np.zeros(X.shape[1])
+        extra[seasonal_width:] = max(0.0, noise / PRIOR_SD**2 - config.prior_weight)
+        beta = np.linalg.solve(A + np.diag(extra), b + extra * prior)
+    return beta, zo - Xo @ beta
+
+
+def _event_prior(layout: EventLayout, evs: Sequence[Event], width: int, bins: BinSet) -> np.ndarray:
+    """Prior of the event coefficients: a kind's mean ``expected_lift`` (else no lift) on its bins;
+    recurring names are a deviation from their kind, prior 0."""
+    prior = np.zeros(width)
+    kind_at, _, _ = layout.offsets()
+    for kind, j in kind_at.items():
+        lifts = [e.expected_lift for e in evs if e.kind == kind and e.expected_lift]
+        if lifts:
+            prior[j : j + bins.width] = math.log(float(np.mean(lifts))) * bins.nominal
+    return prior
+
+
+def _calibrate(resid: np.ndarray, step: pd.Timedelta) -> tuple[Dynamics, float]:
+    """Residual dynamics (``forecasting.models.residual``) and the fast path's steady-state gain."""
+    recent = max(500, int(8 * WEEK / step))  # eight weeks (at least 500 points)
+    dyn = calibrate(robust_clip(resid), recent, local_level=step >= DAY)
+    p, gain = dyn.initial()[1][0, 0], 0.0
+    for _ in range(200):
+        gain = p / (p + dyn.noise)
+        p = dyn.phi**2 * (1 - gain) * p + dyn.innov
+    return dyn, gain
+
+
+def _conformal(
+    resid: np.ndarray, stamps: np.ndarray, evs: Sequence[Event], step: pd.Timedelta, dyn: Dynamics
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(hour-of-week cell scale, interval quantiles) from the model's own out-of-sample errors
+    (split conformal, ``calendar_kernels``): the residual filter's h-step errors over the recent
+    eight weeks, normalised by the horizon's sd and the hour-of-week cell's residual scale; event
+    windows are left out (their spread is the kind's, added in ``predict``)."""
+    step_ns = td_ns(step)
+    resid = robust_clip(resid)  # as for the dynamics: an outage day must not set every interval
+    scale = cell_scale(resid, stamps, step_ns)
+    recent = max(500, int(8 * WEEK / step))
+    r, st = resid[-recent:], stamps[-recent:]
+    factor = cell_factor(scale, st, step)
+    for event in evs:
+        i0, i1, _ = event_window(st, event, step_ns)
+        factor[i0:i1] = np.nan
+    horizon = max(2, min(int(2 * DAY / step), len(r) // 2))
+    weights, var = dyn.ahead(horizon)
+    states = filter_states(r, dyn.transition, dyn.process, dyn.noise, dyn.initial()[1])
+    cq = conformal_quantiles(r, states, weights, np.sqrt(var), factor, tuple(QUANTILES))
+    return scale, (None if np.isnan(cq).any() else cq)
+
+
+def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfig) -> CalendarFit:
+    """``fit_calendar`` on a history already through ``prepare_history`` and long enough."""
+    step = step_of(hist)
+    span = hist.index[-1] - hist.index[0]
+    coarse = step >= DAY
+    keep = config.max_points if not coarse else min(config.max_points, int(config.max_years * YEAR / step) + 1)
+    if len(hist) > keep:
+        hist = hist.iloc[-keep:]
+        span = hist.index[-1] - hist.index[0]
+    bins = bin_set(step)
+    events = tuple(events)
+    terms = _terms(config, step, span)
+
+    y = hist.to_numpy()
+    offset = log_offset(y)
+    z = np.log(y + offset)
+    idx = hist.index
+    stamps = stamps_ns(idx)
+    # Closed hours (always zero) are left to the forecast's zero, not to the log regression.
+    closed = zero_slots(stamps, y, td_ns(step)) if span >= 2 * WEEK else np.zeros(0, dtype=np.int64)
+    z[in_zero_slots(stamps, td_ns(step), closed)] = np.nan
+    evs = relevant(events, idx[0], idx[-1], step)
+    S = seasonal(terms, idx, step)
+    obs = np.isfinite(z)
+    if obs.sum() < S.shape[1] + 2:  # (nearly) always zero: nothing for a regression to fit
+        closed = np.zeros(0, dtype=np.int64)
+        z = np.log(y + offset)
+        obs = np.isfinite(z)
+    zlo, zhi = float(np.min(z[obs])), float(np.max(z[obs]))
+    layout = plan_layout(evs, idx, obs, step, config.shape_harmonics)
+    X = np.hstack([S, layout.design(idx, evs, step)])
+    width = S.shape[1]
+    prior = np.zeros(X.shape[1])
+    prior[width:] = _event_prior(layout, evs, X.shape[1] - width, bins)
+    beta, resid_obs = _regress(X, z, obs, width, prior, config, coarse)
+    beta_s, beta_e = beta[:width], beta[width:]
+    resid = np.full(len(z), np.nan)
+    resid[obs] = resid_obs
+    dyn, gain = _calibrate(resid, step)
+    scale, cq = _conformal(resid, stamps, evs, step, dyn)
+    kind_sigma, kind_n = lift_spread(stamps, resid, evs, layout.kinds, config.lift_sigma)
+    shape_var = (
+        shape_spread(stamps, resid, evs, layout.kinds, td_ns(step), bins.width, dyn.var)
+        if config.shape_spread else {}
+    )
+    beta_e = pool_kinds(beta_e, prior[width:], layout, kind_sigma, kind_n, PRIOR_SD)
+    kind_at, _, _ = layout.offsets()
+    plats = [beta_e[j + bins.plat] for j in kind_at.values()]
+    x0, P0 = dyn.initial()
+    fit = CalendarFit(
+        config=config, step=step, events=events, terms=terms, offset=offset, closed=closed,
+        zlo=zlo, zhi=zhi, layout=layout, beta_s=beta_s, beta_e=beta_e,
+        pooled=float(np.mean(plats)) if plats else 0.0, dyn=dyn, gain=gain, cell_scale=scale, cq=cq,
+        kind_sigma=kind_sigma, kind_n=kind_n, shape_var=shape_var, last=idx[-1], x=x0, P=P0,
+    )
+    x, P, keys = run_filter(fit, resid, stamps_ns(idx), reset=True)
+    return replace(fit, x=x, P=P, keys=keys)
