@@ -40,6 +40,7 @@ class StateFilter(StrEnum):
 
     firing = "firing"
     resolved = "resolved"
+    handed_off = "handed_off"  # this replica stopped watching it: its policy's shard moved to another replica
 
 
 def _open_log(db: Path, *, required: bool) -> IncidentLog | None:
@@ -68,7 +69,7 @@ def _am_rows(client: AlertmanagerClient, state: StateFilter | None) -> list[dict
             "starts_at": alert.get("startsAt", ""),
             "ends_at": alert.get("endsAt", ""),
         })
-    if state is StateFilter.resolved:
+    if state is not None and state is not StateFilter.firing:  # resolved or handed off: a local log's view only
         return []
     return sorted(rows, key=lambda r: (r["starts_at"], r["id"]), reverse=True)
 

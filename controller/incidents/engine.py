@@ -19,7 +19,10 @@ reads) and handed to the sinks:
 A *term* is one stretch of leadership (``begin_term``): a new leader sends only
 what its own evaluation found. Incidents it inherits (reloaded from its log, or
 left from an earlier term) stay open but unsent until their scope is evaluated
-again; then they update or resolve. The operator evaluates on its loop thread
+again; then they update or resolve. A scope another instance watches now (its
+policy's shard moved) is handed off (``hand_off``): dropped without a resolve,
+marked ``handed_off`` in the local log, so the new owner's re-sends carry the
+alert on. The operator evaluates on its loop thread
 (``process(..., deliver=False)``) and delivers on a thread of its own
 (``flush``): ``process``/``hold`` share one lock, concurrent ``flush`` calls
 are serialized by another.
@@ -186,6 +189,31 @@ class IncidentEngine:
         with self._lock:
             members = self._scope_members(scope)
             return [self.active[fp] for fp in sorted(members) if fp in self.active]
+
+    def hand_off(self, now: datetime, scope: Mapping[str, str]) -> list[Incident]:
+        """Another instance watches ``scope`` now: drop its incidents silently (no sink hears of it).
+
+        Its open incidents leave this engine without a resolve (the new owner re-sends them: one
+        continuous alert) and are marked ``handed_off`` in the local log, so a restart does not
+        reload them. This term's resolves in the scope stop being re-sent: after the new owner
+        re-raises one, an old resolve replayed from here would end a live alert. Returns the
+        incidents handed off.
+        """
+        with self._lock:
+            members = self._scope_members(scope)
+            gone = [self.active.pop(fp) for fp in sorted(members) if fp in self.active]
+            for fp in list(members):
+                self._term.discard(fp)
+                self._unscoped.discard(fp)
+                for group in self._members.values():
+                    group.discard(fp)
+            for fp in [fp for fp, i in self.resolved.items() if _in_scope(i, scope)]:
+                del self.resolved[fp]
+            handed = [incident.hand_off(now) for incident in gone]
+            if self.log is not None:
+                for incident in handed:
+                    self.log.record(incident, transition=True)
+            return handed
 
     def _process(self, now: datetime, signals: Sequence[Signal], scope: Mapping[str, str] | None) -> CycleResult:
         result = CycleResult()

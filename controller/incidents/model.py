@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-State = Literal["firing", "resolved"]
+State = Literal["firing", "resolved", "handed_off"]  # handed_off: another replica watches it now
 
 
 class Severity(StrEnum):
@@ -76,6 +76,10 @@ class Incident:
         """The same incident, resolved at ``at``."""
         return replace(self, state="resolved", ends_at=at, updated_at=at)
 
+    def hand_off(self, at: datetime) -> Incident:
+        """The same incident, no longer watched by this instance (still open: its new owner watches it)."""
+        return replace(self, state="handed_off", updated_at=at)
+
     def alert_labels(self) -> dict[str, str]:
         """Labels as an Alertmanager alert carries them (alertname, severity, pitboss_id, identity)."""
         return {**self.labels, "alertname": self.alertname, "severity": str(self.severity), "pitboss_id": self.id}
@@ -102,8 +106,8 @@ class Incident:
     def from_dict(cls, data: Mapping[str, Any]) -> Incident:
         """Inverse of ``to_dict``."""
         state = data["state"]
-        if state not in ("firing", "resolved"):
-            raise ValueError(f"state: expected firing or resolved, got {state!r}")
+        if state not in ("firing", "resolved", "handed_off"):
+            raise ValueError(f"state: expected firing, resolved or handed_off, got {state!r}")
         return cls(
             id=data["id"],
             alertname=data["alertname"],

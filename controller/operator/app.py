@@ -51,7 +51,7 @@ from controller.operator.loop import OperatorLoop
 from controller.operator.metrics import OperatorMetrics
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
-from controller.operator.shards import ShardedElector, ShardedPolicyStore
+from controller.operator.shards import ShardedElector
 from controller.operator.slo import PolicySLIFactory
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
@@ -239,7 +239,6 @@ def build_operator(
         elector = ShardedElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
                                  identity=identity, shards=shards, lease_duration=lease_duration,
                                  renew_deadline=renew_deadline, retry_period=retry_period)
-        store = ShardedPolicyStore(store, elector.owns)  # only this replica's shards are listed
     elif leader_election:
         elector = LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
                                 identity=identity, lease_duration=lease_duration, renew_deadline=renew_deadline,
@@ -256,6 +255,9 @@ def build_operator(
         forecaster=forecaster,
         lag=lag,
         incidents=incidents,
+        # Sharded: reconcile only this replica's shards; the others' policies still exist, so their
+        # incidents are handed off (not resolved) when a shard moves.
+        owns=elector.owns if isinstance(elector, ShardedElector) else None,
         # Fits spread over cycles: at most a quarter of the sync period of each cycle goes to fitting,
         # so a thousand first fits never hold back the scaling decisions of the policies behind them,
         # and fits plus the rest of a 1,000-policy cycle stay within half the sync period.

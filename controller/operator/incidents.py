@@ -136,26 +136,44 @@ class IncidentReporter:
         finally:
             self.seconds += time.perf_counter() - t0
 
-    def forget_except(self, policies: Iterable[PolicyObject], now: datetime, namespace: str | None = None) -> None:
-        """After a complete pass: resolve the incidents of policies that are gone and drop their memory.
+    def forget_except(self, policies: Iterable[PolicyObject], now: datetime, namespace: str | None = None, *,
+                      existing: Iterable[PolicyObject] | None = None) -> None:
+        """After a complete pass: drop the memory of every policy but ``policies`` (the ones this replica keeps).
 
-        Also those reloaded from the log for policies deleted while the operator was down (in
-        ``namespace`` when the operator watches only one).
+        A policy that is gone gets its incidents resolved, also those reloaded from the log for
+        policies deleted while the operator was down (in ``namespace`` when the operator watches
+        only one). A policy still in ``existing`` (every policy listed; default ``policies``) but
+        kept by another replica now (its shard moved) is handed off: its incidents are dropped
+        without a resolve, so the new owner's re-sends carry the alert on (``IncidentEngine.hand_off``).
         """
         t0 = time.perf_counter()
         current = list(policies)
         keep = {p.uid or f"{p.namespace}/{p.name}" for p in current}
         live = {(p.namespace, p.name) for p in current}
+        elsewhere = set() if existing is None else {(p.namespace, p.name) for p in existing} - live
         for key in [k for k in self._memory if k not in keep]:
             scope = self._memory.pop(key).scope
-            if (scope["namespace"], scope["policy"]) not in live:  # not re-created under the same name
+            where = (scope["namespace"], scope["policy"])
+            if where in elsewhere:
+                self._hand_off(scope, now)
+            elif where not in live:  # deleted (not re-created under the same name)
                 self.engine.process(now, [], scope, deliver=False)
         active = list(self.engine.active.values())
         orphans = {(i.labels.get("namespace", ""), i.labels.get("policy", "")) for i in active}
         for ns, name in sorted(orphans - live):
             if name and (namespace is None or ns == namespace):
-                self.engine.process(now, [], {"namespace": ns, "policy": name}, deliver=False)
+                scope = {"namespace": ns, "policy": name}
+                if (ns, name) in elsewhere:
+                    self._hand_off(scope, now)
+                else:
+                    self.engine.process(now, [], scope, deliver=False)
         self.seconds += time.perf_counter() - t0
+
+    def _hand_off(self, scope: dict[str, str], now: datetime) -> None:
+        handed = self.engine.hand_off(now, scope)
+        if handed:
+            log.info("incidents: %s/%s is another replica's now; handed off %d open incident(s) without a resolve",
+                     scope["namespace"], scope["policy"], len(handed))
 
     def begin_term(self, now: datetime) -> None:
         """This instance just became leader: send only what this term evaluates (called by the loop)."""

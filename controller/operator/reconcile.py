@@ -97,6 +97,7 @@ class Reconciler:
         metrics: OperatorMetrics | None = None,
         incidents: IncidentReporter | None = None,
         fit_budget: timedelta | None = None,
+        owns: Callable[[PolicyObject], bool] | None = None,
     ) -> None:
         self.store = store
         self.targets = targets
@@ -109,6 +110,7 @@ class Reconciler:
         self.lag = lag
         self.metrics = metrics or OperatorMetrics()
         self.incidents = incidents
+        self.owns = owns  # sharded: the policies of this replica's shards (None: every policy listed)
         self.forecasts = ForecastCache(self.forecaster, fit_budget)  # None: fit whatever is due
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
@@ -133,7 +135,7 @@ class Reconciler:
 
     # ---- cycle ----------------------------------------------------------
     def reconcile_all(self, should_continue: Callable[[], bool] | None = None) -> CycleReport:
-        """One level-triggered pass over every policy; never raises for one policy's failure.
+        """One level-triggered pass over every policy (with ``owns``: those it accepts); never raises for one policy.
 
         ``should_continue`` is asked before each policy (the loop passes "still the leader?").
         """
@@ -142,12 +144,14 @@ class Reconciler:
         t0 = time.perf_counter()
         try:
             with self._api():
-                policies = self.store.list_policies(self.namespace)
+                listed = self.store.list_policies(self.namespace)
                 raw_events = self.store.list_events(self.namespace)
         except (PermanentError, RetryableError) as exc:
             log.warning("cannot list policies/events: %s", exc)
             report.seconds = time.perf_counter() - t0
             return report
+        owns = self.owns
+        policies = listed if owns is None else [p for p in listed if owns(p)]
         events_by_ns: dict[str, list[tuple[dict[str, str], Event]]] = {}
         for raw in raw_events:
             try:
@@ -162,12 +166,14 @@ class Reconciler:
                 log.warning("leadership lost: stopping the cycle after %d policies", len(report.outcomes))
                 break
             report.outcomes.append(self.reconcile(policy, events_by_ns.get(policy.namespace, [])))
-        else:  # a complete pass: forget what belongs to deleted policies
+        else:  # a complete pass: forget what belongs to deleted policies and to other replicas' shards
             seen = {p.uid for p in policies}
             self.forecasts.forget_except(seen)
             for uid in set(self._specs) - seen:
                 del self._specs[uid]
-            self._incidents_call("forget_except", lambda r: r.forget_except(policies, self.clock.now(), self.namespace))
+            # Only a deleted policy's incidents resolve; another shard's are handed off silently.
+            self._incidents_call("forget_except", lambda r: r.forget_except(
+                policies, self.clock.now(), self.namespace, existing=listed))
             self.metrics.forget_except({(p.namespace, p.name) for p in policies})
         self._incidents_call("end_cycle", lambda r: r.end_cycle(self.clock.now()))
         if self.incidents is not None:  # open incidents by alert, time to resolve (the dashboards)

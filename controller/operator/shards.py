@@ -27,8 +27,10 @@ releases every shard) or die (their shards expire and the survivors' fair
 share grows).
 
 Writes are fenced per shard: ``cycle()`` fixes the shards a cycle works on
-(the ones provably held when it starts), the policy store returns only their
-policies (``ShardedPolicyStore``), and ``holds_lease()``, which the write
+(the ones provably held when it starts), the Reconciler works only on their
+policies (``owns``, its filter over the full list: a policy of another shard
+still exists, so a shard that moves hands its incidents off instead of
+resolving them), and ``holds_lease()``, which the write
 fence asks before every write, is true only while *every* one of those shards
 is still provably held. A replica that loses one shard's Lease therefore writes
 nothing more in that cycle (for that shard's policies or any other); the next
@@ -46,10 +48,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 from controller.operator.clock import Clock
-from controller.operator.kube import LeaseApi, PolicyObject, PolicyStore
+from controller.operator.kube import LeaseApi, PolicyObject
 from controller.operator.leader import LeaderElector
 
 log = logging.getLogger(__name__)
@@ -185,23 +186,3 @@ class ShardedElector:
         """Give every held shard up (on shutdown) so the others take them without waiting for expiry."""
         for e in self.electors:
             e.release()
-
-
-class ShardedPolicyStore:
-    """A PolicyStore that lists only the policies ``owns`` accepts (this replica's shards)."""
-
-    def __init__(self, inner: PolicyStore, owns: Callable[[PolicyObject], bool]) -> None:
-        self.inner = inner
-        self.owns = owns
-
-    def list_policies(self, namespace: str | None) -> list[PolicyObject]:
-        """The inner store's policies of this replica's shards."""
-        return [p for p in self.inner.list_policies(namespace) if self.owns(p)]
-
-    def list_events(self, namespace: str | None) -> list[dict[str, Any]]:
-        """The inner store's TrafficEvents (every shard's policies may match any of them)."""
-        return self.inner.list_events(namespace)
-
-    def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> None:
-        """Write /status through the inner store."""
-        self.inner.write_status(policy, status)

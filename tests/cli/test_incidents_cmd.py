@@ -113,3 +113,20 @@ def test_bad_input_is_one_line_exit_2(db: tuple[Path, list[Incident]], tmp_path:
 def test_unreachable_alertmanager_is_retryable_exit_3() -> None:
     result = runner.invoke(app, ["incidents", "list", "--alertmanager", f"http://127.0.0.1:{free_port()}"])
     assert result.exit_code == 3 and "cannot connect" in result.output
+
+
+def test_list_shows_an_incident_handed_off_to_another_replica(db: tuple[Path, list[Incident]]) -> None:
+    path, fired = db
+    log = IncidentLog(path)
+    engine = IncidentEngine(log=log)  # reloads ScalingFailing, still firing
+    engine.hand_off(datetime.now(UTC), SCOPE)  # the policy's shard moved to another replica
+    log.close()
+    rows = json.loads(runner.invoke(app, ["incidents", "list", "--json", "--db", str(path)]).output)
+    assert {(r["alertname"], r["state"]) for r in rows} == {("ScalingFailing", "handed_off"),
+                                                             ("CapacityCeiling", "resolved")}
+    assert [r["ends_at"] for r in rows if r["state"] == "handed_off"] == [None]  # not ended: another replica has it
+    only = runner.invoke(app, ["incidents", "list", "--json", "--db", str(path), "--state", "handed_off"])
+    assert only.exit_code == 0, only.output
+    assert [r["id"] for r in json.loads(only.output)] == [fired[0].id]
+    table = runner.invoke(app, ["incidents", "list", "--db", str(path)])
+    assert "handed_off" in table.output

@@ -251,3 +251,35 @@ def test_one_poisoned_incident_does_not_drop_the_batch(resend: bool) -> None:
     attempts = sink.attempts
     engine.process(at(90), signals, SCOPE)  # the next re-send does not bisect the same poison again
     assert sink.attempts - attempts <= 1
+
+
+def test_a_handed_off_scope_leaves_without_a_resolve_and_is_not_reloaded(tmp_path: Path) -> None:
+    """Another replica watches the policy now: no sink hears of it, the log says handed_off, a restart forgets it."""
+    path = tmp_path / "incidents.db"
+    am, events = FakeSink("am", resend=True), FakeSink("events", resend=False)
+    log = IncidentLog(path)
+    engine = IncidentEngine([am, events], log=log, resend_interval=timedelta(minutes=1))
+    other = {"namespace": "prod", "policy": "wallet"}
+    fired = engine.process(at(0), [sig("A"), sig("B")], SCOPE).fired
+    engine.process(at(0), [Signal("A", Severity.PAGE, other, "s", "d", "r")], other)
+    engine.process(at(15), [sig("A")], SCOPE)  # B resolves in this term (re-sent for 15 minutes)
+    assert [(i.alertname, i.state) for i in am.received()] == [("A", "firing"), ("B", "firing"), ("A", "firing"),
+                                                                ("B", "resolved")]
+    handed = engine.hand_off(at(30), SCOPE)
+    assert [(i.alertname, i.state, i.ends_at) for i in handed] == [("A", "handed_off", None)]
+    assert [i.labels["policy"] for i in engine.active.values()] == ["wallet"]
+    engine.flush(at(90), force=True)  # the next resend: only wallet's alert, and not casino's old resolve of B
+    assert [(i.alertname, i.labels["policy"], i.state) for i in am.batches[-1]] == [("A", "wallet", "firing")]
+    assert all(i.state != "handed_off" for i in am.received() + events.received())
+    assert [s for _, s, _ in log.transitions(fired[0].id)] == ["firing", "handed_off"]
+    assert log.get(fired[0].id) == handed[0]
+    reloaded = IncidentLog(path)  # a restart reloads what is firing here, not what was handed off
+    assert [i.labels["policy"] for i in IncidentEngine(log=reloaded).active.values()] == ["wallet"]
+    reloaded.close()
+    assert engine.process(at(45), [sig("A")], SCOPE).fired[0].starts_at == at(45)  # back here: a new incident
+    log.close()
+
+
+def test_a_handed_off_incident_round_trips_through_json() -> None:
+    incident = IncidentEngine().process(at(0), [sig()], SCOPE).fired[0].hand_off(at(15))
+    assert Incident.from_dict(incident.to_dict()) == incident and incident.firing is False

@@ -137,8 +137,8 @@ def make_incident_operator(url: str, clock: Clock, demand: Any, db: Any, *, iden
                            sli: Any = None, lag: Any = None, namespace: str | None = None,
                            background: bool = True, token: str | None = None,
                            lease_duration: timedelta = timedelta(minutes=1),
-                           resend_interval: timedelta = timedelta(minutes=1)) -> Operator:
-    """An operator with incidents wired as ``pitboss operator run`` wires them.
+                           resend_interval: timedelta = timedelta(minutes=1), shards: int = 1) -> Operator:
+    """An operator with incidents wired as ``pitboss operator run`` wires them (``--shards shards``).
 
     The local SQLite log at ``db``, Kubernetes Events through the official client on the emulator,
     and Alertmanager when ``alertmanager_url`` is given; delivery on the background thread
@@ -165,4 +165,5 @@ def make_incident_operator(url: str, clock: Clock, demand: Any, db: Any, *, iden
         identity=identity,
         incidents=incidents,
         deliver_in_background=background,
+        shards=shards,
     )

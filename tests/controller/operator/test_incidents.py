@@ -207,6 +207,48 @@ def test_paused_and_deleted_policies_resolve_their_incidents(kube: Any, api: Any
         op.close()
 
 
+def test_a_policy_of_another_shard_is_handed_off_not_resolved(kube: Any, api: Any, tmp_path: Path) -> None:
+    """The reconciler's ``owns`` (a sharded replica's filter) stops accepting a policy that still exists.
+
+    Its incidents leave without a resolve (no ``...Resolved`` Event; the log says handed_off),
+    including those a restarted replica reloads from its log for a policy it no longer owns,
+    while a deleted policy's still resolve.
+    """
+    emu, url = kube
+    for name in ("moved", "reloaded", "deleted"):
+        _setup(api, name=name, target=f"{name}-api")
+    demand = TraceDemand()
+    demand.default.down = True
+    db = tmp_path / "incidents.db"
+    clock = FakeClock(EVENT_START - timedelta(hours=2))
+    op = make_incident_operator(url, clock, demand, db)
+    try:
+        _run(op, clock, 1)
+        assert all(_incidents(db, "MetricsUnavailable", p)[0].firing for p in ("moved", "reloaded", "deleted"))
+    finally:
+        op.close()
+    op = make_incident_operator(url, clock, demand, db)  # restarted: "reloaded" comes back from its log only
+    try:
+        op.reconciler.owns = lambda p: p.name != "reloaded"
+        _run(op, clock, 1)
+        assert [i.state for i in _incidents(db, "MetricsUnavailable", "reloaded")] == ["handed_off"]
+        from kubernetes import client
+
+        client.CustomObjectsApi(op.api_client).delete_namespaced_custom_object(
+            "pitboss.dev", "v1alpha1", NAMESPACE, "scalingpolicies", "deleted")
+        op.reconciler.owns = lambda p: p.name not in ("moved", "reloaded")  # "moved"'s shard moves too
+        _run(op, clock, 1)
+        names = ("moved", "reloaded", "deleted")
+        states = {p: [i.state for i in _incidents(db, "MetricsUnavailable", p)] for p in names}
+        assert states == {"moved": ["handed_off"], "reloaded": ["handed_off"], "deleted": ["resolved"]}
+        assert op.incidents is not None and op.incidents.engine.active == {}
+        wait_until(lambda: _k8s_events(emu, "MetricsUnavailableResolved", "deleted"), timeout=10,
+                   what="the deleted policy's Resolved Event")
+        assert [p for p in ("moved", "reloaded") if _k8s_events(emu, "MetricsUnavailableResolved", p)] == []
+    finally:
+        op.close()
+
+
 def test_only_the_leader_evaluates_and_sends(kube: Any, api: Any, tmp_path: Path) -> None:
     emu, url = kube
     _setup(api)

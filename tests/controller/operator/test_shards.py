@@ -17,7 +17,7 @@ import pytest
 from controller.operator.clock import FakeClock
 from controller.operator.fakes import InMemoryLeaseApi, InMemoryPolicyStore
 from controller.operator.kube import PolicyObject
-from controller.operator.shards import ShardedElector, ShardedPolicyStore, check_shards, shard_lease_name, shard_of
+from controller.operator.shards import ShardedElector, check_shards, shard_lease_name, shard_of
 
 NS = "pitboss-system"
 LEASE = timedelta(seconds=15)
@@ -171,15 +171,25 @@ def test_a_replica_that_cannot_renew_writes_nothing_after_the_renew_deadline() -
         assert not a.holds_lease()
 
 
-def test_the_sharded_store_lists_only_owned_policies() -> None:
+def test_the_reconciler_works_only_on_owned_policies() -> None:
+    from controller.incidents.events import RecordingEventRecorder
+    from controller.operator.reconcile import Reconciler
+    from controller.targets.fake import InMemoryScaleTarget
+
     store = InMemoryPolicyStore()
     for i in range(20):
-        store.add_policy("casino", f"p{i}", {})
-    everything = store.list_policies(None)
-    sharded = ShardedPolicyStore(store, lambda p: shard_of(p.uid, 2) == 1)
-    listed = sharded.list_policies(None)
-    assert listed == [p for p in everything if shard_of(p.uid, 2) == 1]
-    assert 0 < len(listed) < len(everything)
+        store.add_policy("casino", f"p{i}", {})  # an empty spec: InvalidSpec, decided without any source
+
+    def no_demand(policy: PolicyObject, spec: object) -> object:
+        raise AssertionError("an invalid spec reads no demand")
+
+    owned = {p.name for p in store.list_policies(None) if shard_of(p.uid, 2) == 1}
+    reconciler = Reconciler(store=store, targets=InMemoryScaleTarget(), recorder=RecordingEventRecorder(),
+                            demand=no_demand,  # type: ignore[arg-type]
+                            clock=FakeClock(datetime(2030, 1, 1, tzinfo=UTC)), owns=lambda p: shard_of(p.uid, 2) == 1)
+    report = reconciler.reconcile_all()
+    assert {o.name for o in report.outcomes} == owned and 0 < len(owned) < 20
+    assert {o.reason for o in report.outcomes} == {"InvalidSpec"}
 
 
 def test_the_manifests_grant_every_shard_lease_by_name() -> None:
