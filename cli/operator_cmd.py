@@ -105,8 +105,8 @@ def run(
         start_watches,
     )
     from controller.operator.leader import election_timings
-    from controller.operator.metrics import serve
     from controller.operator.shards import MAX_SHARDS
+    from controller.telemetry.metrics import serve
 
     period = parse_duration(sync_period, field="--sync-period")
     if period <= parse_duration(0):

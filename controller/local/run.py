@@ -16,7 +16,7 @@ Called by ``cli.demo_cmd`` and the end-to-end tests. In order:
 4. stop everything (also on errors and Ctrl-C) and return the ``RunRecord``.
 
 With ``metrics_port`` the loop serves the operator's ``pitboss_operator_*``
-metrics on 127.0.0.1 (``controller.operator.metrics``), and with
+metrics on 127.0.0.1 (``controller.telemetry.metrics``), and with
 ``scrape_targets`` it keeps a Prometheus ``file_sd`` file listing the ready
 replicas and that endpoint, so a local Prometheus and the Grafana dashboards
 can watch a run (docs/dashboards.md).

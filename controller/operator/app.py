@@ -48,7 +48,6 @@ from controller.operator.kube import (
 )
 from controller.operator.leader import LeaderElector
 from controller.operator.loop import OperatorLoop
-from controller.operator.metrics import OperatorMetrics
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
 from controller.operator.shards import ShardedElector
@@ -57,6 +56,7 @@ from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
 from controller.sources.sli import SLISource
 from controller.targets.kubernetes import KubernetesScaleTarget
+from controller.telemetry.metrics import OperatorMetrics
 
 log = logging.getLogger(__name__)
 

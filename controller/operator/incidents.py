@@ -36,9 +36,9 @@ from controller.incidents.model import Incident
 from controller.incidents.rules import ALL_WINDOWS, RuleSettings
 from controller.operator.clock import Clock
 from controller.operator.kube import PolicyObject
-from controller.operator.metrics import OperatorMetrics
 from controller.operator.resources import ScalingPolicySpec
 from controller.sources.sli import Ratios, SLISource
+from controller.telemetry.metrics import OperatorMetrics
 from forecasting.base import Event, Forecast
 
 log = logging.getLogger(__name__)

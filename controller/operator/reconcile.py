@@ -38,19 +38,19 @@ from controller.cycle.run import plan_state
 from controller.errors import PermanentError, RetryableError
 from controller.operator import database as db
 from controller.operator import status as st
-from controller.operator.accounting import CycleFacts
 from controller.operator.clock import Clock
 from controller.operator.database import LagSource
 from controller.operator.fence import NotLeader
 from controller.operator.forecasts import ForecastCache, ForecasterFactory, value_at
 from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
-from controller.operator.metrics import OperatorMetrics
 from controller.operator.report import CycleReport, PolicyOutcome
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
 from controller.sources.base import DemandSource
 from controller.sources.observe import read_current
 from controller.targets.base import ScaleState, ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
+from controller.telemetry.accounting import CycleFacts
+from controller.telemetry.metrics import OperatorMetrics
 from forecasting.base import Event, Forecast
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,4 @@
 """The control plane's own metrics (``pitboss_operator_*``) and their per-policy accounting.
 
-Exported by the operator and by the local run alike, so neither shell imports the other
-(``controller.operator.metrics`` and ``controller.operator.accounting`` re-export these).
+Exported by the operator and by the local run alike, so neither shell imports the other.
 """

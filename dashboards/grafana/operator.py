@@ -3,7 +3,7 @@
 Reconcile duration per policy and per cycle, reconcile and Kubernetes API
 errors by reason, which instance leads, incidents waiting for delivery per
 sink, forecast fit and update time, /scale writes. From the operator's own
-registry (controller/operator/metrics.py). Built by ``dashboards.grafana.build``.
+registry (controller/telemetry/metrics.py). Built by ``dashboards.grafana.build``.
 """
 
 from __future__ import annotations

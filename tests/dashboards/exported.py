@@ -9,7 +9,7 @@ dashboard tests fail at once.
 from __future__ import annotations
 
 from casino.metrics import CasinoMetrics
-from controller.operator.metrics import OperatorMetrics
+from controller.telemetry.metrics import OperatorMetrics
 
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count"),
             "gauge": ("",), "info": ("_info",), "stateset": ("",), "unknown": ("",)}

@@ -40,7 +40,7 @@ import pytest
 from controller.local.run import RunConfig, run_local
 from controller.operator.app import SourceFactory, build_incidents, build_operator
 from controller.operator.clock import SystemClock
-from controller.operator.metrics import serve
+from controller.telemetry.metrics import serve
 from dashboards.grafana import build
 from dashboards.grafana.queries import expressions
 from tests.dashboards.promql import run, values

@@ -1,6 +1,6 @@
 """The operator's own alerts (manifests/prometheus/operator-rules.yaml): promtool checks and unit-tests them.
 
-Each alert reads a metric the operator really exports (controller/operator/metrics.py), and the
+Each alert reads a metric the operator really exports (controller/telemetry/metrics.py), and the
 unit tests in operator-tests.yaml fail when a rule changes.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.operator.metrics import OperatorMetrics
+from controller.telemetry.metrics import OperatorMetrics
 from tests.conftest import REPO
 from tests.harness import binary
 

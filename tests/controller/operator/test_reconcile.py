@@ -16,13 +16,13 @@ from controller.incidents.events import RecordingEventRecorder
 from controller.operator.clock import FakeClock
 from controller.operator.fakes import InMemoryPolicyStore
 from controller.operator.kube import PolicyObject
-from controller.operator.metrics import OperatorMetrics, serve
 from controller.operator.reconcile import Reconciler
 from controller.operator.resources import ScalingPolicySpec
 from controller.sources.base import DemandSource
 from controller.sources.fakes import FakeDemandSource
 from controller.targets.base import ScaleState, TargetKey
 from controller.targets.fake import InMemoryScaleTarget
+from controller.telemetry.metrics import OperatorMetrics, serve
 from tests.controller.operator.harness import EVENT_START, casino_trace, policy_spec, tournament_specs
 
 NS = "casino"

@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from controller.incidents.model import Incident, Severity
-from controller.operator.accounting import CycleFacts, PolicyAccounting
-from controller.operator.metrics import OperatorMetrics
+from controller.telemetry.accounting import CycleFacts, PolicyAccounting
+from controller.telemetry.metrics import OperatorMetrics
 from forecasting.base import Event
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
