@@ -22,36 +22,33 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pandas as pd
 
-from controller.core.decision import Decision, ObservedState, ReplicaLag
-from controller.core.durations import format_duration
+from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
 from controller.cycle.memory import PolicyMemory
-from controller.cycle.ports import DemandUnavailable, LagSource
-from controller.cycle.run import At, CycleOutcome, Observation, Ports, act, observe, plan, record
+from controller.cycle.ports import LagSource
+from controller.cycle.run import At, Ports, act, observe, plan, record
 from controller.errors import PermanentError, RetryableError
 from controller.incidents.rules import RuleSettings
 from controller.operator import database as db
 from controller.operator import status as st
 from controller.operator.clock import Clock
-from controller.operator.effects import Effects, Gauges
+from controller.operator.effects import Effects, observed, recorded
 from controller.operator.fence import NotLeader
-from controller.operator.forecasts import ForecastCache, ForecasterFactory, value_at
+from controller.operator.forecasts import ForecastCache, ForecasterFactory
 from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
+from controller.operator.policy_ports import PolicyDemand, PolicyForecasts, ReporterSink, TimedLags, fragment
 from controller.operator.report import CycleReport, PolicyOutcome
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
 from controller.sources.base import DemandSource
-from controller.sources.observe import read_current
 from controller.targets.base import ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
-from controller.telemetry.accounting import CycleFacts
 from controller.telemetry.metrics import OperatorMetrics
 from forecasting.base import Event, Forecast
 
@@ -245,7 +242,7 @@ class Reconciler:
             fx.errors.append("APIUnavailable")
             fx.quiet = True
             return PolicyOutcome(policy.namespace, policy.name, "APIUnavailable", str(exc), error=str(exc))
-        self._observed(fx, spec, ports.key, obs, forecasts.error, matching)
+        observed(fx, spec, ports.key, obs, forecasts.error, matching)
 
         planned = plan(core, obs, memory, self.decide)  # decide (pure)
         if planned.uncovered:  # a forecast that misses now is a bug, not a gap (issue 9)
@@ -265,23 +262,24 @@ class Reconciler:
                       if w and k is not None]
 
         out = record(ports, memory, obs, planned, acted)  # the memory's changes, then the incident rules
-        self._recorded(fx, spec, core, out, matching)
+        recorded(fx, spec, core, out, matching,
+                 incident_events=self.incidents is not None and self.incidents.emits_events)
         decision = acted.decision
         return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, obs.scale.replicas,
                              acted.desired, acted.scaled)
 
     def _ports(self, policy: PolicyObject, spec: ScalingPolicySpec, core: Policy, matching: list[Event],
-               fx: Effects, now: datetime) -> tuple[Ports, _PolicyForecasts]:
+               fx: Effects, now: datetime) -> tuple[Ports, PolicyForecasts]:
         """The cycle's adapters for one policy (the operator's part of the cycle)."""
-        demand = _PolicyDemand(lambda: self.demand(policy, spec), spec, self._source)
-        forecasts = _PolicyForecasts(self, policy, spec, demand, matching, fx)
+        demand = PolicyDemand(lambda: self.demand(policy, spec), spec, self._source)
+        forecasts = PolicyForecasts(lambda history: self._forecast(policy, spec, history, matching, fx), demand)
         database = None
         if spec.database_replicas is not None:
             source = None if self.lag is None else self.lag(policy, spec)
             database = db.target(policy.namespace, spec.database_replicas,
-                                 None if source is None else _TimedLags(source, self._source))
+                                 None if source is None else TimedLags(source, self._source))
         key = TargetKey(policy.namespace, spec.target_ref.kind, spec.target_ref.name, spec.target_ref.api_version)
-        sink = None if self.incidents is None else _ReporterSink(self, policy, spec)
+        sink = None if self.incidents is None else ReporterSink(self._incidents_call, policy, spec)
         return Ports(policy=core, target=self.targets, key=key, demand=demand, forecasts=forecasts, clock=At(now),
                      step=spec.forecast.step, events=matching, incidents=sink, decide=self.decide,
                      database=database, writes=spec.mode == "Active", timed=self._api), forecasts
@@ -289,76 +287,11 @@ class Reconciler:
     def _load_memory(self, policy: PolicyObject, spec: ScalingPolicySpec) -> PolicyMemory:
         """The policy's memory, from its status (a restart, a new shard owner) or, when the last status write
         failed, from what this replica dumped since."""
-        in_status = _fragment(policy.status)
+        in_status = fragment(policy.status)
         kept = self._memory.get(policy.uid) if policy.uid else None
         source = kept[1] if kept is not None and kept[0] == in_status else in_status
         return PolicyMemory.load({"namespace": policy.namespace, "policy": policy.name}, source,
                                  steps=self._miss_steps, step=spec.forecast.step)
-
-    # ---- translate the phases into status, Events and metrics -------------------------------
-    def _observed(self, fx: Effects, spec: ScalingPolicySpec, key: TargetKey, obs: Observation,
-                  forecast_error: str | None, matching: list[Event]) -> None:
-        builder = fx.status
-        builder.ok(st.ABLE_TO_SCALE, True, "ScaleReadable" if spec.mode == "Active" else "ForecastOnly",
-                   f"read {key}" + ("" if spec.mode == "Active" else "; mode ForecastOnly: not writing /scale"))
-        if obs.metrics_error:
-            builder.ok(st.METRICS_AVAILABLE, False, "MetricsUnavailable", obs.metrics_error)
-        else:
-            builder.ok(st.METRICS_AVAILABLE, True, "MetricsOK", f"demand now {_fmt(obs.observed)}/s")
-        if obs.forecast is None:
-            builder.ok(st.FORECAST_READY, False, "ForecastUnavailable", forecast_error or "no forecast")
-        else:
-            builder.ok(st.FORECAST_READY, True, "ForecastOK", f"{spec.forecast.model}: {len(matching)} event(s) known")
-        if obs.database is not None and obs.database.lags.error:
-            log.warning("%s/%s: replica lag unknown: %s", fx.policy.namespace, fx.policy.name,
-                        obs.database.lags.error)
-
-    def _recorded(self, fx: Effects, spec: ScalingPolicySpec, core: Policy, out: CycleOutcome,
-                  matching: list[Event]) -> None:
-        """Status, Events and metrics of a policy that decided."""
-        policy, builder, obs, acted = fx.policy, fx.status, out.observation, out.acted
-        decision, state, now, old = acted.decision, acted.state, obs.now, policy.status
-        current, db_current = acted.after.replicas, acted.database_replicas
-        if spec.database_replicas is not None and acted.database is not None:
-            builder.set(databaseReadyReplicas=db.replicas(spec.database_replicas, acted.database.ready_replicas))
-            assert obs.database is not None
-            db.set_condition(builder, decision, obs.database.lags)
-        builder.remember(decision, state, after=current, spec=spec, events=matching)  # pitboss explain
-        ready_ok = decision.metrics_available
-        builder.ok(st.READY, ready_ok, decision.reason if ready_ok else "Holding", decision.message)
-        builder.ok(st.CAPACITY_LIMITED, decision.capacity_limited,
-                   "MaxReplicasReached" if decision.capacity_limited else "WithinLimits",
-                   f"forecast needs more than maxReplicas {spec.max_replicas}" if decision.capacity_limited
-                   else f"within [{spec.min_replicas}, {spec.max_replicas}]")
-        desired = decision.desired_replicas
-        if spec.mode == "ForecastOnly" and decision.recommended_replicas is not None:
-            desired = decision.recommended_replicas  # what Active mode would ask for
-        builder.set(currentReplicas=current, readyReplicas=obs.scale.ready_replicas, desiredReplicas=desired,
-                    databaseCurrentReplicas=db_current, databaseDesiredReplicas=decision.database_desired_replicas,
-                    nextPeak=st.next_peak(obs.forecast, spec, now))
-        builder.decision(decision, now)
-        if acted.scaled:
-            fx.event("Normal", decision.reason, st.scale_message(spec, decision, state.current_replicas, current,
-                                                                 matching, now))
-        elif spec.mode == "ForecastOnly" and st.decision_changed(old, decision):
-            fx.event("Normal", decision.reason, f"{spec.target_ref.name}: {decision.message}")
-        incident_events = self.incidents is not None and self.incidents.emits_events
-        if obs.metrics_error and not incident_events and st.transitioned(old, st.METRICS_AVAILABLE, "False"):
-            fx.event("Warning", "MetricsUnavailable", f"holding {current} replicas: {obs.metrics_error}")
-        forecast, observed = obs.forecast, obs.observed
-        median = None if forecast is None else value_at(forecast, 0.5, now)
-        sized_at = decision.headroom_quantile or core.headroom_quantile  # newsvendor when costs are set
-        fx.gauges = Gauges(decision.reason, acted.desired, current, CycleFacts(
-            namespace=policy.namespace, policy=policy.name, now=now, wall_now=now.timestamp(),
-            capacity_per_replica=core.capacity_per_replica, min_replicas=core.min_replicas,
-            max_replicas=core.max_replicas, headroom_quantile=sized_at, current=current,
-            ready=obs.scale.ready_replicas, desired=acted.desired, observed=observed, forecast_median=median,
-            forecast_headroom=None if forecast is None else value_at(forecast, sized_at, now),
-            forecast_peak=decision.forecast_peak, events=matching,
-            database_desired=decision.database_desired_replicas, database_current=db_current,
-            database_lags=() if obs.database is None else obs.database.lags.series),
-            forecast_error=abs(observed - median) / observed
-            if observed is not None and observed > 0 and median is not None else None)
 
     def _hold(self, fx: Effects, memory: PolicyMemory, scale_error: str) -> None:
         """The cycle stopped before deciding: count the failed call, keep the open incidents."""
@@ -395,9 +328,9 @@ class Reconciler:
         dumped = fx.dump_memory()
         written = self._write_status(policy, fx.status, quiet=fx.quiet)
         if dumped is not None and policy.uid:
-            latest = _fragment(dumped)
+            latest = fragment(dumped)
             kept = self._memory.get(policy.uid)
-            known = latest if written else (kept[0] if kept is not None else _fragment(policy.status))
+            known = latest if written else (kept[0] if kept is not None else fragment(policy.status))
             self._memory[policy.uid] = (known, latest)
         for event in fx.events:
             self._emit(policy, event.type, event.reason, event.message, fx.status.now)
@@ -471,106 +404,6 @@ class Reconciler:
                 )
         except (PermanentError, RetryableError) as exc:
             log.warning("%s/%s: event not recorded: %s", policy.namespace, policy.name, exc)
-
-
-# ---- the cycle's ports over the operator's adapters ------------------------------------------
-@dataclass
-class _PolicyDemand:
-    """The demand port: the source's history over ``forecast.history`` (kept for the forecast) and demand now.
-
-    Too little history or no current reading is ``DemandUnavailable`` with the reason (the value read kept).
-    """
-
-    source: Callable[[], DemandSource]
-    spec: ScalingPolicySpec
-    timed: Callable[[], AbstractContextManager[object]]
-    history: pd.Series | None = None
-
-    def current(self, now: datetime) -> float | None:
-        step = self.spec.forecast.step
-        end = _floor(now, step)
-        try:
-            source = self.source()
-            with self.timed():
-                history = source.history(end - self.spec.forecast.history, end, step)
-                reading = read_current(source, now)  # a retryable failure -> unknown, with the reason
-        except (RetryableError, PermanentError, OSError, TimeoutError) as exc:
-            raise DemandUnavailable(f"demand source failed: {exc}") from exc
-        known = int(history.notna().sum()) if history is not None else 0
-        if known < 2:
-            window = format_duration(self.spec.forecast.history)
-            why = "" if reading.value is not None or not reading.error else f"; {reading.error}"
-            raise DemandUnavailable(f"only {known} demand point(s) in the last {window}{why}", reading.value)
-        self.history = history
-        if reading.value is None:
-            raise DemandUnavailable(f"current demand unavailable: {reading.error or 'stale or missing'}")
-        return reading.value
-
-
-@dataclass
-class _PolicyForecasts:
-    """The forecast port: the ForecastCache over the history the demand port read (``error``: why none)."""
-
-    reconciler: Reconciler
-    policy: PolicyObject
-    spec: ScalingPolicySpec
-    demand: _PolicyDemand
-    events: list[Event]
-    fx: Effects
-    error: str | None = None
-
-    def at(self, now: datetime, observed: float | None) -> Forecast | None:
-        forecast, self.error = self.reconciler._forecast(self.policy, self.spec, self.demand.history, self.events,
-                                                         self.fx)
-        return forecast
-
-
-@dataclass(frozen=True)
-class _TimedLags:
-    """The lag port, its queries timed as source time."""
-
-    source: LagSource
-    timed: Callable[[], AbstractContextManager[object]]
-
-    def lags(self, now: datetime) -> tuple[ReplicaLag, ...]:
-        with self.timed():
-            return tuple(self.source.lags(now))
-
-
-@dataclass(frozen=True)
-class _ReporterSink:
-    """The incident port over the IncidentReporter (SLI ratios, engine), with the cycle's memory."""
-
-    reconciler: Reconciler
-    policy: PolicyObject
-    spec: ScalingPolicySpec
-
-    def observe(self, memory: PolicyMemory, *, policy: Policy, state: ObservedState, decision: Decision,
-                step: timedelta, forecast: Forecast | None, events: Sequence[Event],
-                metrics_error: str | None) -> tuple[list[str], list[str]]:
-        self.reconciler._incidents_call("observe", lambda r: r.observe(
-            self.policy, self.spec, policy, state, decision, events=events, forecast=forecast,
-            metrics_error=metrics_error, memory=memory))
-        return [], []
-
-
-# The status fields a PolicyMemory dumps (PolicyMemory.dump): compared to tell whose memory the status holds.
-MEMORY_FIELDS = ("recommendations", "lastScaleTime", "scaleFailures", "forecastChecks", "databaseRecommendations",
-                 "databaseScaleUps", "databaseCurrentReplicas")
-
-
-def _fragment(status: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The memory's part of a status (empty fields left out)."""
-    return {k: v for k in MEMORY_FIELDS if (v := (status or {}).get(k)) is not None and v != []}
-
-
-def _floor(now: datetime, step: timedelta) -> datetime:
-    ts = pd.Timestamp(now)
-    return ts.floor(pd.Timedelta(step)).to_pydatetime()
-
-
-def _fmt(x: float | None) -> str:
-    return "unknown" if x is None else f"{x:.4g}"
 
 
 __all__ = ["CycleReport", "PolicyOutcome", "Reconciler"]
