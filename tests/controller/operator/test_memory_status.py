@@ -1,0 +1,113 @@
+"""The policy's memory lives in status: a restarted operator or a new owner continues where the last left off.
+
+The official client over HTTP against the strict emulator (whose CRD schema validates the new status
+fields), the real SQLite incident log and Kubernetes Events, the fake clock; demand from the synthetic
+casino trace, forecasts from the real model. Each "restart" is a new ``Operator`` (a new Reconciler
+and IncidentReporter, nothing in memory) on the same emulator. A last test drives the Reconciler on
+the in-memory fakes to show a failed status write keeps the memory and loses no Event.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from controller.cycle.memory import iso
+from controller.errors import RetryableError
+from controller.operator.clock import FakeClock
+from controller.operator.kube import PolicyObject
+from tests.controller.operator.harness import EVENT_START, TraceDemand, make_incident_operator
+from tests.controller.operator.test_incidents import (
+    POLICIES,
+    _events_setup,
+    _incidents,
+    _k8s_events,
+    _run,
+    _setup,
+)
+from tests.controller.operator.test_reconcile import _world
+from tests.harness import wait_until
+from tests.kube.fixtures import NAMESPACE
+
+
+def _status(emu: Any) -> dict[str, Any]:
+    return (emu.get(*POLICIES, NAMESPACE, "slots") or {}).get("status") or {}
+
+
+def test_a_restarted_operator_continues_the_scale_failure_count(kube: Any, api: Any, tmp_path: Path) -> None:
+    emu, url = kube
+    _setup(api, replicas=4)
+    _events_setup(api)
+    emu.fail("PATCH", r"/deployments/slots-api/scale$", 503, times=3)
+    clock = FakeClock(EVENT_START - timedelta(minutes=9))
+    first = make_incident_operator(url, clock, TraceDemand(), tmp_path / "a.db")
+    try:
+        _run(first, clock, 2)
+    finally:
+        first.close()
+    assert _status(emu)["scaleFailures"]["count"] == 2 and "503" in _status(emu)["scaleFailures"]["lastError"]
+    assert _incidents(tmp_path / "a.db", "ScalingFailing") == []
+    second = make_incident_operator(url, clock, TraceDemand(), tmp_path / "b.db", identity="op-b")
+    try:
+        _run(second, clock, 1)  # the third failure in a row, whoever made the first two
+        (incident,) = _incidents(tmp_path / "b.db", "ScalingFailing")
+        assert incident.firing and "3 scaling calls failed" in incident.summary
+        _run(second, clock, 1)  # the API answers again: the count is gone from status
+        assert "scaleFailures" not in _status(emu)
+    finally:
+        second.close()
+
+
+def test_a_restarted_operator_does_not_repeat_the_warning_event(kube: Any, api: Any, tmp_path: Path) -> None:
+    emu, url = kube
+    _setup(api, replicas=4)
+    _events_setup(api)
+    emu.fail("PATCH", r"/deployments/slots-api/scale$", 503, times=5)
+    db = tmp_path / "incidents.db"
+    clock = FakeClock(EVENT_START - timedelta(minutes=9))
+    first = make_incident_operator(url, clock, TraceDemand(), db)
+    try:
+        _run(first, clock, 3)
+        (incident,) = _incidents(db, "ScalingFailing")
+        wait_until(lambda: _k8s_events(emu, "ScalingFailing"), timeout=10, what="the Warning Event")
+    finally:
+        first.close()
+    again = make_incident_operator(url, clock, TraceDemand(), db)  # a new process, the same incident log
+    try:
+        _run(again, clock, 2)  # still failing: counts 4 and 5, read back from status
+        (still,) = _incidents(db, "ScalingFailing")
+        assert still.id == incident.id and still.firing  # neither resolved nor fired anew
+        worker = again.incidents.worker if again.incidents is not None else None
+        assert worker is not None
+        wait_until(lambda: worker.pending() == 0 or None, timeout=10, what="empty queues")
+        warnings = sorted((e for e in _k8s_events(emu, "ScalingFailing") if e["type"] == "Warning"),
+                          key=lambda e: e["firstTimestamp"])
+        # One incident whose Events carry the count on (the engine re-sends a changed summary); a reset
+        # count would resolve it and fire "3 scaling calls failed" a second time, later.
+        assert [int(e["message"].split("] ")[1].split(" ")[0]) for e in warnings] == [3, 4, 5]
+        assert all(f"id={incident.id}" in e["message"] for e in warnings)
+        assert _k8s_events(emu, "ScalingFailingResolved") == []
+    finally:
+        again.close()
+
+
+def test_a_failed_status_write_keeps_the_memory_and_the_event() -> None:
+    reconciler, store, _, recorder, clock = _world()
+    refused: list[str] = []
+    write = store.write_status
+
+    def flaky(policy: PolicyObject, status: dict[str, Any]) -> None:
+        if not refused:
+            refused.append(policy.name)
+            raise RetryableError("status: 503")
+        write(policy, status)
+
+    store.write_status = flaky  # type: ignore[method-assign]
+    reconciler.reconcile_all()  # scales up; its status write fails
+    assert refused and not store.status_writes
+    assert recorder.events and recorder.events[0].message.startswith("pre-scaled slots-api 4 -> ")  # not lost
+    clock.advance(timedelta(seconds=15))
+    reconciler.reconcile_all()  # the next status carries the memory the failed write held
+    status = store.status_writes[-1][2]
+    assert status["lastScaleTime"] == iso(EVENT_START - timedelta(minutes=9))
