@@ -28,8 +28,9 @@ owner continues where the last one left off. A healthy policy dumps the same
 fields every cycle (no failures, no forecast check that could still count),
 so its status is not rewritten.
 
-Used by ``controller.cycle.run`` (local loop, simulator), by the operator's
-reconcile and incident reporter, and by ``controller.operator.status``.
+Used by ``controller.cycle.run`` (every shell's phases), by the operator's
+reconcile (``load``/``dump`` against status) and incident reporter, and by
+``controller.operator.status``.
 """
 
 from __future__ import annotations

@@ -1,21 +1,35 @@
-"""Reconcile one ScalingPolicy: observe -> forecast -> decide -> act -> record.
+"""Reconcile one ScalingPolicy: a thin shell over the shared cycle (``controller.cycle.run``).
 
 ``Reconciler.reconcile_all()`` runs one level-triggered cycle over every
-policy; ``reconcile(policy, events)`` does one policy and never raises (one
-bad policy never stops the others). Per policy it validates the spec (an
-invalid one gets InvalidSpec naming the field), reads the targets' /scale,
-reads demand, gathers the TrafficEvents the policy's eventSelector matches,
-forecasts (cached until the history grid or the events move), calls the pure
-``decide``, patches /scale in Active mode (the one place replicas are
-written; a 409 re-reads and retries), and writes status with conditions and,
-on a change, a Kubernetes Event that says why. Paused touches nothing but its
-own status; ForecastOnly writes status and Events only; without metrics it
-holds. Then, when incidents are wired (``controller.operator.incidents``), the
-same facts become the policy's ``CycleInput`` and the rules are evaluated
-(queued for delivery on another thread: a sink never slows the cycle). All
-I/O goes through small protocols, so tests and the benchmark plug
-in fakes or the real client; the time spent in the Kubernetes adapters is
-measured apart (``CycleReport.api_seconds``). Called by the loop and the CLI.
+policy (with ``owns``: this replica's shards); ``reconcile(policy, events)``
+does one policy and never raises (one bad policy never stops the others).
+What the operator keeps to itself:
+
+* the spec, validated and cached per (uid, generation): an invalid one gets
+  InvalidSpec naming the field; Paused runs no phase (its own status only,
+  its incidents resolved);
+* the ports (``controller.operator.policy_ports``): the targets' /scale (and
+  the database's), the demand source with its history, the ``ForecastCache``
+  (cached until the history grid or the events move), the lag query, the
+  ``IncidentReporter``; ForecastOnly is ``Ports.writes`` off;
+* the policy's ``PolicyMemory``, loaded from status at the start of the
+  cycle (or from what this replica dumped when its last status write failed)
+  and dumped back into it, so a restarted operator or a new shard owner
+  continues the recommendations, scale failures and forecast checks;
+* the translation (``controller.operator.effects``) of what the phases
+  return into status conditions, Kubernetes Events and metrics, accumulated
+  as an ``Effects`` value and applied once at the end (incident calls, status,
+  Events, metrics; one failing is logged and loses none of the others).
+
+The phases themselves are shared with the local run and the simulator:
+``observe`` (a 404/403 or an unreachable API ends the policy's cycle here),
+pure ``plan`` (``decide`` and the safeguard), ``act`` (the one place
+replicas are written; a 409 re-reads and decides again), ``record`` (the
+memory's changes, then the incident rules, evaluated here and delivered on
+another thread: a sink never slows the cycle). All I/O goes through small
+protocols, so tests and the benchmark plug in fakes or the real client; the
+time spent in the Kubernetes adapters is measured apart
+(``CycleReport.api_seconds``). Called by the loop and the CLI.
 """
 
 from __future__ import annotations

@@ -9,12 +9,15 @@ the in-memory fakes to show a failed status write keeps the memory and loses no 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from controller.cycle.memory import iso
 from controller.errors import RetryableError
+from controller.operator.app import Operator
 from controller.operator.clock import FakeClock
 from controller.operator.kube import PolicyObject
 from tests.controller.operator.harness import EVENT_START, TraceDemand, make_incident_operator
@@ -26,7 +29,7 @@ from tests.controller.operator.test_incidents import (
     _run,
     _setup,
 )
-from tests.controller.operator.test_reconcile import _world
+from tests.controller.operator.test_reconcile import SLOTS, _world
 from tests.harness import wait_until
 from tests.kube.fixtures import NAMESPACE
 
@@ -35,46 +38,47 @@ def _status(emu: Any) -> dict[str, Any]:
     return (emu.get(*POLICIES, NAMESPACE, "slots") or {}).get("status") or {}
 
 
-def test_a_restarted_operator_continues_the_scale_failure_count(kube: Any, api: Any, tmp_path: Path) -> None:
+def _failing_scale(kube: Any, api: Any, times: int) -> tuple[Any, str, FakeClock]:
+    """The casino policy whose next ``times`` /scale patches the API server answers with 503."""
     emu, url = kube
     _setup(api, replicas=4)
     _events_setup(api)
-    emu.fail("PATCH", r"/deployments/slots-api/scale$", 503, times=3)
-    clock = FakeClock(EVENT_START - timedelta(minutes=9))
-    first = make_incident_operator(url, clock, TraceDemand(), tmp_path / "a.db")
+    emu.fail("PATCH", r"/deployments/slots-api/scale$", 503, times=times)
+    return emu, url, FakeClock(EVENT_START - timedelta(minutes=9))
+
+
+@contextmanager
+def _operator(url: str, clock: FakeClock, db: Path, identity: str = "op-a") -> Iterator[Operator]:
+    """A new operator process (nothing in memory), closed on leaving."""
+    op = make_incident_operator(url, clock, TraceDemand(), db, identity=identity)
     try:
-        _run(first, clock, 2)
+        yield op
     finally:
-        first.close()
+        op.close()
+
+
+def test_a_restarted_operator_continues_the_scale_failure_count(kube: Any, api: Any, tmp_path: Path) -> None:
+    emu, url, clock = _failing_scale(kube, api, times=3)
+    with _operator(url, clock, tmp_path / "a.db") as first:
+        _run(first, clock, 2)
     assert _status(emu)["scaleFailures"]["count"] == 2 and "503" in _status(emu)["scaleFailures"]["lastError"]
     assert _incidents(tmp_path / "a.db", "ScalingFailing") == []
-    second = make_incident_operator(url, clock, TraceDemand(), tmp_path / "b.db", identity="op-b")
-    try:
+    with _operator(url, clock, tmp_path / "b.db", identity="op-b") as second:
         _run(second, clock, 1)  # the third failure in a row, whoever made the first two
         (incident,) = _incidents(tmp_path / "b.db", "ScalingFailing")
         assert incident.firing and "3 scaling calls failed" in incident.summary
         _run(second, clock, 1)  # the API answers again: the count is gone from status
         assert "scaleFailures" not in _status(emu)
-    finally:
-        second.close()
 
 
 def test_a_restarted_operator_does_not_repeat_the_warning_event(kube: Any, api: Any, tmp_path: Path) -> None:
-    emu, url = kube
-    _setup(api, replicas=4)
-    _events_setup(api)
-    emu.fail("PATCH", r"/deployments/slots-api/scale$", 503, times=5)
+    emu, url, clock = _failing_scale(kube, api, times=5)
     db = tmp_path / "incidents.db"
-    clock = FakeClock(EVENT_START - timedelta(minutes=9))
-    first = make_incident_operator(url, clock, TraceDemand(), db)
-    try:
+    with _operator(url, clock, db) as first:
         _run(first, clock, 3)
         (incident,) = _incidents(db, "ScalingFailing")
         wait_until(lambda: _k8s_events(emu, "ScalingFailing"), timeout=10, what="the Warning Event")
-    finally:
-        first.close()
-    again = make_incident_operator(url, clock, TraceDemand(), db)  # a new process, the same incident log
-    try:
+    with _operator(url, clock, db) as again:  # a new process, the same incident log
         _run(again, clock, 2)  # still failing: counts 4 and 5, read back from status
         (still,) = _incidents(db, "ScalingFailing")
         assert still.id == incident.id and still.firing  # neither resolved nor fired anew
@@ -88,8 +92,6 @@ def test_a_restarted_operator_does_not_repeat_the_warning_event(kube: Any, api: 
         assert [int(e["message"].split("] ")[1].split(" ")[0]) for e in warnings] == [3, 4, 5]
         assert all(f"id={incident.id}" in e["message"] for e in warnings)
         assert _k8s_events(emu, "ScalingFailingResolved") == []
-    finally:
-        again.close()
 
 
 def test_a_failed_status_write_keeps_the_memory_and_the_event() -> None:
@@ -111,3 +113,18 @@ def test_a_failed_status_write_keeps_the_memory_and_the_event() -> None:
     reconciler.reconcile_all()  # the next status carries the memory the failed write held
     status = store.status_writes[-1][2]
     assert status["lastScaleTime"] == iso(EVENT_START - timedelta(minutes=9))
+
+
+def test_a_failed_event_write_loses_neither_the_status_nor_the_metrics() -> None:
+    reconciler, store, target, recorder, _ = _world()
+
+    def refuse(**_: Any) -> None:
+        raise RetryableError("events: 503")
+
+    recorder.record = refuse  # type: ignore[method-assign]
+    (outcome,) = reconciler.reconcile_all().outcomes
+    assert outcome.scaled and store.status_writes  # the status after the failed Event
+    assert store.status_writes[-1][2]["currentReplicas"] == target.get_scale(SLOTS).replicas
+    exposition = reconciler.metrics.exposition().decode()
+    assert f'pitboss_operator_desired_replicas{{namespace="casino",policy="slots"}} {outcome.desired}.0' \
+        in exposition
