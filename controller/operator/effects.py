@@ -148,7 +148,7 @@ def recorded(fx: Effects, spec: ScalingPolicySpec, core: Policy, out: CycleOutco
     desired = decision.desired_replicas
     if spec.mode == "ForecastOnly" and decision.recommended_replicas is not None:
         desired = decision.recommended_replicas  # what Active mode would ask for
-    builder.set(currentReplicas=current, readyReplicas=obs.scale.ready_replicas, desiredReplicas=desired,
+    builder.set(currentReplicas=current, readyReplicas=acted.after.ready_replicas, desiredReplicas=desired,
                 databaseCurrentReplicas=db_current, databaseDesiredReplicas=decision.database_desired_replicas,
                 nextPeak=st.next_peak(obs.forecast, spec, now))
     builder.decision(decision, now)
@@ -166,7 +166,7 @@ def recorded(fx: Effects, spec: ScalingPolicySpec, core: Policy, out: CycleOutco
         namespace=policy.namespace, policy=policy.name, now=now, wall_now=now.timestamp(),
         capacity_per_replica=core.capacity_per_replica, min_replicas=core.min_replicas,
         max_replicas=core.max_replicas, headroom_quantile=sized_at, current=current,
-        ready=obs.scale.ready_replicas, desired=acted.desired, observed=observed, forecast_median=median,
+        ready=acted.after.ready_replicas, desired=acted.desired, observed=observed, forecast_median=median,
         forecast_headroom=None if forecast is None else value_at(forecast, sized_at, now),
         forecast_peak=decision.forecast_peak, events=matching,
         database_desired=decision.database_desired_replicas, database_current=db_current,

@@ -271,15 +271,16 @@ class Reconciler:
         if failure is not None:
             builder.ok(st.ABLE_TO_SCALE, False, "ScaleFailed", str(failure))
             fx.errors.append("ScaleFailed")
-        fx.scales += [k.kind for k, w in ((ports.key, acted.scaled),
-                                          (ports.database.key if ports.database else None, acted.database_scaled))
-                      if w and k is not None]
+        if acted.scaled:
+            fx.scales.append(ports.key.kind)
+        if acted.database_scaled and ports.database is not None:
+            fx.scales.append(ports.database.key.kind)
 
         out = record(ports, memory, obs, planned, acted)  # the memory's changes, then the incident rules
         recorded(fx, spec, core, out, matching,
                  incident_events=self.incidents is not None and self.incidents.emits_events)
         decision = acted.decision
-        return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, obs.scale.replicas,
+        return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, acted.after.replicas,
                              acted.desired, acted.scaled)
 
     def _ports(self, policy: PolicyObject, spec: ScalingPolicySpec, core: Policy, matching: list[Event],
