@@ -3,8 +3,11 @@
 The official client over HTTP against the strict emulator (whose CRD schema validates the new status
 fields), the real SQLite incident log and Kubernetes Events, the fake clock; demand from the synthetic
 casino trace, forecasts from the real model. Each "restart" is a new ``Operator`` (a new Reconciler
-and IncidentReporter, nothing in memory) on the same emulator. A last test drives the Reconciler on
-the in-memory fakes to show a failed status write keeps the memory and loses no Event.
+and IncidentReporter, nothing in memory) on the same emulator. The last tests drive the Reconciler on
+the in-memory fakes: a failed status write keeps the memory and loses no Event, a failed Event write
+loses neither status nor metrics, and a new owner (a new Reconciler on the same store) does not repeat
+the loop's own Warning Event (read from the status' conditions: a guard, it passed before the memory
+moved into status too).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from controller.errors import RetryableError
 from controller.operator.app import Operator
 from controller.operator.clock import FakeClock
 from controller.operator.kube import PolicyObject
-from tests.controller.operator.harness import EVENT_START, TraceDemand, make_incident_operator
+from controller.operator.reconcile import Reconciler
+from controller.sources.fakes import FakeDemandSource
+from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, make_incident_operator
 from tests.controller.operator.test_incidents import (
     POLICIES,
     _events_setup,
@@ -128,3 +133,19 @@ def test_a_failed_event_write_loses_neither_the_status_nor_the_metrics() -> None
     exposition = reconciler.metrics.exposition().decode()
     assert f'pitboss_operator_desired_replicas{{namespace="casino",policy="slots"}} {outcome.desired}.0' \
         in exposition
+
+
+def test_a_new_owner_does_not_repeat_the_loops_warning_event() -> None:
+    _, store, target, recorder, clock = _world()
+    source = FakeDemandSource(series=casino_trace())
+    source.fail_retryable("prometheus: connection refused")
+
+    def owner() -> Reconciler:  # a new Reconciler each cycle: nothing carried in memory, only in status
+        return Reconciler(store=store, targets=target, recorder=recorder, demand=lambda p, s: source, clock=clock)
+
+    for _ in range(3):
+        (outcome,) = owner().reconcile_all().outcomes
+        clock.advance(timedelta(seconds=15))
+    warnings = [e for e in recorder.events if e.reason == "MetricsUnavailable"]
+    assert len(warnings) == 1 and warnings[0].event_type == "Warning" and "connection refused" in warnings[0].message
+    assert outcome.current == 4 and not outcome.scaled  # held without metrics
