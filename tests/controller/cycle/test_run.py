@@ -115,4 +115,4 @@ def test_the_database_is_read_decided_and_written_after_the_app_with_its_memory(
     assert wanted is not None and wanted > 1 and out.acted.database_scaled
     assert target.writes == [(KEY, 5), (db_key, wanted + 1)]  # the app first; the primary counted back in
     assert memory.database.current == wanted and out.acted.database_replicas == wanted
-    assert [r.replicas for r in memory.database.recommendations.runs][0] == 1  # first sight remembered
+    assert memory.database.recommendations.runs[0].replicas == 1  # first sight remembered
