@@ -46,7 +46,7 @@ from controller.operator.kube import (
     PolicyStore,
     default_identity,
 )
-from controller.operator.leader import LeaderElector
+from controller.operator.leader import Election, LeaderElector
 from controller.operator.loop import OperatorLoop
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
@@ -235,14 +235,12 @@ def build_operator(
     metrics = metrics or OperatorMetrics()
     elector: LeaderElector | ShardedElector | None = None
     store: PolicyStore = KubernetesPolicyStore(api_client)
-    if leader_election and shards > 1:
-        elector = ShardedElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
-                                 identity=identity, shards=shards, lease_duration=lease_duration,
-                                 renew_deadline=renew_deadline, retry_period=retry_period)
-    elif leader_election:
-        elector = LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
-                                identity=identity, lease_duration=lease_duration, renew_deadline=renew_deadline,
-                                retry_period=retry_period)
+    if leader_election:
+        election = Election.of(identity, lease_duration, renew_deadline, retry_period)
+        leases = KubernetesLeaseApi(api_client)
+        where = {"namespace": lease_namespace, "name": lease_name}
+        elector = (ShardedElector(leases, clock, election, shards=shards, **where) if shards > 1
+                   else LeaderElector(leases, clock, election, **where))
     fence = Fence(elector)  # every cluster write of the loop passes it (controller.operator.fence)
     reconciler = Reconciler(
         store=FencedPolicyStore(store, fence),
