@@ -37,7 +37,7 @@ from controller.incidents.rules import RuleSettings
 from controller.incidents.store import IncidentLog
 from controller.operator.clock import Clock, SystemClock
 from controller.operator.fence import Fence, FencedEventRecorder, FencedPolicyStore, FencedScaleTarget
-from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory
+from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory, alertmanager_announced
 from controller.operator.kube import (
     KubernetesEventRecorder,
     KubernetesLeaseApi,
@@ -305,19 +305,22 @@ def build_incidents(
     InputError naming the flag.
     """
     sinks: list[Sink] = []
+    announced = None
     if alertmanager_url is not None:
         try:
             am = AlertmanagerClient(alertmanager_url, timeout=alertmanager_timeout)
         except ValueError as exc:
             raise InputError(str(exc).removeprefix("alertmanager url: "), field="--alertmanager-url") from None
         sinks.append(AlertmanagerSink(am, ttl=4 * max(resend_interval, sync_period)))
+        announced = alertmanager_announced(am)  # a policy new here carries on what its former owner sent
     if api_client is not None:
         sinks.append(KubernetesEventSink(incident_event_recorder(api_client, identity)))
     sinks.extend(extra_sinks)
     log_ = db if isinstance(db, IncidentLog) else open_incident_log(db)
     engine = IncidentEngine(sinks, log=log_, resend_interval=resend_interval,
                             backoff=backoff or Backoff(base=1.0, cap=60.0, attempts=1))
-    return IncidentReporter(engine, settings=settings, sli=sli, emits_events=api_client is not None)
+    return IncidentReporter(engine, settings=settings, sli=sli, emits_events=api_client is not None,
+                            announced=announced)
 
 
 def incident_event_recorder(api_client: client.ApiClient, identity: str | None = None) -> IncidentEventRecorder:
