@@ -25,25 +25,6 @@ def test_unknown_model_names_the_field() -> None:
         registry.create("nope")
 
 
-def test_create_reads_a_model_class_signature_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ``factory`` check is made once per class, not on every create (a fleet creates thousands)."""
-    import inspect
-
-    registry.takes_factory.cache_clear()
-    reads: list[object] = []
-    real = inspect.signature
-
-    def counting(obj: object, *args: object, **kwargs: object) -> inspect.Signature:
-        reads.append(obj)
-        return real(obj, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(inspect, "signature", counting)
-    for _ in range(3):
-        registry.create("seasonal-naive")
-        assert "factory" in vars(registry.create("auto"))
-    assert [getattr(c, "name", c) for c in reads] == ["seasonal-naive", "auto"]
-
-
 @pytest.fixture(params=MODELS)
 def name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
