@@ -101,12 +101,13 @@ class IncidentReporter:
     def _mem(self, policy: PolicyObject, memory: PolicyMemory | None = None) -> PolicyMemory:
         """The policy's memory: the Reconciler's (``memory``, loaded from status) or, alone, one kept here."""
         key = policy.uid or f"{policy.namespace}/{policy.name}"
-        if memory is not None:
-            self._memory[key] = memory
-            return memory
         mem = self._memory.get(key)
-        if mem is None:
+        first = mem is None
+        if memory is not None:
+            mem = self._memory[key] = memory
+        elif mem is None:
             mem = self._memory[key] = new_memory(policy.namespace, policy.name, self.settings)
+        if first:
             self._adopt(policy)
         return mem
 

@@ -25,18 +25,18 @@ from controller.operator.clock import FakeClock
 from controller.operator.kube import PolicyObject
 from controller.operator.reconcile import Reconciler
 from controller.sources.fakes import FakeDemandSource
-from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, make_incident_operator
-from tests.controller.operator.test_incidents import (
-    POLICIES,
-    _events_setup,
-    _incidents,
-    _k8s_events,
-    _run,
-    _setup,
+from tests.controller.operator.harness import (
+    EVENT_START,
+    TraceDemand,
+    casino_trace,
+    make_incident_operator,
+    policy_spec,
+    tournament_specs,
 )
+from tests.controller.operator.test_incidents import POLICIES, _incidents, _k8s_events, _run
 from tests.controller.operator.test_reconcile import SLOTS, _world
 from tests.harness import wait_until
-from tests.kube.fixtures import NAMESPACE
+from tests.kube.fixtures import NAMESPACE, create, deployment, scaling_policy, traffic_event
 
 
 def _status(emu: Any) -> dict[str, Any]:
@@ -46,8 +46,10 @@ def _status(emu: Any) -> dict[str, Any]:
 def _failing_scale(kube: Any, api: Any, times: int) -> tuple[Any, str, FakeClock]:
     """The casino policy whose next ``times`` /scale patches the API server answers with 503."""
     emu, url = kube
-    _setup(api, replicas=4)
-    _events_setup(api)
+    create(api, deployment("slots-api", 4))
+    create(api, scaling_policy("slots", policy_spec(targetRef={"kind": "Deployment", "name": "slots-api"})))
+    for name, event in tournament_specs():
+        create(api, traffic_event(name, event, labels={"service": "slots"}))
     emu.fail("PATCH", r"/deployments/slots-api/scale$", 503, times=times)
     return emu, url, FakeClock(EVENT_START - timedelta(minutes=9))
 
