@@ -98,11 +98,16 @@ class IncidentReporter:
         self.source_seconds = 0.0  # in SLI queries (source time)
 
     # ---- per policy -------------------------------------------------------------------------
-    def _mem(self, policy: PolicyObject) -> PolicyMemory:
+    def _mem(self, policy: PolicyObject, memory: PolicyMemory | None = None) -> PolicyMemory:
+        """The policy's memory: the Reconciler's (``memory``, loaded from status) or, alone, one kept here."""
         key = policy.uid or f"{policy.namespace}/{policy.name}"
         mem = self._memory.get(key)
-        if mem is None:
+        first = mem is None
+        if memory is not None:
+            mem = self._memory[key] = memory
+        elif mem is None:
             mem = self._memory[key] = new_memory(policy.namespace, policy.name, self.settings)
+        if first:
             self._adopt(policy)
         return mem
 
@@ -144,14 +149,17 @@ class IncidentReporter:
         forecast: Forecast | None,
         metrics_error: str | None,
         scale_error: str | None = None,
+        memory: PolicyMemory | None = None,
     ) -> CycleResult:
         """Evaluate every rule for this policy now and apply the signals (queued, not delivered).
 
-        ``scale_error`` is this cycle's failed call to the scale target (None: the calls succeeded).
+        ``scale_error`` is this cycle's failed call to the scale target (None: the calls succeeded);
+        with ``memory`` (the cycle's, which already counted the calls) it is not counted again.
         """
         t0 = time.perf_counter()
-        self.scale_call(policy, scale_error)
-        mem = self._mem(policy)
+        if memory is None:
+            self.scale_call(policy, scale_error)
+        mem = self._mem(policy, memory)
         slo = getattr(spec, "slo", None)  # the policy's own SLIs; none: no burn-rate incident for it
         ratios = self._ratios(policy, spec, state.now) if metrics_error is None and slo is not None else None
         t1 = time.perf_counter()
@@ -163,13 +171,16 @@ class IncidentReporter:
         self.seconds += time.perf_counter() - t1
         return result
 
-    def hold(self, policy: PolicyObject, now: datetime, *, scale_error: str | None = None) -> list[Incident]:
-        """The cycle stopped before deciding (target unreadable, invalid spec): keep open incidents, resolve none."""
+    def hold(self, policy: PolicyObject, now: datetime, *, scale_error: str | None = None,
+             memory: PolicyMemory | None = None) -> list[Incident]:
+        """The cycle stopped before deciding (target unreadable, invalid spec): keep open incidents, resolve none.
+
+        With ``memory`` (the cycle's) the failed call is counted there (by the caller), not here."""
         t0 = time.perf_counter()
-        if scale_error is not None:
+        if scale_error is not None and memory is None:
             self.scale_call(policy, scale_error)
         try:
-            return self.engine.hold(now, self._mem(policy).scope)
+            return self.engine.hold(now, self._mem(policy, memory).scope)
         finally:
             self.seconds += time.perf_counter() - t0
 
