@@ -14,7 +14,12 @@ can: when it covers the whole next lead + sync + window and its headroom
 quantile there needs fewer replicas than the window's past maximum, the
 scale-down goes as far as that forward need (``ScaleDownForecast``), still
 by bounded steps and never below what is observed now. A forecast that
-does not reach that far leaves the backward window in charge.
+does not reach that far leaves the backward window in charge. Either way a
+forecast-backed scale-down is guarded (``scale_down_guard``): down to n only
+while the forecast over that dwell horizon (carried on its rising trend when
+it stops short) stays at or below (n - scaleDown.margin) x capacity, a
+hysteresis band of a fraction of one replica; when that keeps every replica
+the reason is ``ScaleDownForecastHold``.
 Without metrics (no observed demand and/or no forecast) it never scales down.
 Database read replicas are sized by ``controller.core.database`` over their
 own lead time, guarded by replication lag (lagging replicas do not count, new
