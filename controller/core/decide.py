@@ -14,7 +14,12 @@ can: when it covers the whole next lead + sync + window and its headroom
 quantile there needs fewer replicas than the window's past maximum, the
 scale-down goes as far as that forward need (``ScaleDownForecast``), still
 by bounded steps and never below what is observed now. A forecast that
-does not reach that far leaves the backward window in charge.
+does not reach that far leaves the backward window in charge. Either way a
+forecast-backed scale-down is guarded (``scale_down_guard``): down to n only
+while the forecast over that dwell horizon (carried on its rising trend when
+it stops short) stays at or below (n - scaleDown.margin) x capacity, a
+hysteresis band of a fraction of one replica; when that keeps every replica
+the reason is ``ScaleDownForecastHold``.
 Without metrics (no observed demand and/or no forecast) it never scales down.
 Database read replicas are sized by ``controller.core.database`` over their
 own lead time, guarded by replication lag (lagging replicas do not count, new
@@ -52,6 +57,7 @@ SCALE_DOWN = "ScaleDown"
 SCALE_DOWN_STABILIZED = "ScaleDownStabilized"
 SCALE_DOWN_STEP = "ScaleDownStep"
 SCALE_DOWN_FORECAST = "ScaleDownForecast"  # past the backward window because the forecast says demand stays low
+SCALE_DOWN_FORECAST_HOLD = "ScaleDownForecastHold"  # no scale-down: the forecast wants the replicas back (guard)
 HOLD = "Hold"
 CAPACITY_LIMITED = "CapacityLimited"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
@@ -139,6 +145,77 @@ def _observed(state: ObservedState) -> float | None:
     return float(demand)
 
 
+@dataclass(frozen=True)
+class Guard:
+    """How far the forecast lets a scale-down go (``scale_down_guard``)."""
+
+    need: int  # the fewest replicas the scale-down may leave (clamped, >= the recommendation, <= current)
+    covered: bool  # the forecast reaches the whole dwell horizon (lead + sync + stabilization window)
+    text: str  # the message part saying why
+
+
+def _carried(forecast: Forecast, quantile: float, now: pd.Timestamp, end: pd.Timestamp) -> tuple[float, float] | None:
+    """A forecast that stops before ``end``, carried there on its own trend: (value at ``end``, slope a step).
+
+    The slope is the least-squares line through its points from now on; only a rise is carried (a flat
+    or falling forecast stays at its last value, which its peak already counts). None when it does not
+    rise or has too few points to say.
+    """
+    stamps = stamps_ns(forecast.index)
+    step = int(stamps[1] - stamps[0])
+    lo = int(np.searchsorted(stamps, ts_ns(now) - step, side="right"))
+    values = np.asarray(forecast.quantile(quantile)[lo:], dtype=float)
+    if len(values) < 3 or np.isnan(values).any():
+        return None
+    slope = float(np.polyfit(np.arange(len(values), dtype=float), values, 1)[0])
+    if slope <= 0:
+        return None
+    steps_on = max(0.0, (ts_ns(end) - int(stamps[-1])) / step)
+    return float(values[-1]) + slope * steps_on, slope
+
+
+def scale_down_guard(policy: Policy, forecast: Forecast, quantile: float, now: pd.Timestamp, recommended: int,
+                     current: int) -> Guard:
+    """The forecast's say on a scale-down from ``current`` toward ``recommended`` (the dwell and the margin).
+
+    A replica taken away now takes a lead time to come back, and the stabilization window is the
+    promise that a scale-down is not taken back soon. So the scale-down may leave n replicas only while
+    the forecast's headroom quantile over the dwell horizon [now, now + lead + sync + window] stays at
+    or below (n - ``scaleDown.margin``) x capacity: a hysteresis band of a fraction of one replica (the
+    HPA's tolerance is 10 % of the whole fleet; a band of a fleet fraction would keep a large fleet up
+    to that share above its need after every fall, a band of one replica's fraction costs at most that
+    fraction of a replica), so a forecast revised up by less than the margin does not take the
+    scale-down back. A forecast that stops short of the horizon is judged on what it covers, carried
+    to the horizon's end on its own rising trend (``_carried``): a forecast still rising where it stops
+    says demand rises again, and a replica removed now would be wanted back.
+    """
+    cap, margin = policy.capacity_per_replica, policy.scale_down.margin
+    ahead = policy.lead_time + policy.sync_period + policy.scale_down.stabilization_window
+    fwd = forward_peak(forecast, quantile, now, now + ahead)
+    covered = fwd is not None
+    if fwd is None:
+        fwd = forecast_peak(forecast, quantile, now, now + ahead)
+    if fwd is None:  # decide() only asks with a peak over the sizing window, which lies inside the horizon
+        return Guard(need=recommended, covered=False, text="")
+    seen = "" if covered else f" (the forecast stops at {_when(forecast.index[-1], now)})"
+    text = (f"forecast {label(quantile)} peak over the next {format_duration(ahead)}{seen} is {_num(fwd.value)}"
+            f" req/s at {_when(fwd.at, now)}")
+    value = fwd.value
+    carried = None if covered else _carried(forecast, quantile, now, now + ahead)
+    if carried is not None and carried[0] > value:
+        value = carried[0]
+        text += f"; carried on its trend (+{_num(carried[1])} req/s a step) to {_when(now + ahead, now)}: {_num(value)}"
+    raw = replicas_for(value + margin * cap, cap)
+    need = min(current, max(recommended, clamp(raw, policy.min_replicas, policy.max_replicas)[0]))
+    if need > recommended:
+        fewer = need - 1
+        text += (f": {fewer} replicas keep scaleDown.margin {margin:g} of a replica spare only up to"
+                 f" {_num(max(0.0, fewer - margin) * cap)} req/s, so the scale-down stops at {need}")
+    else:
+        text += f", needs {need} with scaleDown.margin {margin:g}"
+    return Guard(need=need, covered=covered, text=text)
+
+
 def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> Decision:
     """Decide the desired replicas (and database read replicas) for one cycle."""
     if state.current_replicas < 0:
@@ -206,29 +283,25 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         if capacity_limited:
             flags.add(CAPACITY_LIMITED)
             why.append(f"needs {raw} but maxReplicas is {policy.max_replicas}")
-        step_limited = stabilizing = forecast_led = False
+        step_limited = stabilizing = forecast_led = forecast_held = False
         if not metrics_ok:
             target = max(recommended, held_current)  # never scale down without metrics
         else:
             window = policy.scale_down.stabilization_window
             stable = stabilized(recommended, state.recommendations, now, window)
-            if forecast is not None and stable > recommended and recommended < current:
-                ahead = lead + policy.sync_period + window
-                fwd = forward_peak(forecast, q, now, now + ahead)
-                if fwd is not None:
-                    fwd_need, _ = clamp(max(recommended, replicas_for(fwd.value, cap)), policy.min_replicas,
-                                        policy.max_replicas)
-                    if fwd_need < stable:
-                        why.append(
-                            f"forecast {label(q)} peak over the next {format_duration(ahead)} is {_num(fwd.value)}"
-                            f" req/s at {_when(fwd.at, now)}, needs {fwd_need}: not holding the last"
-                            f" {format_duration(window)}'s {stable}"
-                        )
-                        stable, forecast_led = fwd_need, True
+            if forecast is not None and recommended < current:
+                guard = scale_down_guard(policy, forecast, q, now, recommended, current)
+                if guard.covered and guard.need < stable:
+                    stable, forecast_led = guard.need, True
+                    why.append(f"{guard.text}: not holding the last {format_duration(window)}'s"
+                               f" {stabilized(recommended, state.recommendations, now, window)}")
+                elif guard.need > stable:
+                    stable, forecast_held = guard.need, True
+                    why.append(guard.text)
             target, step_limited = bounded_scale_down(current, stable, policy.scale_down.max_step_percent)
             target = min(target, policy.max_replicas)
             stabilizing = stable > recommended and recommended < current
-            if stabilizing and not forecast_led:
+            if stabilizing and not forecast_led and not forecast_held:
                 why.append(f"highest recommendation in the last {format_duration(window)} is {stable}")
             if step_limited:
                 why.append(f"scale-down step limited to {policy.scale_down.max_step_percent}% of {current}")
@@ -252,6 +325,8 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
             )
         elif not metrics_ok:
             reason = METRICS_UNAVAILABLE
+        elif forecast_held:
+            reason = SCALE_DOWN_FORECAST_HOLD
         elif stabilizing:
             reason = SCALE_DOWN_STABILIZED
         elif capacity_limited:

@@ -32,6 +32,13 @@ class ScaleDown(_Spec):
 
     stabilization_window: Duration = Field(default=timedelta(minutes=5))
     max_step_percent: int = Field(default=50, ge=1, le=100)
+    margin: float = Field(
+        default=0.25, ge=0, le=1, allow_inf_nan=False,
+        description="spare capacity, in replicas, a scale-down must leave: down to n replicas only while the"
+        " forecast over the next leadTime + syncPeriod + stabilizationWindow stays at or below (n - margin) x"
+        " capacityPerReplica (a hysteresis band of a fraction of one replica, so a forecast revised up by less"
+        " does not take the scale-down back)",
+    )
 
 
 class DatabaseScaleDown(_Spec):

@@ -29,7 +29,7 @@ from forecasting.synth import synth_trace
 
 CFG = SimConfig(capacity_per_replica=2000, lead_time=timedelta(minutes=30), test_days=1.0)
 FORECAST_REASONS = {"ScaleUpForecast", "ScaleUpObserved", "ScaleDown", "ScaleDownStabilized", "ScaleDownStep",
-                    "ScaleDownForecast",
+                    "ScaleDownForecast", "ScaleDownForecastHold",
                     "Hold", "CapacityLimited"}
 
 
