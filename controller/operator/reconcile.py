@@ -329,9 +329,7 @@ class Reconciler:
         incident_events = self.incidents is not None and self.incidents.emits_events
         if metrics_error and not incident_events and st.transitioned(old, st.METRICS_AVAILABLE, "False"):
             self._emit(policy, "Warning", "MetricsUnavailable", f"holding {current} replicas: {metrics_error}", now)
-        self.metrics.decisions.labels(policy.namespace, policy.name, decision.reason).inc()
-        self.metrics.desired.labels(policy.namespace, policy.name).set(desired)
-        self.metrics.current.labels(policy.namespace, policy.name).set(current)
+        self.metrics.observe_decision(policy.namespace, policy.name, decision.reason, desired, current)
         sized_at = decision.headroom_quantile or core_policy.headroom_quantile  # newsvendor when costs are set
         self.metrics.observe_policy(CycleFacts(
             namespace=policy.namespace, policy=policy.name, now=now, wall_now=now.timestamp(),
