@@ -25,9 +25,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from controller.core.decision import Decision, ObservedState
@@ -392,7 +393,8 @@ class Reconciler:
                 reading = read_current(source, now)  # a retryable failure -> unknown, with the reason
         except (RetryableError, PermanentError, OSError, TimeoutError) as exc:
             return None, None, f"demand source failed: {exc}"
-        known = int(history.notna().sum()) if history is not None else 0
+        # numpy, not Series.notna().sum(): ~1 ms over 20,160 points, every policy every cycle (issue 14)
+        known = int(np.count_nonzero(~np.isnan(history.to_numpy(dtype=float)))) if history is not None else 0
         if known < 2:
             window = format_duration(spec.forecast.history)
             why = "" if reading.value is not None or not reading.error else f"; {reading.error}"
@@ -524,8 +526,14 @@ class Reconciler:
 
 
 def _floor(now: datetime, step: timedelta) -> datetime:
-    ts = pd.Timestamp(now)
-    return ts.floor(pd.Timedelta(step)).to_pydatetime()
+    """``now`` down to a whole ``step`` since the epoch (what ``pd.Timestamp.floor`` gives, without pandas)."""
+    if now.tzinfo is None:
+        ts = pd.Timestamp(now)
+        return ts.floor(pd.Timedelta(step)).to_pydatetime()
+    return now - (now - _EPOCH) % step
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _fmt(x: float | None) -> str:
