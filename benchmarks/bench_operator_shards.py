@@ -144,7 +144,8 @@ class CaseResult:
 MAX_FIT_CYCLES = 400  # a bound: the spread fits of 10,000 policies take ~100 cycles
 
 # ---- cycles ------------------------------------------------------------------------
-def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console) -> CaseResult:
+def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
+               fit_budget: float | None = None) -> CaseResult:
     from controller.operator.app import build_operator
     from controller.operator.clock import FakeClock
     from controller.operator.shards import ShardedElector
@@ -157,7 +158,9 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console) -> 
     ops = [build_operator(api_client_for(url), namespace=None, demand=demand, clock=clock,
                           leader_election=shards > 1, lease_namespace=SYSTEM_NAMESPACE,
                           lease_duration=timedelta(minutes=1),  # outlives the 15 s fake-clock steps
-                          identity=f"op-{k}", shards=shards)
+                          identity=f"op-{k}", shards=shards,
+                          # None: production's quarter of the sync period; 0: no budget (fit all at once)
+                          fit_budget=None if fit_budget is None else timedelta(seconds=fit_budget or 1e9))
            for k in range(shards)]
     result = CaseResult()
     case = f"{shards} shard" + ("s" if shards > 1 else "")
@@ -311,6 +314,9 @@ def main() -> None:
                         help="steady cycles per case, after every policy is fitted (every 4th updates)")
     parser.add_argument("--single-10k", action="store_true", help="also run one replica over 10,000 policies")
     parser.add_argument("--no-takeover", action="store_true", help="skip the three-process takeover case")
+    parser.add_argument("--fit-budget", type=float, default=None,
+                        help="seconds of fitting per cycle (default: a quarter of the sync period, as "
+                             "`pitboss operator run`; 0: no budget, the first cycle fits every policy)")
     args = parser.parse_args()
     if any(s < 3 for s in args.sizes) or args.cycles < 1:
         parser.error("--sizes must be at least 3 and --cycles at least 1")
@@ -323,8 +329,8 @@ def main() -> None:
     for n in args.sizes:
         with Emulator(n, emu_cpu) as url:
             if n <= 1000 or args.single_10k:
-                results.append(run_cycles(url, n, 1, args.cycles, console))
-            results.append(run_cycles(url, n, 3, args.cycles, console))
+                results.append(run_cycles(url, n, 1, args.cycles, console, args.fit_budget))
+            results.append(run_cycles(url, n, 3, args.cycles, console, args.fit_budget))
             if not args.no_takeover and n == min(args.sizes):
                 os.sched_setaffinity(0, set(cpus))  # three processes of their own
                 takeovers.append((n, run_takeover(url, n, console)))
