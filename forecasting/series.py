@@ -104,11 +104,14 @@ def check_horizon(horizon: int) -> int:
 def future_index(last: pd.Timestamp, step: pd.Timedelta, horizon: int) -> pd.DatetimeIndex:
     """The ``horizon`` grid points right after ``last`` (an index is immutable, so one is shared by
     every forecast of those steps: the operator's policies forecast the same ones each cycle)."""
-    return _future_index(pd.Timestamp(last), pd.Timedelta(step), int(horizon))
+    last, step = pd.Timestamp(last), pd.Timedelta(step)
+    # Keyed by what date_range's result depends on: equal Timestamps in other zones or units are other keys.
+    return _future_index(last, str(last.tz), last.unit, step, step.unit, int(horizon))
 
 
 @lru_cache(maxsize=64)
-def _future_index(last: pd.Timestamp, step: pd.Timedelta, horizon: int) -> pd.DatetimeIndex:
+def _future_index(last: pd.Timestamp, _tz: str, _unit: str, step: pd.Timedelta, _step_unit: str,
+                  horizon: int) -> pd.DatetimeIndex:
     return pd.date_range(last + step, periods=horizon, freq=step)
 
 
