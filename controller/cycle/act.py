@@ -7,7 +7,8 @@ the workload) it reads the target again and asks ``desired_for(fresh)``,
 which decides again from the fresh state, so a concurrent human edit is
 respected and never overwritten by the count computed from the stale read.
 Nothing is written when the fresh decision is the fresh count. Called by
-``controller.cycle.run`` and the operator's reconcile.
+``controller.cycle.run``'s ``act`` phase (every shell's writes, the operator's
+database replicas included).
 """
 
 from __future__ import annotations

@@ -17,9 +17,20 @@ before it, the same in every shell:
   the latest reading of a step winning, the last ``steps`` kept: what
   ``ForecastMiss`` reads. Counted per step, never per cycle, so the rule
   means the same at any sync period and any demo speed.
+* ``DatabaseMemory``: the same for a policy's database read replicas (their
+  recommendations, recent scale-ups that may still be catching up, the count
+  last seen); ``controller.cycle.database`` reads and changes it.
 
-Used by ``controller.cycle.run`` (local loop, simulator), by the operator's
-reconcile and incident reporter, and by ``controller.operator.status``.
+``PolicyMemory.dump`` / ``PolicyMemory.load`` write and read all of it as
+status fields (``recommendations``, ``lastScaleTime``, ``scaleFailures``,
+``forecastChecks``, ``database*``), so a restarted operator or a new shard
+owner continues where the last one left off. A healthy policy dumps the same
+fields every cycle (no failures, no forecast check that could still count),
+so its status is not rewritten.
+
+Used by ``controller.cycle.run`` (every shell's phases), by the operator's
+reconcile (``load``/``dump`` against status) and incident reporter, and by
+``controller.operator.status``.
 """
 
 from __future__ import annotations
@@ -28,9 +39,12 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from controller.core.policy import Policy
 
 MAX_RECOMMENDATIONS = 200  # entries dumped to status at most
 
@@ -141,6 +155,20 @@ class ScaleFailures:
             self.count += 1
             self.last_error = error
 
+    @classmethod
+    def load(cls, item: Any) -> ScaleFailures:
+        """From ``status.scaleFailures`` (``{"count", "lastError"}``; anything else: none)."""
+        if not isinstance(item, Mapping) or not isinstance(item.get("count"), int) or item["count"] <= 0:
+            return cls()
+        error = item.get("lastError")
+        return cls(int(item["count"]), None if error is None else str(error))
+
+    def dump(self) -> dict[str, Any] | None:
+        """The status object (None while the calls succeed: nothing to write)."""
+        if self.count <= 0:
+            return None
+        return {"count": self.count, **({} if self.last_error is None else {"lastError": self.last_error[:1024]})}
+
 
 @dataclass
 class ForecastChecks:
@@ -166,6 +194,68 @@ class ForecastChecks:
         """What ``CycleInput.forecast_checks`` takes."""
         return [(a, q) for _, a, q in self.entries]
 
+    @classmethod
+    def load(cls, items: Iterable[Any] | None, steps: int, step: timedelta) -> ForecastChecks:
+        """From ``status.forecastChecks`` (``{"time": the step's start, "actual", "upper"}``, oldest first)."""
+        step_ns = int(step.total_seconds() * 1e9)
+        entries: list[tuple[int, float | None, float | None]] = []
+        for item in items or []:
+            at = parse_time(item.get("time")) if isinstance(item, Mapping) else None
+            if at is None or step_ns <= 0:
+                continue
+            actual, upper = item.get("actual"), item.get("upper")
+            entries.append((pd.Timestamp(at).value // step_ns,
+                            float(actual) if isinstance(actual, int | float) else None,
+                            float(upper) if isinstance(upper, int | float) else None))
+        return cls(steps, deque(sorted(entries, key=lambda e: e[0])))
+
+    def dump(self, step: timedelta) -> list[dict[str, Any]] | None:
+        """The status list: only what ``ForecastMiss`` can still count (None: nothing).
+
+        The rule fires on ``steps`` misses in a row, so only the trailing misses
+        matter, plus the latest step's reading (a later reading of the same step
+        replaces it). A policy whose forecast holds dumps nothing, and its status
+        is not rewritten every step.
+        """
+        entries = list(self.entries)
+        misses = 0
+        for _, actual, upper in reversed(entries[:-1]):
+            if actual is None or upper is None or not actual > upper:
+                break
+            misses += 1
+        last = entries[-1] if entries else None
+        if last is None or (misses == 0 and not (last[1] is not None and last[2] is not None and last[1] > last[2])):
+            return None
+        step_ns = int(step.total_seconds() * 1e9)
+        return [{"time": iso(pd.Timestamp(number * step_ns, tz="UTC").to_pydatetime()),
+                 **({} if actual is None else {"actual": actual}), **({} if upper is None else {"upper": upper})}
+                for number, actual, upper in entries[len(entries) - 1 - misses:]]
+
+
+@dataclass
+class DatabaseMemory:
+    """A policy's database read replicas across cycles (``controller.cycle.database`` reads and changes it)."""
+
+    recommendations: RecommendationWindow = field(default_factory=RecommendationWindow)
+    scale_ups: list[tuple[datetime, int]] = field(default_factory=list)  # (when, replicas added)
+    current: int | None = None  # read replicas after the last cycle
+
+    @classmethod
+    def load(cls, status: Mapping[str, Any]) -> DatabaseMemory:
+        ups = []
+        for item in status.get("databaseScaleUps") or []:
+            at = parse_time(item.get("time")) if isinstance(item, Mapping) else None
+            if at is not None and isinstance(item.get("replicas"), int):
+                ups.append((at, int(item["replicas"])))
+        current = status.get("databaseCurrentReplicas")
+        return cls(RecommendationWindow.load(status.get("databaseRecommendations")), sorted(ups),
+                   current if isinstance(current, int) else None)
+
+    def dump(self, now: datetime, window: timedelta) -> dict[str, Any]:
+        return {"databaseRecommendations": self.recommendations.dump(now, window),
+                "databaseScaleUps": [{"time": iso(at), "replicas": n} for at, n in self.scale_ups] or None,
+                "databaseCurrentReplicas": self.current}
+
 
 @dataclass
 class PolicyMemory:
@@ -176,7 +266,31 @@ class PolicyMemory:
     scale: ScaleFailures = field(default_factory=ScaleFailures)
     recommendations: RecommendationWindow = field(default_factory=RecommendationWindow)
     last_scale_time: datetime | None = None
+    database: DatabaseMemory = field(default_factory=DatabaseMemory)
+
+    @classmethod
+    def load(cls, scope: dict[str, str], status: Mapping[str, Any] | None, *, steps: int,
+             step: timedelta) -> PolicyMemory:
+        """From a status a ``dump`` wrote (None or empty: a new policy's empty memory)."""
+        status = status or {}
+        return cls(scope, checks=ForecastChecks.load(status.get("forecastChecks"), steps, step),
+                   scale=ScaleFailures.load(status.get("scaleFailures")),
+                   recommendations=RecommendationWindow.load(status.get("recommendations")),
+                   last_scale_time=parse_time(status.get("lastScaleTime")),
+                   database=DatabaseMemory.load(status))
+
+    def dump(self, policy: Policy, now: datetime, step: timedelta) -> dict[str, Any]:
+        """The status fields of this memory (None: drop the field); ``load`` reads them back."""
+        fields: dict[str, Any] = {
+            "recommendations": self.recommendations.dump(now, policy.scale_down.stabilization_window),
+            "lastScaleTime": None if self.last_scale_time is None else iso(self.last_scale_time),
+            "scaleFailures": self.scale.dump(),
+            "forecastChecks": self.checks.dump(step),
+        }
+        if policy.database_replicas is not None:
+            fields.update(self.database.dump(now, policy.database_replicas.scale_down.stabilization_window))
+        return fields
 
 
-__all__ = ["MAX_RECOMMENDATIONS", "ForecastChecks", "PolicyMemory", "RecommendationWindow", "Run", "ScaleFailures",
-           "iso", "parse_time"]
+__all__ = ["MAX_RECOMMENDATIONS", "DatabaseMemory", "ForecastChecks", "PolicyMemory", "RecommendationWindow", "Run",
+           "ScaleFailures", "iso", "parse_time"]

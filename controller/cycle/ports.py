@@ -1,7 +1,9 @@
 """The ports of the cycle: what a shell plugs in, one protocol each (fakes in ``controller.cycle.fakes``).
 
 * ``DemandSource``: the demand now (None: unknown, never zero); raises a
-  ``PitbossError`` when the source fails (a scrape, Prometheus, a replayed trace);
+  ``PitbossError`` when the source fails (a scrape, Prometheus, a replayed trace),
+  ``DemandUnavailable`` when what it read is not enough to trust (too little
+  history: the value read is kept, the reason is the metrics error);
 * ``ScaleTarget``: read and write a workload's replicas (``/scale``, local
   processes, the simulator's warming replicas): ``controller.targets.base``;
 * ``LagSource``: replication lag of database read replicas (the operator);
@@ -22,12 +24,21 @@ from typing import TYPE_CHECKING, Protocol
 
 from controller.core.decision import Decision, ObservedState, ReplicaLag
 from controller.core.policy import Policy
+from controller.errors import RetryableError
 from controller.targets.base import ScaleTarget
 from forecasting.base import Event, Forecast
 
 if TYPE_CHECKING:
     from controller.cycle.memory import PolicyMemory
     from controller.cycle.run import CycleOutcome
+
+
+class DemandUnavailable(RetryableError):
+    """The demand cannot be trusted this cycle (the message says why); ``value``: what was read anyway."""
+
+    def __init__(self, message: str, value: float | None = None) -> None:
+        super().__init__(message)
+        self.value = value
 
 
 class DemandSource(Protocol):
@@ -72,4 +83,5 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-__all__ = ["Clock", "DemandSource", "Forecasts", "IncidentSink", "LagSource", "Recorder", "ScaleTarget"]
+__all__ = ["Clock", "DemandSource", "DemandUnavailable", "Forecasts", "IncidentSink", "LagSource", "Recorder",
+           "ScaleTarget"]

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from controller.errors import PermanentError
-from controller.incidents.model import Incident
+from controller.incidents.model import Incident, Severity
 from controller.sources.retry import classify_http_error, classify_status
 
 
@@ -116,6 +116,27 @@ def to_alert(incident: Incident, now: datetime, ttl: timedelta, generator_url: s
     if generator_url:
         alert["generatorURL"] = generator_url
     return alert
+
+
+def from_alert(alert: dict[str, Any]) -> Incident | None:
+    """The open incident an Alertmanager alert of Pitboss stands for (inverse of ``to_alert``); None if not ours.
+
+    What a replica that takes over a policy adopts (``IncidentEngine.adopt``): the labels, text
+    and ``startsAt`` its former owner sent.
+    """
+    labels = {str(k): str(v) for k, v in (alert.get("labels") or {}).items()}
+    fp, name, severity = labels.pop("pitboss_id", ""), labels.pop("alertname", ""), labels.pop("severity", "")
+    notes = {str(k): str(v) for k, v in (alert.get("annotations") or {}).items()}
+    try:
+        starts = datetime.fromisoformat(str(alert.get("startsAt", "")).replace("Z", "+00:00"))
+        sev = Severity(severity)
+    except ValueError:
+        return None
+    if not fp or not name:
+        return None
+    return Incident(id=fp, alertname=name, severity=sev, labels=labels, summary=notes.pop("summary", ""),
+                    description=notes.pop("description", ""), runbook_url=notes.pop("runbook_url", ""),
+                    state="firing", starts_at=starts, updated_at=starts, annotations=notes)
 
 
 class AlertmanagerSink:

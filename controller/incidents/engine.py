@@ -22,7 +22,9 @@ left from an earlier term) stay open but unsent until their scope is evaluated
 again; then they update or resolve. A scope another instance watches now (its
 policy's shard moved) is handed off (``hand_off``): dropped without a resolve,
 marked ``handed_off`` in the local log, so the new owner's re-sends carry the
-alert on. The operator evaluates on its loop thread
+alert on; the new owner *adopts* what the old one announced (``adopt``: open
+here without a transition, so no sink hears of it twice) and its first
+evaluation updates or resolves it. The operator evaluates on its loop thread
 (``process(..., deliver=False)``) and delivers on a thread of its own
 (``flush``): ``process``/``hold`` share one lock, concurrent ``flush`` calls
 are serialized by another.
@@ -31,7 +33,7 @@ are serialized by another.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -109,6 +111,7 @@ class IncidentEngine:
         # join a scope the first time a matching scope is processed.
         self._members: dict[ScopeKey, set[str]] = {}
         self._unscoped: set[str] = set(self.active)
+        self._adopted: set[str] = set()  # announced elsewhere, not yet evaluated here (``adopt``)
         self._lock = threading.RLock()  # process / hold (the loop thread) vs the state snapshot of flush
         self._flush_lock = threading.Lock()  # one flush at a time (a delivery thread and a final flush)
 
@@ -190,6 +193,23 @@ class IncidentEngine:
             members = self._scope_members(scope)
             return [self.active[fp] for fp in sorted(members) if fp in self.active]
 
+    def adopt(self, incidents: Iterable[Incident]) -> list[Incident]:
+        """Open incidents another instance already announced (its policy's shard moved here): no transition.
+
+        They open here without reaching any sink or the log, join their scope when it is processed,
+        and the first evaluation of that scope decides: a signal with the same fingerprint takes it
+        over silently (its labels and text from the signal, ``starts_at`` kept, logged as firing,
+        re-sent from then on), no signal resolves it (the Resolved Event and resolve are sent: the
+        announcement was real). Incidents open here already are left alone. Returns those adopted.
+        """
+        with self._lock:
+            taken = [i for i in incidents if i.firing and i.id not in self.active]
+            for incident in taken:
+                self.active[incident.id] = incident
+                self._unscoped.add(incident.id)
+                self._adopted.add(incident.id)
+            return taken
+
     def hand_off(self, now: datetime, scope: Mapping[str, str]) -> list[Incident]:
         """Another instance watches ``scope`` now: drop its incidents silently (no sink hears of it).
 
@@ -205,6 +225,7 @@ class IncidentEngine:
             for fp in list(members):
                 self._term.discard(fp)
                 self._unscoped.discard(fp)
+                self._adopted.discard(fp)
                 for group in self._members.values():
                     group.discard(fp)
             for fp in [fp for fp, i in self.resolved.items() if _in_scope(i, scope)]:
@@ -235,6 +256,14 @@ class IncidentEngine:
                 result.fired.append(incident)
                 self._emit(incident, transition=True)
                 continue
+            if fp in self._adopted:  # announced by its former owner: take it over without telling anyone again
+                self._adopted.discard(fp)
+                incident = replace(self._new(signal, fp, now), starts_at=prev.starts_at)
+                self.active[fp] = incident
+                self._term.add(fp)
+                if self.log is not None:
+                    self.log.record(incident, transition=True)
+                continue
             changed = (prev.summary, prev.severity) != (signal.summary, signal.severity)
             incident = replace(prev, summary=signal.summary, description=signal.description,
                                severity=signal.severity, value=signal.value, updated_at=now)
@@ -246,6 +275,7 @@ class IncidentEngine:
             done = self.active.pop(fp).resolve(now)
             self._term.discard(fp)
             self._unscoped.discard(fp)
+            self._adopted.discard(fp)
             for group in self._members.values():
                 group.discard(fp)
             self.resolved[fp] = done

@@ -37,7 +37,7 @@ from controller.incidents.rules import RuleSettings
 from controller.incidents.store import IncidentLog
 from controller.operator.clock import Clock, SystemClock
 from controller.operator.fence import Fence, FencedEventRecorder, FencedPolicyStore, FencedScaleTarget
-from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory
+from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory, alertmanager_announced
 from controller.operator.kube import (
     KubernetesEventRecorder,
     KubernetesLeaseApi,
@@ -46,7 +46,7 @@ from controller.operator.kube import (
     PolicyStore,
     default_identity,
 )
-from controller.operator.leader import LeaderElector
+from controller.operator.leader import Election, LeaderElector
 from controller.operator.loop import OperatorLoop
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
@@ -235,14 +235,12 @@ def build_operator(
     metrics = metrics or OperatorMetrics()
     elector: LeaderElector | ShardedElector | None = None
     store: PolicyStore = KubernetesPolicyStore(api_client)
-    if leader_election and shards > 1:
-        elector = ShardedElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
-                                 identity=identity, shards=shards, lease_duration=lease_duration,
-                                 renew_deadline=renew_deadline, retry_period=retry_period)
-    elif leader_election:
-        elector = LeaderElector(KubernetesLeaseApi(api_client), clock, namespace=lease_namespace, name=lease_name,
-                                identity=identity, lease_duration=lease_duration, renew_deadline=renew_deadline,
-                                retry_period=retry_period)
+    if leader_election:
+        election = Election.of(identity, lease_duration, renew_deadline, retry_period)
+        leases = KubernetesLeaseApi(api_client)
+        where = {"namespace": lease_namespace, "name": lease_name}
+        elector = (ShardedElector(leases, clock, election, shards=shards, **where) if shards > 1
+                   else LeaderElector(leases, clock, election, **where))
     fence = Fence(elector)  # every cluster write of the loop passes it (controller.operator.fence)
     reconciler = Reconciler(
         store=FencedPolicyStore(store, fence),
@@ -307,19 +305,22 @@ def build_incidents(
     InputError naming the flag.
     """
     sinks: list[Sink] = []
+    announced = None
     if alertmanager_url is not None:
         try:
             am = AlertmanagerClient(alertmanager_url, timeout=alertmanager_timeout)
         except ValueError as exc:
             raise InputError(str(exc).removeprefix("alertmanager url: "), field="--alertmanager-url") from None
         sinks.append(AlertmanagerSink(am, ttl=4 * max(resend_interval, sync_period)))
+        announced = alertmanager_announced(am)  # a policy new here carries on what its former owner sent
     if api_client is not None:
         sinks.append(KubernetesEventSink(incident_event_recorder(api_client, identity)))
     sinks.extend(extra_sinks)
     log_ = db if isinstance(db, IncidentLog) else open_incident_log(db)
     engine = IncidentEngine(sinks, log=log_, resend_interval=resend_interval,
                             backoff=backoff or Backoff(base=1.0, cap=60.0, attempts=1))
-    return IncidentReporter(engine, settings=settings, sli=sli, emits_events=api_client is not None)
+    return IncidentReporter(engine, settings=settings, sli=sli, emits_events=api_client is not None,
+                            announced=announced)
 
 
 def incident_event_recorder(api_client: client.ApiClient, identity: str | None = None) -> IncidentEventRecorder:

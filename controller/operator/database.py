@@ -1,125 +1,57 @@
-"""The database read replicas in the loop: what is observed of them, what status remembers, their condition.
+"""The database read replicas in the operator: their port, their status fields and condition.
 
 Called by ``controller.operator.reconcile`` for a policy with a
-``databaseReplicas`` block. ``read_lags`` turns the lag source's answer into
-a ``LagReading`` that says explicitly when lag is unknown (a failed query)
-or not measured at all (no lagQuery). ``observed_fields`` are the
-ObservedState fields of the database: replicas asked for and ready (without
-``primaryInstances``, e.g. a CloudNativePG Cluster's primary), the lag
-series, and the memory the pure rule needs from status (recommendations for
-the stabilization window, recent scale-ups whose replicas may still be
-catching up). ``record`` writes that memory back and sets the
-``DatabaseMetricsAvailable`` condition. The decision itself is
-``controller.core.database``.
+``databaseReplicas`` block. The cycle does the work
+(``controller.cycle.database``: the lag reading, the ObservedState fields
+from the policy's ``DatabaseMemory``, the memory's changes); this module
+builds the cycle's ``DatabaseTarget`` from the spec (a ``lagQuery`` without
+``--prometheus-url`` is unknown lag, not unmeasured), writes the replicas
+and the ``DatabaseMetricsAvailable`` condition into status, and keeps
+``observed_fields``/``record`` over status dicts (what the memory loaded
+from and dumped to status gives).
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
-from controller.core.decision import Decision, ReplicaLag
-from controller.errors import PermanentError, RetryableError
+from controller.core.decision import Decision
+from controller.cycle import database as cycle_db
+from controller.cycle.database import DatabaseTarget, LagReading
+from controller.cycle.memory import DatabaseMemory
+from controller.cycle.ports import LagSource
 from controller.operator import status as st
 from controller.operator.resources import DatabaseReplicasSpec
-from controller.targets.base import ScaleState
-
-log = logging.getLogger(__name__)
+from controller.targets.base import ScaleState, TargetKey
 
 CONDITION = "DatabaseMetricsAvailable"
 RECOMMENDATIONS = "databaseRecommendations"
 SCALE_UPS = "databaseScaleUps"
+NO_PROMETHEUS = "databaseReplicas.lagQuery needs the operator's --prometheus-url"
 
 
-class LagSource(Protocol):
-    """Replication lag of each database read replica (None: unknown); raises when the query fails."""
-
-    def lags(self, now: datetime) -> tuple[ReplicaLag, ...]: ...
-
-
-@dataclass(frozen=True)
-class LagReading:
-    """The lag series of one cycle; ``measured`` False: no lag query (the guard is off by choice)."""
-
-    series: tuple[ReplicaLag, ...] = ()
-    measured: bool = True
-    error: str | None = None
-
-
-def read_lags(source: LagSource | None, spec: DatabaseReplicasSpec, now: datetime) -> LagReading:
-    """Read the lag; a failed query is an explicit unknown, never an empty 'nothing lags'."""
-    if source is None:
-        if spec.lag_query is None:
-            return LagReading(measured=False)
-        return LagReading(error="databaseReplicas.lagQuery needs the operator's --prometheus-url")
-    try:
-        return LagReading(tuple(source.lags(now)))
-    except (RetryableError, PermanentError, OSError, TimeoutError) as exc:
-        return LagReading(error=str(exc) or type(exc).__name__)
+def target(namespace: str, spec: DatabaseReplicasSpec, source: LagSource | None) -> DatabaseTarget:
+    """The cycle's port of the database of a policy in ``namespace``."""
+    ref = spec.target_ref
+    missing = NO_PROMETHEUS if source is None and spec.lag_query is not None else None
+    return DatabaseTarget(TargetKey(namespace, ref.kind, ref.name, ref.api_version), spec.primary_instances, source,
+                          missing)
 
 
 def replicas(spec: DatabaseReplicasSpec, count: int) -> int:
     """Read replicas in a /scale count (the target's instances minus ``primaryInstances``)."""
-    return max(0, count - spec.primary_instances)
-
-
-def _history(old: dict[str, Any] | None, key: str, now: datetime, window: timedelta) -> tuple[tuple[datetime, int],
-                                                                                                ...]:
-    items = []
-    for item in (old or {}).get(key) or []:
-        at = st.parse_time(item.get("time")) if isinstance(item, dict) else None
-        if at is not None and isinstance(item.get("replicas"), int) and now - window < at <= now:
-            items.append((at, int(item["replicas"])))
-    return tuple(sorted(items))
-
-
-def _recommendations(spec: DatabaseReplicasSpec, old: dict[str, Any] | None, current: int,
-                     now: datetime) -> tuple[tuple[datetime, int], ...]:
-    """The stabilization window's history; a policy that has none yet starts with the replicas it found
-    (as the HPA does on first sight), so a new policy or operator never drops read replicas at once."""
-    if not (old or {}).get(RECOMMENDATIONS):
-        return ((now, current),)
-    return st.window_recommendations(old, now, spec.scale_down.stabilization_window, field=RECOMMENDATIONS)
+    return cycle_db.replicas(spec.primary_instances, count)
 
 
 def observed_fields(spec: DatabaseReplicasSpec, scale: ScaleState, lag: LagReading, old: dict[str, Any] | None,
                     now: datetime) -> dict[str, Any]:
-    """The ObservedState fields of the database read replicas."""
-    current = replicas(spec, scale.replicas)
-    ups = _history(old, SCALE_UPS, now, spec.lead_time)
-    prev = (old or {}).get("databaseCurrentReplicas")
-    if isinstance(prev, int) and current > prev:  # added since the last cycle by someone else: catching up too
-        ups = (*ups, (now, current - prev))
-    return {
-        "database_replicas": lag.series,
-        "database_current_replicas": current,
-        "database_ready_replicas": replicas(spec, scale.ready_replicas),
-        "database_lag_measured": lag.measured,
-        "database_lag_error": lag.error,
-        "database_recommendations": _recommendations(spec, old, current, now),
-        "database_scale_ups": ups,
-    }
+    """The ObservedState fields of the database read replicas, from the memory in status ``old``."""
+    return cycle_db.state_fields(spec, spec.primary_instances, scale, lag, DatabaseMemory.load(old or {}), now)
 
 
-def record(builder: st.StatusBuilder, spec: DatabaseReplicasSpec, decision: Decision, lag: LagReading,
-           found: int, after: int, ready: int, now: datetime) -> None:
-    """Status fields and condition of the read replicas after this cycle: ``found`` is the count the decision
-    saw (fresh after a 409), ``after`` the count after the write. Whoever added replicas since the last
-    cycle (this loop or a person), they are remembered as a scale-up: they may be catching up."""
-    builder.set(databaseReadyReplicas=ready, databaseCurrentReplicas=after)
-    window = spec.scale_down.stabilization_window
-    if not builder.old.get(RECOMMENDATIONS):
-        builder.recommend(found, now, window, field=RECOMMENDATIONS)  # the first-sight entry (see above)
-    builder.recommend(decision.database_recommended_replicas, now, window, field=RECOMMENDATIONS)
-    ups = [dict(i) for i in builder.old.get(SCALE_UPS) or [] if isinstance(i, dict)]
-    prev = builder.old.get("databaseCurrentReplicas")
-    base = prev if isinstance(prev, int) else found
-    if after > base:
-        ups.append({"time": st.iso(now), "replicas": after - base})
-    keep = [i for i in ups if (at := st.parse_time(i.get("time"))) is not None and now - spec.lead_time < at]
-    builder.set(**{SCALE_UPS: keep or None})
+def set_condition(builder: st.StatusBuilder, decision: Decision, lag: LagReading) -> None:
+    """The ``DatabaseMetricsAvailable`` condition of this cycle."""
     message = decision.database_message or ""
     if not decision.database_metrics_available:
         builder.ok(CONDITION, False, "MetricsUnavailable", message)
@@ -127,3 +59,17 @@ def record(builder: st.StatusBuilder, spec: DatabaseReplicasSpec, decision: Deci
         builder.ok(CONDITION, True, "LagNotMeasured", "no databaseReplicas.lagQuery: replication lag is not guarded")
     else:
         builder.ok(CONDITION, True, "LagOK", f"replication lag read for {len(lag.series)} replica(s)")
+
+
+def record(builder: st.StatusBuilder, spec: DatabaseReplicasSpec, decision: Decision, lag: LagReading,
+           found: int, after: int, ready: int, now: datetime) -> None:
+    """Status fields and condition of the read replicas after this cycle (``cycle_db.apply`` on the memory in
+    the builder's old status): ``found`` is the count the decision saw, ``after`` the count after the write."""
+    memory = DatabaseMemory.load(builder.old)
+    cycle_db.apply(memory, spec, decision, found, after, now)
+    builder.set(databaseReadyReplicas=ready, **memory.dump(now, spec.scale_down.stabilization_window))
+    set_condition(builder, decision, lag)
+
+
+__all__ = ["CONDITION", "RECOMMENDATIONS", "SCALE_UPS", "LagReading", "LagSource", "observed_fields", "record",
+           "replicas", "set_condition", "target"]

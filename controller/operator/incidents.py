@@ -14,6 +14,12 @@ Events wait in an in-memory queue, both retried with backoff. Only the leader
 runs cycles, so only the leader evaluates; the worker sends only while it
 leads and can prove its lease. Each leadership term starts clean
 (``begin_term``): what an earlier term left undelivered is never replayed.
+A policy this replica sees for the first time (its shard moved here, or the
+leader changed) may have open incidents its former owner already announced:
+with ``announced`` (the alerts in Alertmanager, ``alertmanager_announced``)
+the reporter adopts them before the first evaluation (``IncidentEngine.adopt``),
+so the new owner carries them on instead of announcing them again (no second
+Warning Event), and resolves them when they clear.
 Built by ``controller.operator.app.build_incidents``; tests build it directly.
 """
 
@@ -31,6 +37,7 @@ from controller.core.policy import Policy
 from controller.cycle.incidents import evaluate_cycle, new_memory
 from controller.cycle.memory import PolicyMemory
 from controller.errors import PermanentError, RetryableError
+from controller.incidents.alertmanager import AlertmanagerClient, from_alert
 from controller.incidents.engine import CycleResult, IncidentEngine
 from controller.incidents.model import Incident
 from controller.incidents.rules import ALL_WINDOWS, RuleSettings
@@ -44,6 +51,17 @@ from forecasting.base import Event, Forecast
 log = logging.getLogger(__name__)
 
 SLIFactory = Callable[[PolicyObject, ScalingPolicySpec], SLISource | None]
+Announced = Callable[[], Sequence[Incident]]  # every open incident announced so far, by any replica
+
+
+def alertmanager_announced(client: AlertmanagerClient) -> Announced:
+    """The open incidents in Alertmanager that Pitboss sent (alerts carrying ``pitboss_id``)."""
+
+    def announced() -> list[Incident]:
+        alerts = client.alerts(filters=['pitboss_id=~".+"'])
+        return [i for i in (from_alert(a) for a in alerts) if i is not None]
+
+    return announced
 
 
 @dataclass
@@ -63,25 +81,57 @@ class IncidentReporter:
         sli: SLIFactory | None = None,
         sli_interval: timedelta = timedelta(minutes=1),
         emits_events: bool = False,
+        announced: Announced | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings or RuleSettings()
         self.sli = sli
         self.sli_interval = sli_interval.total_seconds()
         self.emits_events = emits_events  # a KubernetesEventSink is wired: the loop need not repeat its Warnings
+        self.announced = announced
+        self.adopted = 0  # incidents taken over from a former owner so far (tests, logs)
         self.worker: DeliveryWorker | None = None
         self._memory: dict[str, PolicyMemory] = {}
+        self._announced: dict[tuple[str, str], list[Incident]] | None = None  # this cycle's read, by policy
         self._sli_cache: dict[int, _CachedRatios] = {}  # by id() of the SLI source (the factory keeps them)
         self.seconds = 0.0  # in the rules, the engine and the local log (Pitboss time, for the benchmark)
         self.source_seconds = 0.0  # in SLI queries (source time)
 
     # ---- per policy -------------------------------------------------------------------------
-    def _mem(self, policy: PolicyObject) -> PolicyMemory:
+    def _mem(self, policy: PolicyObject, memory: PolicyMemory | None = None) -> PolicyMemory:
+        """The policy's memory: the Reconciler's (``memory``, loaded from status) or, alone, one kept here."""
         key = policy.uid or f"{policy.namespace}/{policy.name}"
         mem = self._memory.get(key)
-        if mem is None:
+        first = mem is None
+        if memory is not None:
+            mem = self._memory[key] = memory
+        elif mem is None:
             mem = self._memory[key] = new_memory(policy.namespace, policy.name, self.settings)
+        if first:
+            self._adopt(policy)
         return mem
+
+    def _adopt(self, policy: PolicyObject) -> None:
+        """First sight of ``policy`` here: take over the open incidents already announced for it."""
+        if self.announced is None:
+            return
+        if self._announced is None:  # one read per cycle, however many policies are new in it
+            self._announced = {}
+            t0 = time.perf_counter()
+            try:
+                for incident in self.announced():
+                    where = (incident.labels.get("namespace", ""), incident.labels.get("policy", ""))
+                    self._announced.setdefault(where, []).append(incident)
+            except (RetryableError, PermanentError, OSError) as exc:
+                log.warning("incidents: cannot read what is already announced (%s); new policies may announce "
+                            "their open incidents again", exc)
+            finally:
+                self.source_seconds += time.perf_counter() - t0
+        taken = self.engine.adopt(self._announced.get((policy.namespace, policy.name), ()))
+        if taken:
+            self.adopted += len(taken)
+            log.info("incidents: %s/%s: adopted %d open incident(s) its former owner announced (%s)",
+                     policy.namespace, policy.name, len(taken), ", ".join(sorted(i.alertname for i in taken)))
 
     def scale_call(self, policy: PolicyObject, error: str | None) -> None:
         """Record the outcome of this cycle's calls to the scale target (None: they all succeeded)."""
@@ -99,14 +149,17 @@ class IncidentReporter:
         forecast: Forecast | None,
         metrics_error: str | None,
         scale_error: str | None = None,
+        memory: PolicyMemory | None = None,
     ) -> CycleResult:
         """Evaluate every rule for this policy now and apply the signals (queued, not delivered).
 
-        ``scale_error`` is this cycle's failed call to the scale target (None: the calls succeeded).
+        ``scale_error`` is this cycle's failed call to the scale target (None: the calls succeeded);
+        with ``memory`` (the cycle's, which already counted the calls) it is not counted again.
         """
         t0 = time.perf_counter()
-        self.scale_call(policy, scale_error)
-        mem = self._mem(policy)
+        if memory is None:
+            self.scale_call(policy, scale_error)
+        mem = self._mem(policy, memory)
         slo = getattr(spec, "slo", None)  # the policy's own SLIs; none: no burn-rate incident for it
         ratios = self._ratios(policy, spec, state.now) if metrics_error is None and slo is not None else None
         t1 = time.perf_counter()
@@ -118,13 +171,16 @@ class IncidentReporter:
         self.seconds += time.perf_counter() - t1
         return result
 
-    def hold(self, policy: PolicyObject, now: datetime, *, scale_error: str | None = None) -> list[Incident]:
-        """The cycle stopped before deciding (target unreadable, invalid spec): keep open incidents, resolve none."""
+    def hold(self, policy: PolicyObject, now: datetime, *, scale_error: str | None = None,
+             memory: PolicyMemory | None = None) -> list[Incident]:
+        """The cycle stopped before deciding (target unreadable, invalid spec): keep open incidents, resolve none.
+
+        With ``memory`` (the cycle's) the failed call is counted there (by the caller), not here."""
         t0 = time.perf_counter()
-        if scale_error is not None:
+        if scale_error is not None and memory is None:
             self.scale_call(policy, scale_error)
         try:
-            return self.engine.hold(now, self._mem(policy).scope)
+            return self.engine.hold(now, self._mem(policy, memory).scope)
         finally:
             self.seconds += time.perf_counter() - t0
 
@@ -178,11 +234,13 @@ class IncidentReporter:
     def begin_term(self, now: datetime) -> None:
         """This instance just became leader: send only what this term evaluates (called by the loop)."""
         self.engine.begin_term()
+        self._announced = None
         log.info("incidents: new leadership term at %s; %d open incident(s) wait for re-evaluation",
                  now.isoformat(), len(self.engine.active))
 
     def end_cycle(self, now: datetime) -> None:
         """Hand the queued changes to the delivery worker (or deliver inline when there is none)."""
+        self._announced = None  # the next cycle reads what is announced afresh
         if self.worker is not None:
             self.worker.kick()
         else:

@@ -133,7 +133,9 @@ class KubernetesPolicyStore:
         The patch carries the resourceVersion the policy was read with, so a write based on a stale
         read (another leader's, or from before a spec edit) is refused with 409 (ScaleConflict).
         """
-        body: dict[str, Any] = {"status": status}
+        # A merge patch keeps what it does not name: a field the new status drops is sent as null.
+        dropped = {k: None for k in policy.status or {} if k not in status}
+        body: dict[str, Any] = {"status": {**dropped, **status}}
         if policy.resource_version:
             body["metadata"] = {"resourceVersion": policy.resource_version}
         call_api(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -65,6 +66,29 @@ def election_timings(
     return lease_duration, deadline, retry
 
 
+@dataclass(frozen=True)
+class Election:
+    """Who this replica is and its election timings: the one way both electors take them.
+
+    Built once (``Election.of``, which fills client-go's defaults and checks its rules) and
+    handed to ``LeaderElector`` and ``ShardedElector``, so every Lease of a replica runs on the
+    same identity and timings and the loop reads its cadence from here.
+    """
+
+    identity: str
+    lease_duration: timedelta
+    renew_deadline: timedelta
+    retry_period: timedelta
+
+    @classmethod
+    def of(cls, identity: str, lease_duration: timedelta = timedelta(seconds=15),
+           renew_deadline: timedelta | None = None, retry_period: timedelta | None = None) -> Election:
+        """Defaults in client-go's 15:10:2 proportions; ValueError naming the flag (``election_timings``)."""
+        if not identity:
+            raise ValueError("identity: must not be empty")
+        return cls(identity, *election_timings(lease_duration, renew_deadline, retry_period))
+
+
 class LeaderElector:
     """Holds (or waits for) one Lease in the operator's namespace."""
 
@@ -72,21 +96,19 @@ class LeaderElector:
         self,
         api: LeaseApi,
         clock: Clock,
+        election: Election,
         *,
         namespace: str,
         name: str = "pitboss-operator",
-        identity: str,
-        lease_duration: timedelta = timedelta(seconds=15),
-        renew_deadline: timedelta | None = None,
-        retry_period: timedelta | None = None,
     ) -> None:
-        self.lease_duration, self.renew_deadline, self.retry_period = election_timings(
-            lease_duration, renew_deadline, retry_period)
+        self.election = election
+        self.identity = election.identity
+        self.lease_duration, self.renew_deadline, self.retry_period = (
+            election.lease_duration, election.renew_deadline, election.retry_period)
         self.api = api
         self.clock = clock
         self.namespace = namespace
         self.name = name
-        self.identity = identity
         self.is_leader = False
         self.holder = ""  # the holder in the record last seen
         self.transitions_seen = 0

@@ -19,7 +19,8 @@ a new term begins: the incident reporter forgets what earlier terms left
 undelivered (``IncidentReporter.begin_term``) before the first cycle and
 before delivery resumes. With ``--shards`` the elector is a
 ``ShardedElector`` and each cycle works on the shards held when it starts
-(``controller.operator.shards``). ``step()`` runs one iteration on the caller's
+(``controller.operator.shards``); after each cycle the loop lets it release
+what it holds above its quota for a replica that joined (``rebalance``). ``step()`` runs one iteration on the caller's
 thread and is what tests drive with a fake clock. Called by ``pitboss
 operator run``.
 """
@@ -53,8 +54,7 @@ class OperatorLoop:
         elector: LeaderElector | ShardedElector | None = None,
         fence: Fence | None = None,
         sync_period: timedelta = timedelta(seconds=15),
-        retry_period: timedelta | None = None,
-        identity: str = "pitboss-operator",
+        identity: str | None = None,
     ) -> None:
         if sync_period <= timedelta(0):
             raise ValueError("syncPeriod: must be positive")
@@ -62,8 +62,9 @@ class OperatorLoop:
         self.elector = elector
         self.fence = fence or Fence(elector)
         self.sync_period = sync_period
-        self.retry_period = retry_period or (elector.retry_period if elector else timedelta(seconds=2))
-        self.identity = identity
+        # Identity and cadence come from the elector's Election (leader.Election) when there is one.
+        self.retry_period = elector.retry_period if elector else timedelta(seconds=2)
+        self.identity = identity or (elector.identity if elector else "pitboss-operator")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._leading = threading.Event()
@@ -171,6 +172,8 @@ class OperatorLoop:
     def _cycle(self) -> CycleReport:
         with self._shard_cycle():
             report = self.reconciler.reconcile_all(should_continue=self.fence.permit)
+        if isinstance(self.elector, ShardedElector):
+            self.elector.rebalance()  # between cycles: hand a joining replica its share (operator.shards)
         self.cycles += 1
         self.last_report = report
         scaled = sum(1 for o in report.outcomes if o.scaled)

@@ -1,21 +1,35 @@
-"""Reconcile one ScalingPolicy: observe -> forecast -> decide -> act -> record.
+"""Reconcile one ScalingPolicy: a thin shell over the shared cycle (``controller.cycle.run``).
 
 ``Reconciler.reconcile_all()`` runs one level-triggered cycle over every
-policy; ``reconcile(policy, events)`` does one policy and never raises (one
-bad policy never stops the others). Per policy it validates the spec (an
-invalid one gets InvalidSpec naming the field), reads the targets' /scale,
-reads demand, gathers the TrafficEvents the policy's eventSelector matches,
-forecasts (cached until the history grid or the events move), calls the pure
-``decide``, patches /scale in Active mode (the one place replicas are
-written; a 409 re-reads and retries), and writes status with conditions and,
-on a change, a Kubernetes Event that says why. Paused touches nothing but its
-own status; ForecastOnly writes status and Events only; without metrics it
-holds. Then, when incidents are wired (``controller.operator.incidents``), the
-same facts become the policy's ``CycleInput`` and the rules are evaluated
-(queued for delivery on another thread: a sink never slows the cycle). All
-I/O goes through small protocols, so tests and the benchmark plug
-in fakes or the real client; the time spent in the Kubernetes adapters is
-measured apart (``CycleReport.api_seconds``). Called by the loop and the CLI.
+policy (with ``owns``: this replica's shards); ``reconcile(policy, events)``
+does one policy and never raises (one bad policy never stops the others).
+What the operator keeps to itself:
+
+* the spec, validated and cached per (uid, generation): an invalid one gets
+  InvalidSpec naming the field; Paused runs no phase (its own status only,
+  its incidents resolved);
+* the ports (``controller.operator.policy_ports``): the targets' /scale (and
+  the database's), the demand source with its history, the ``ForecastCache``
+  (cached until the history grid or the events move), the lag query, the
+  ``IncidentReporter``; ForecastOnly is ``Ports.writes`` off;
+* the policy's ``PolicyMemory``, loaded from status at the start of the
+  cycle (or from what this replica dumped when its last status write failed)
+  and dumped back into it, so a restarted operator or a new shard owner
+  continues the recommendations, scale failures and forecast checks;
+* the translation (``controller.operator.effects``) of what the phases
+  return into status conditions, Kubernetes Events and metrics, accumulated
+  as an ``Effects`` value and applied once at the end (incident calls, status,
+  Events, metrics; one failing is logged and loses none of the others).
+
+The phases themselves are shared with the local run and the simulator:
+``observe`` (a 404/403 or an unreachable API ends the policy's cycle here),
+pure ``plan`` (``decide`` and the safeguard), ``act`` (the one place
+replicas are written; a 409 re-reads and decides again), ``record`` (the
+memory's changes, then the incident rules, evaluated here and delivered on
+another thread: a sink never slows the cycle). All I/O goes through small
+protocols, so tests and the benchmark plug in fakes or the real client; the
+time spent in the Kubernetes adapters is measured apart
+(``CycleReport.api_seconds``). Called by the loop and the CLI.
 """
 
 from __future__ import annotations
@@ -24,33 +38,31 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 
 from controller.core.decision import Decision, ObservedState
-from controller.core.durations import format_duration
 from controller.core.policy import Policy
-from controller.cycle.act import safeguarded, write_replicas
-from controller.cycle.run import plan_state
+from controller.cycle.memory import PolicyMemory
+from controller.cycle.ports import LagSource
+from controller.cycle.run import At, Ports, act, observe, plan, record
 from controller.errors import PermanentError, RetryableError
+from controller.incidents.rules import RuleSettings
 from controller.operator import database as db
 from controller.operator import status as st
 from controller.operator.clock import Clock
-from controller.operator.database import LagSource
+from controller.operator.effects import Effects, observed, recorded
 from controller.operator.fence import NotLeader
-from controller.operator.forecasts import ForecastCache, ForecasterFactory, value_at
+from controller.operator.forecasts import ForecastCache, ForecasterFactory
 from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
+from controller.operator.policy_ports import PolicyDemand, PolicyForecasts, ReporterSink, TimedLags, fragment
 from controller.operator.report import CycleReport, PolicyOutcome
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
 from controller.sources.base import DemandSource
-from controller.sources.observe import read_current
-from controller.targets.base import ScaleState, ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
-from controller.telemetry.accounting import CycleFacts
+from controller.targets.base import ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
 from controller.telemetry.metrics import OperatorMetrics
 from forecasting.base import Event, Forecast
 
@@ -115,6 +127,10 @@ class Reconciler:
         self.forecasts = ForecastCache(self.forecaster, fit_budget)  # None: fit whatever is due
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
+        # Each policy's memory as this replica last dumped it, by uid: (the fragment its status is known to
+        # hold, the latest dumped), so a failed status write loses nothing (``_load_memory``).
+        self._memory: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._miss_steps = (incidents.settings if incidents is not None else RuleSettings()).forecast_miss_steps
         self._report = CycleReport()
 
     # ---- timing -----------------------------------------------------------
@@ -172,6 +188,8 @@ class Reconciler:
             self.forecasts.forget_except(seen)
             for uid in set(self._specs) - seen:
                 del self._specs[uid]
+            for uid in set(self._memory) - seen:
+                del self._memory[uid]
             # Only a deleted policy's incidents resolve; another shard's are handed off silently.
             self._incidents_call("forget_except", lambda r: r.forget_except(
                 policies, self.clock.now(), self.namespace, existing=listed))
@@ -202,147 +220,139 @@ class Reconciler:
 
     # ---- one policy -------------------------------------------------------
     def _reconcile(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]]) -> PolicyOutcome:
+        """The shared cycle's phases for one policy, its effects accumulated and applied once at the end."""
         now = self.clock.now()
-        gen = policy.generation
-        old = policy.status
-        builder = st.StatusBuilder(old, gen, now)
+        fx = Effects(policy, st.StatusBuilder(policy.status, policy.generation, now))
+        outcome = self._cycle(policy, events, fx, now)  # NotLeader: abandoned, nothing applied
+        self._apply(fx)
+        return outcome
+
+    def _cycle(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]], fx: Effects,
+               now: datetime) -> PolicyOutcome:
+        builder = fx.status
         try:
-            spec, core_policy = self._parse(policy)
+            spec, core = self._parse(policy)
         except ValueError as exc:
-            self._hold(policy, now)
-            return self._invalid(policy, builder, str(exc))
+            fx.incident("hold", lambda r: r.hold(policy, now))
+            return self._invalid(fx, str(exc))
         builder.ok(st.INVALID_SPEC, False, "SpecValid", "the spec is valid")
         builder.set(mode=spec.mode)
-        key = TargetKey(policy.namespace, spec.target_ref.kind, spec.target_ref.name, spec.target_ref.api_version)
-
-        if spec.mode == "Paused":
+        if spec.mode == "Paused":  # no phase runs: the target is left alone, incidents resolve
             builder.ok(st.READY, False, "Paused", "mode is Paused: the target is left alone")
-            self._incidents_call("resolve", lambda r: r.resolve(policy, now))
-            self._write_status(policy, builder)
+            fx.incident("resolve", lambda r: r.resolve(policy, now))
             return PolicyOutcome(policy.namespace, policy.name, "Paused", "paused")
-
-        # observe: targets
-        try:
-            with self._api():
-                scale = self.targets.get_scale(key)
-                db_key, db_scale = self._db_scale(policy, spec)
-        except (TargetNotFound, TargetForbidden) as exc:
-            self._hold(policy, now, scale_error=str(exc))
-            return self._unable(policy, builder, exc)
-        except RetryableError as exc:
-            self._hold(policy, now, scale_error=str(exc))
-            builder.ok(st.READY, False, "APIUnavailable", str(exc))
-            self.metrics.errors.labels(policy.namespace, policy.name, "APIUnavailable").inc()
-            self._write_status(policy, builder, quiet=True)
-            return PolicyOutcome(policy.namespace, policy.name, "APIUnavailable", str(exc), error=str(exc))
-        builder.ok(st.ABLE_TO_SCALE, True, "ScaleReadable" if spec.mode == "Active" else "ForecastOnly",
-                   f"read {key}" + ("" if spec.mode == "Active" else "; mode ForecastOnly: not writing /scale"))
-
-        # observe: demand and events
+        memory = self._load_memory(policy, spec)
+        fx.memory = (memory, core, spec.forecast.step)
         matching = [e for labels, e in events if spec.event_selector is None or spec.event_selector.matches(labels)]
-        history, observed, metrics_error = self._demand(policy, spec, now)
-        if metrics_error:
-            builder.ok(st.METRICS_AVAILABLE, False, "MetricsUnavailable", metrics_error)
-        else:
-            builder.ok(st.METRICS_AVAILABLE, True, "MetricsOK", f"demand now {_fmt(observed)}/s")
+        ports, forecasts = self._ports(policy, spec, core, matching, fx, now)
 
-        # forecast
-        forecast, forecast_error = self._forecast(policy, spec, history, matching)
-        if forecast is None:
-            builder.ok(st.FORECAST_READY, False, "ForecastUnavailable", forecast_error or "no forecast")
-        else:
-            builder.ok(st.FORECAST_READY, True, "ForecastOK", f"{spec.forecast.model}: {len(matching)} event(s) known")
-            self._forecast_error_metric(policy, forecast, observed, now)
+        try:  # observe
+            obs = observe(ports)
+        except (TargetNotFound, TargetForbidden) as exc:
+            return self._unable(fx, memory, exc)
+        except RetryableError as exc:
+            self._hold(fx, memory, str(exc))
+            builder.ok(st.READY, False, "APIUnavailable", str(exc))
+            fx.errors.append("APIUnavailable")
+            fx.quiet = True
+            return PolicyOutcome(policy.namespace, policy.name, "APIUnavailable", str(exc), error=str(exc))
+        observed(fx, spec, ports.key, obs, forecasts.error, matching)
 
-        # decide
-        lag = self._lags(policy, spec, now)
-        state = ObservedState(
-            now=now,
-            current_replicas=scale.replicas,
-            ready_replicas=scale.ready_replicas,
-            observed_demand=observed,
-            recommendations=st.window_recommendations(old, now, spec.scale_down.stabilization_window),
-            last_scale_time=st.parse_time((old or {}).get("lastScaleTime")),
-            **({} if db_scale is None or spec.database_replicas is None
-               else db.observed_fields(spec.database_replicas, db_scale, lag, old, now)),
-        )
-        planned = plan_state(core_policy, forecast, state, self.decide)
-        decision = planned.decision
+        planned = plan(core, obs, memory, self.decide)  # decide (pure)
         if planned.uncovered:  # a forecast that misses now is a bug, not a gap (issue 9)
-            log.error("%s/%s: %s", policy.namespace, policy.name, decision.message)
+            log.error("%s/%s: %s", policy.namespace, policy.name, planned.decision.message)
 
-        def redecide(**fresh: Any) -> Decision:
-            """After a 409: decide again from the fresh /scale (stabilization and all), never the stale count."""
-            nonlocal state, decision
-            state = replace(state, **fresh)
-            decision = self.decide(core_policy, forecast, state)
-            return decision
+        acted = act(ports, obs, planned, memory)  # Active only: the one place /scale is written
+        failure = acted.failure
+        if isinstance(failure, (TargetNotFound, TargetForbidden)):
+            return self._unable(fx, memory, failure)
+        if failure is not None and not isinstance(failure, RetryableError):
+            raise failure  # NotLeader (abandon the policy) or a bug (InternalError)
+        if failure is not None:
+            builder.ok(st.ABLE_TO_SCALE, False, "ScaleFailed", str(failure))
+            fx.errors.append("ScaleFailed")
+        if acted.scaled:
+            fx.scales.append(ports.key.kind)
+        if acted.database_scaled and ports.database is not None:
+            fx.scales.append(ports.database.key.kind)
 
-        def app_replicas(fresh: ScaleState | None) -> int:
-            if fresh is not None:
-                redecide(current_replicas=fresh.replicas, ready_replicas=fresh.ready_replicas)
-            return safeguarded(decision, state.current_replicas)  # never scale down without metrics
+        out = record(ports, memory, obs, planned, acted)  # the memory's changes, then the incident rules
+        recorded(fx, spec, core, out, matching,
+                 incident_events=self.incidents is not None and self.incidents.emits_events)
+        decision = acted.decision
+        return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, acted.after.replicas,
+                             acted.desired, acted.scaled)
 
-        def db_replicas(fresh: ScaleState | None) -> int:
-            assert spec.database_replicas is not None
-            if fresh is not None:
-                redecide(**db.observed_fields(spec.database_replicas, fresh, lag, old, now))
-            target = decision.database_desired_replicas
-            if target is None:
-                target = state.database_current_replicas or 0
-            return target + spec.database_replicas.primary_instances
+    def _ports(self, policy: PolicyObject, spec: ScalingPolicySpec, core: Policy, matching: list[Event],
+               fx: Effects, now: datetime) -> tuple[Ports, PolicyForecasts]:
+        """The cycle's adapters for one policy (the operator's part of the cycle)."""
+        demand = PolicyDemand(lambda: self.demand(policy, spec), spec, self._source)
+        forecasts = PolicyForecasts(lambda history: self._forecast(policy, spec, history, matching, fx), demand)
+        database = None
+        if spec.database_replicas is not None:
+            source = None if self.lag is None else self.lag(policy, spec)
+            database = db.target(policy.namespace, spec.database_replicas,
+                                 None if source is None else TimedLags(source, self._source))
+        key = TargetKey(policy.namespace, spec.target_ref.kind, spec.target_ref.name, spec.target_ref.api_version)
+        sink = None if self.incidents is None else ReporterSink(self._incidents_call, policy, spec)
+        return Ports(policy=core, target=self.targets, key=key, demand=demand, forecasts=forecasts, clock=At(now),
+                     step=spec.forecast.step, events=matching, incidents=sink, decide=self.decide,
+                     database=database, writes=spec.mode == "Active", timed=self._api), forecasts
 
-        # act (Active only: the one place /scale is written)
-        scaled, current, db_current = False, scale.replicas, None if db_scale is None else db_scale.replicas
-        scale_error: str | None = None
-        if spec.mode == "Active":
-            try:
-                scale, scaled = self._set_replicas(key, scale, app_replicas)
-                current = scale.replicas
-                if db_key is not None and db_scale is not None and decision.database_desired_replicas is not None:
-                    db_scale, _ = self._set_replicas(db_key, db_scale, db_replicas)
-                    db_current = db_scale.replicas
-            except (TargetNotFound, TargetForbidden) as exc:
-                self._hold(policy, now, scale_error=str(exc))
-                return self._unable(policy, builder, exc)
-            except RetryableError as exc:
-                builder.ok(st.ABLE_TO_SCALE, False, "ScaleFailed", str(exc))
-                scale_error = str(exc)
-                self.metrics.errors.labels(policy.namespace, policy.name, "ScaleFailed").inc()
+    def _load_memory(self, policy: PolicyObject, spec: ScalingPolicySpec) -> PolicyMemory:
+        """The policy's memory, from its status (a restart, a new shard owner) or, when the last status write
+        failed, from what this replica dumped since."""
+        in_status = fragment(policy.status)
+        kept = self._memory.get(policy.uid) if policy.uid else None
+        source = kept[1] if kept is not None and kept[0] == in_status else in_status
+        return PolicyMemory.load({"namespace": policy.namespace, "policy": policy.name}, source,
+                                 steps=self._miss_steps, step=spec.forecast.step)
 
-        # record
-        desired = app_replicas(None)
-        if spec.database_replicas is not None and db_scale is not None and db_current is not None:
-            reads = spec.database_replicas
-            db_current = db.replicas(reads, db_current)
-            db.record(builder, reads, decision, lag, state.database_current_replicas or 0, db_current,
-                      db.replicas(reads, db_scale.ready_replicas), now)
-        builder.remember(decision, state, after=current, spec=spec, events=matching)  # pitboss explain
-        self._record(policy, spec, builder, decision, scale, current, db_current, forecast, scaled, now)
-        if scaled:
-            self._scaled_event(policy, spec, decision, state.current_replicas, current, matching, now)
-        elif spec.mode == "ForecastOnly" and st.decision_changed(old, decision):
-            self._emit(policy, "Normal", decision.reason, f"{spec.target_ref.name}: {decision.message}", now)
-        # incidents: the same facts, once per policy per cycle (evaluated here, delivered on another thread)
-        self._incidents_call("observe", lambda r: r.observe(
-            policy, spec, core_policy, state, decision, events=matching, forecast=forecast,
-            metrics_error=metrics_error, scale_error=scale_error))
-        incident_events = self.incidents is not None and self.incidents.emits_events
-        if metrics_error and not incident_events and st.transitioned(old, st.METRICS_AVAILABLE, "False"):
-            self._emit(policy, "Warning", "MetricsUnavailable", f"holding {current} replicas: {metrics_error}", now)
-        self.metrics.observe_decision(policy.namespace, policy.name, decision.reason, desired, current)
-        sized_at = decision.headroom_quantile or core_policy.headroom_quantile  # newsvendor when costs are set
-        self.metrics.observe_policy(CycleFacts(
-            namespace=policy.namespace, policy=policy.name, now=now, wall_now=now.timestamp(),
-            capacity_per_replica=core_policy.capacity_per_replica, min_replicas=core_policy.min_replicas,
-            max_replicas=core_policy.max_replicas, headroom_quantile=sized_at, current=current,
-            ready=scale.ready_replicas, desired=desired, observed=observed,
-            forecast_median=None if forecast is None else value_at(forecast, 0.5, now),
-            forecast_headroom=None if forecast is None else value_at(forecast, sized_at, now),
-            forecast_peak=decision.forecast_peak, events=matching,
-            database_desired=decision.database_desired_replicas, database_current=db_current, database_lags=lag.series))
-        return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, scale.replicas, desired,
-                             scaled)
+    def _hold(self, fx: Effects, memory: PolicyMemory, scale_error: str) -> None:
+        """The cycle stopped before deciding: count the failed call, keep the open incidents."""
+        memory.scale.record(scale_error)
+        policy, now = fx.policy, fx.status.now
+        fx.incident("hold", lambda r: r.hold(policy, now, scale_error=scale_error, memory=memory))
+
+    def _invalid(self, fx: Effects, message: str) -> PolicyOutcome:
+        policy, builder = fx.policy, fx.status
+        builder.ok(st.INVALID_SPEC, True, "InvalidSpec", message)
+        builder.ok(st.READY, False, "InvalidSpec", message)
+        if st.transitioned(policy.status, st.INVALID_SPEC, "True", message):
+            fx.event("Warning", "InvalidSpec", message)
+        fx.errors.append("InvalidSpec")
+        return PolicyOutcome(policy.namespace, policy.name, "InvalidSpec", message, error=message)
+
+    def _unable(self, fx: Effects, memory: PolicyMemory, exc: Exception) -> PolicyOutcome:
+        self._hold(fx, memory, str(exc))
+        policy, builder = fx.policy, fx.status
+        reason = "TargetNotFound" if isinstance(exc, TargetNotFound) else "Forbidden"
+        builder.ok(st.ABLE_TO_SCALE, False, reason, str(exc))
+        builder.ok(st.READY, False, reason, str(exc))
+        if st.transitioned(policy.status, st.ABLE_TO_SCALE, "False", str(exc)):
+            fx.event("Warning", reason, str(exc))
+        fx.errors.append(reason)
+        return PolicyOutcome(policy.namespace, policy.name, reason, str(exc), error=str(exc))
+
+    # ---- apply the effects, once -------------------------------------------------------------
+    def _apply(self, fx: Effects) -> None:
+        """Incident calls, status (with the memory), Events, metrics: each failure logged, none losing the others."""
+        policy = fx.policy
+        for what, call in fx.incidents:
+            self._incidents_call(what, call)
+        dumped = fx.dump_memory()
+        written = self._write_status(policy, fx.status, quiet=fx.quiet)
+        if dumped is not None and policy.uid:
+            latest = fragment(dumped)
+            kept = self._memory.get(policy.uid)
+            known = latest if written else (kept[0] if kept is not None else fragment(policy.status))
+            self._memory[policy.uid] = (known, latest)
+        for event in fx.events:
+            self._emit(policy, event.type, event.reason, event.message, fx.status.now)
+        try:
+            fx.observe_metrics(self.metrics)
+        except Exception:  # a metrics bug never loses the status or the Events written above
+            log.exception("%s/%s: metrics not updated", policy.namespace, policy.name)
 
     def _incidents_call(self, what: str, call: Callable[[IncidentReporter], object]) -> None:
         """``call(reporter)`` when incidents are wired; its failure is logged, never fails the policy or the cycle."""
@@ -358,10 +368,6 @@ class Reconciler:
             self._report.incident_seconds += reporter.seconds - pit
             self._report.source_seconds += reporter.source_seconds - src
 
-    def _hold(self, policy: PolicyObject, now: datetime, *, scale_error: str | None = None) -> None:
-        """The cycle stopped before deciding: keep the policy's open incidents (``IncidentReporter.hold``)."""
-        self._incidents_call("hold", lambda r: r.hold(policy, now, scale_error=scale_error))
-
     def _parse(self, policy: PolicyObject) -> tuple[ScalingPolicySpec, Policy]:
         """The validated spec and its core Policy, cached per (uid, generation)."""
         cached = self._specs.get(policy.uid)
@@ -373,49 +379,9 @@ class Reconciler:
             self._specs[policy.uid] = (policy.generation, policy.spec, spec, core)
         return spec, core
 
-    # ---- observe helpers ----------------------------------------------------
-    def _db_scale(self, policy: PolicyObject, spec: ScalingPolicySpec) -> tuple[TargetKey | None, ScaleState | None]:
-        if spec.database_replicas is None:
-            return None, None
-        ref = spec.database_replicas.target_ref
-        db_key = TargetKey(policy.namespace, ref.kind, ref.name, ref.api_version)
-        return db_key, self.targets.get_scale(db_key)
-
-    def _demand(
-        self, policy: PolicyObject, spec: ScalingPolicySpec, now: datetime
-    ) -> tuple[pd.Series | None, float | None, str | None]:
-        step = spec.forecast.step
-        end = _floor(now, step)
-        try:
-            source = self.demand(policy, spec)
-            with self._source():
-                history = source.history(end - spec.forecast.history, end, step)
-                reading = read_current(source, now)  # a retryable failure -> unknown, with the reason
-        except (RetryableError, PermanentError, OSError, TimeoutError) as exc:
-            return None, None, f"demand source failed: {exc}"
-        # numpy, not Series.notna().sum(): ~1 ms over 20,160 points, every policy every cycle (issue 14)
-        known = int(np.count_nonzero(~np.isnan(history.to_numpy(dtype=float)))) if history is not None else 0
-        if known < 2:
-            window = format_duration(spec.forecast.history)
-            why = "" if reading.value is not None or not reading.error else f"; {reading.error}"
-            return None, reading.value, f"only {known} demand point(s) in the last {window}{why}"
-        if reading.value is None:
-            return history, None, f"current demand unavailable: {reading.error or 'stale or missing'}"
-        return history, reading.value, None
-
-    def _lags(self, policy: PolicyObject, spec: ScalingPolicySpec, now: datetime) -> db.LagReading:
-        """This cycle's lag reading; unknown (with the error) when the query fails, unmeasured without one."""
-        if spec.database_replicas is None:
-            return db.LagReading(measured=False)
-        source = None if self.lag is None else self.lag(policy, spec)
-        with self._source():
-            reading = db.read_lags(source, spec.database_replicas, now)
-        if reading.error:
-            log.warning("%s/%s: replica lag unknown: %s", policy.namespace, policy.name, reading.error)
-        return reading
-
     def _forecast(
         self, policy: PolicyObject, spec: ScalingPolicySpec, history: pd.Series | None, events: list[Event],
+        fx: Effects,
     ) -> tuple[Forecast | None, str | None]:
         if history is None:
             return None, "no demand history"
@@ -426,66 +392,22 @@ class Reconciler:
         self._report.updates += self.forecasts.updates - updates
         self._report.deferred_fits += self.forecasts.deferred - deferred
         if self.forecasts.fits > fits or self.forecasts.updates > updates:
-            kind = "fit" if self.forecasts.fits > fits else "update"
-            self.metrics.forecast_fit.labels(kind).observe(time.perf_counter() - t0)
+            fx.fits.append(("fit" if self.forecasts.fits > fits else "update", time.perf_counter() - t0))
         return result
 
-    def _forecast_error_metric(
-        self, policy: PolicyObject, forecast: Forecast, observed: float | None, now: datetime
-    ) -> None:
-        predicted = value_at(forecast, 0.5, now)
-        if observed is not None and observed > 0 and predicted is not None:
-            self.metrics.forecast_error.labels(policy.namespace, policy.name).set(abs(observed - predicted) / observed)
-
-    # ---- act helpers ----------------------------------------------------------
-    def _set_replicas(
-        self, key: TargetKey, scale: ScaleState, desired_for: Callable[[ScaleState | None], int]
-    ) -> tuple[ScaleState, bool]:
-        """Patch /scale (409: re-read and decide again, ``controller.cycle.act``): (scale after, written?)."""
-        result, written = write_replicas(self.targets, key, scale, desired_for, timed=self._api)
-        if written:
-            self.metrics.scales.labels(key.kind).inc()
-        return result, written
-
-    # ---- record helpers ------------------------------------------------------
-    def _record(
-        self, policy: PolicyObject, spec: ScalingPolicySpec, builder: st.StatusBuilder, decision: Decision,
-        scale: ScaleState, current: int, db_current: int | None, forecast: Forecast | None, scaled: bool,
-        now: datetime,
-    ) -> None:
-        ready_ok = decision.metrics_available
-        builder.ok(st.READY, ready_ok, decision.reason if ready_ok else "Holding", decision.message)
-        builder.ok(st.CAPACITY_LIMITED, decision.capacity_limited,
-                   "MaxReplicasReached" if decision.capacity_limited else "WithinLimits",
-                   f"forecast needs more than maxReplicas {spec.max_replicas}" if decision.capacity_limited
-                   else f"within [{spec.min_replicas}, {spec.max_replicas}]")
-        desired = decision.desired_replicas
-        if spec.mode == "ForecastOnly" and decision.recommended_replicas is not None:
-            desired = decision.recommended_replicas  # what Active mode would ask for
-        builder.set(
-            currentReplicas=current,
-            readyReplicas=scale.ready_replicas,
-            desiredReplicas=desired,
-            databaseCurrentReplicas=db_current,
-            databaseDesiredReplicas=decision.database_desired_replicas,
-            nextPeak=st.next_peak(forecast, spec, now),
-        )
-        builder.decision(decision, now)
-        if scaled:
-            builder.set(lastScaleTime=st.iso(now))
-        builder.recommend(decision.recommended_replicas, now, spec.scale_down.stabilization_window)
-        self._write_status(policy, builder)
-
-    def _write_status(self, policy: PolicyObject, builder: st.StatusBuilder, *, quiet: bool = False) -> None:
+    def _write_status(self, policy: PolicyObject, builder: st.StatusBuilder, *, quiet: bool = False) -> bool:
+        """Write the status when it changed; False when the write failed (logged)."""
         status = builder.build()
         if status == policy.status:
-            return
+            return True
         try:
             with self._api():
                 self.store.write_status(policy, status)
         except (PermanentError, RetryableError) as exc:
             if not quiet:
                 log.warning("%s/%s: status write failed: %s", policy.namespace, policy.name, exc)
+            return False
+        return True
 
     def _emit(self, policy: PolicyObject, event_type: str, reason: str, message: str, now: datetime) -> None:
         try:
@@ -497,47 +419,6 @@ class Reconciler:
                 )
         except (PermanentError, RetryableError) as exc:
             log.warning("%s/%s: event not recorded: %s", policy.namespace, policy.name, exc)
-
-    def _scaled_event(
-        self, policy: PolicyObject, spec: ScalingPolicySpec, decision: Decision, before: int, after: int,
-        events: list[Event], now: datetime,
-    ) -> None:
-        self._emit(policy, "Normal", decision.reason,
-                   st.scale_message(spec, decision, before, after, events, now), now)
-
-    def _invalid(self, policy: PolicyObject, builder: st.StatusBuilder, message: str) -> PolicyOutcome:
-        builder.ok(st.INVALID_SPEC, True, "InvalidSpec", message)
-        builder.ok(st.READY, False, "InvalidSpec", message)
-        if st.transitioned(policy.status, st.INVALID_SPEC, "True", message):
-            self._emit(policy, "Warning", "InvalidSpec", message, builder.now)
-        self._write_status(policy, builder)
-        self.metrics.errors.labels(policy.namespace, policy.name, "InvalidSpec").inc()
-        return PolicyOutcome(policy.namespace, policy.name, "InvalidSpec", message, error=message)
-
-    def _unable(self, policy: PolicyObject, builder: st.StatusBuilder, exc: Exception) -> PolicyOutcome:
-        reason = "TargetNotFound" if isinstance(exc, TargetNotFound) else "Forbidden"
-        builder.ok(st.ABLE_TO_SCALE, False, reason, str(exc))
-        builder.ok(st.READY, False, reason, str(exc))
-        if st.transitioned(policy.status, st.ABLE_TO_SCALE, "False", str(exc)):
-            self._emit(policy, "Warning", reason, str(exc), builder.now)
-        self._write_status(policy, builder)
-        self.metrics.errors.labels(policy.namespace, policy.name, reason).inc()
-        return PolicyOutcome(policy.namespace, policy.name, reason, str(exc), error=str(exc))
-
-
-def _floor(now: datetime, step: timedelta) -> datetime:
-    """``now`` down to a whole ``step`` since the epoch (what ``pd.Timestamp.floor`` gives, without pandas)."""
-    if now.tzinfo is None:
-        ts = pd.Timestamp(now)
-        return ts.floor(pd.Timedelta(step)).to_pydatetime()
-    return now - (now - _EPOCH) % step
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _fmt(x: float | None) -> str:
-    return "unknown" if x is None else f"{x:.4g}"
 
 
 __all__ = ["CycleReport", "PolicyOutcome", "Reconciler"]

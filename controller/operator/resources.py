@@ -250,6 +250,21 @@ class Recommendation(_Model):
     replicas: int
 
 
+class ScaleFailuresStatus(_Model):
+    """Consecutive failed calls to the scale target (what ScalingFailing counts), kept across restarts."""
+
+    count: int
+    last_error: str | None = None
+
+
+class ForecastCheck(_Model):
+    """One forecast step's (actual demand, forecast upper quantile), what ForecastMiss counts."""
+
+    time: datetime = Field(description="the forecast step's start")
+    actual: float | None = None
+    upper: float | None = None
+
+
 class DecisionRecord(_Model):
     """One past decision that moved replicas or changed reason (status.decisions, newest last, bounded)."""
 
@@ -289,6 +304,11 @@ class ScalingPolicyStatus(_Model):
     database_scale_ups: list[Recommendation] = Field(
         default_factory=list, description="recent database scale-ups (replicas added), whose replicas may still"
         " be catching up")
+    scale_failures: ScaleFailuresStatus | None = Field(
+        default=None, description="consecutive failed scale calls (absent: the last call succeeded)")
+    forecast_checks: list[ForecastCheck] = Field(
+        default_factory=list, description="the latest forecast steps' checks ForecastMiss can still count (absent:"
+        " the forecast holds)")
     conditions: list[Condition] = Field(default_factory=list)
     decisions: list[DecisionRecord] = Field(
         default_factory=list, description="the last decisions that moved replicas or changed reason (pitboss explain)"

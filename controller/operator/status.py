@@ -10,9 +10,11 @@ status.decisions keeps the last ``MAX_DECISIONS`` decisions that moved
 replicas or changed reason, with their numbers and the event that drove them
 (read by ``pitboss explain``); a steady policy appends nothing.
 ``scale_message`` writes the Event text that says why replicas moved.
-The recommendations are the shared ``controller.cycle.memory.RecommendationWindow``,
-dumped to and loaded from status here. Called by ``controller.operator.reconcile``;
-pure (no I/O, time passed in).
+The recommendations are the shared ``controller.cycle.memory.RecommendationWindow``;
+the reconcile dumps the whole ``PolicyMemory`` into the builder (``recommend`` and
+``window_recommendations`` are the same window over one status list). Called by
+``controller.operator.reconcile`` and ``controller.operator.effects``; pure (no I/O,
+time passed in).
 """
 
 from __future__ import annotations

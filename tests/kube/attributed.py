@@ -6,7 +6,7 @@ POST/PUT/PATCH/DELETE it answered, the monotonic time it was served, the token,
 the method, the path and the status code. Used by the sharding process test
 (tests/controller/operator/test_shards_processes.py) and ``make bench-operator``'s
 takeover case to prove which replica wrote what, and when. Additive: the
-emulator itself (tests/kube/emulator.py) is unchanged.
+emulator itself (tests/kube/emulator/) is unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 
 import aiohttp.web
-from kmock import Server
 
 from tests.kube.emulator import EmulatorThread, StrictKubernetesEmulator
 
@@ -59,17 +58,10 @@ class AttributedEmulator(StrictKubernetesEmulator):
 class AttributedEmulatorThread(EmulatorThread):
     """EmulatorThread serving an AttributedEmulator."""
 
-    async def _serve(self) -> None:
-        import asyncio
-
-        self._stop = asyncio.Event()
-        async with AttributedEmulator() as emulator, Server(emulator) as server:
-            self.emulator = emulator
-            self.url = str(server.url).rstrip("/")
-            self._ready.set()
-            await self._stop.wait()
+    emulator_class = AttributedEmulator
 
     def start(self) -> AttributedEmulator:
+        """Start serving; the emulator, typed as the attributed one."""
         emulator = super().start()
         assert isinstance(emulator, AttributedEmulator)
         return emulator

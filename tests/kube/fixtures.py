@@ -48,10 +48,8 @@ def api_client_for(url: str, token: str | None = None) -> client.ApiClient:
     return client.ApiClient(cfg)
 
 
-@pytest.fixture
-def kube() -> Iterator[tuple[StrictKubernetesEmulator, str]]:
-    """(emulator, url): a strict emulator with CRDs and namespaces, stopped after the test."""
-    thread = EmulatorThread()
+def served(thread: EmulatorThread) -> Iterator[tuple[Any, str]]:
+    """Start ``thread``'s emulator with the CRDs and namespaces; yield (emulator, url); stop it after."""
     emulator = thread.start()
     for crd in all_crds().values():
         emulator.register_crd(crd)
@@ -61,6 +59,12 @@ def kube() -> Iterator[tuple[StrictKubernetesEmulator, str]]:
         yield emulator, thread.url
     finally:
         thread.stop()
+
+
+@pytest.fixture
+def kube() -> Iterator[tuple[StrictKubernetesEmulator, str]]:
+    """(emulator, url): a strict emulator with CRDs and namespaces, stopped after the test."""
+    yield from served(EmulatorThread())
 
 
 @pytest.fixture

@@ -77,3 +77,64 @@ def test_scale_failures_count_consecutive_failures_only() -> None:
     assert (failures.count, failures.last_error) == (2, "timeout")
     failures.record(None)
     assert (failures.count, failures.last_error) == (0, None)
+
+
+HIT, MISS = (10.0, 20.0), (30.0, 20.0)  # (actual, upper quantile)
+
+
+@pytest.mark.parametrize(("readings", "dumped"), [
+    ([HIT, HIT, HIT], None),  # the forecast holds: nothing to write, status untouched
+    ([HIT, MISS], [MISS]),
+    ([MISS, MISS, HIT], [MISS, MISS, HIT]),  # the latest step's hit may still be replaced by a miss
+    ([MISS, HIT, HIT], None),
+    ([MISS, (None, 20.0)], [MISS, (None, 20.0)]),
+    ([], None),
+])
+def test_forecast_checks_dump_only_what_forecast_miss_can_still_count(
+        readings: list[tuple[float | None, float | None]],
+        dumped: list[tuple[float | None, float | None]] | None) -> None:
+    checks = ForecastChecks(steps=3)
+    for i, (actual, upper) in enumerate(readings):
+        checks.check(T0 + i * MIN, MIN, actual, upper)
+    items = checks.dump(MIN)
+    assert (None if items is None else [(i.get("actual"), i.get("upper")) for i in items]) == dumped
+    loaded = ForecastChecks.load(items, 3, MIN)
+    assert loaded.pairs() == (dumped or [])
+    # one more miss in the latest step: the loaded checks count it as the ones kept in memory do
+    late = T0 + (len(readings) - 1) * MIN + timedelta(seconds=30)
+    checks.check(late, MIN, *MISS)
+    loaded.check(late, MIN, *MISS)
+    assert _trailing_misses(loaded.pairs()) == _trailing_misses(checks.pairs())
+
+
+def _trailing_misses(pairs: list[tuple[float | None, float | None]]) -> int:
+    """What ForecastMiss reads: how many steps in a row, the latest last, missed."""
+    n = 0
+    for actual, upper in reversed(pairs):
+        if actual is None or upper is None or not actual > upper:
+            break
+        n += 1
+    return n
+
+
+def test_policy_memory_round_trips_through_status() -> None:
+    from controller.core.policy import Policy
+    from controller.cycle.memory import PolicyMemory
+
+    policy = Policy(capacity_per_replica=10, database_replicas={"capacity_per_replica": 50})
+    memory = PolicyMemory({"namespace": "ns", "policy": "p"}, checks=ForecastChecks(steps=3))
+    memory.recommendations.add(4, T0)
+    memory.last_scale_time = T0
+    memory.scale.record("scale: 503")
+    memory.checks.check(T0, MIN, *MISS)
+    memory.database.recommendations.add(2, T0)
+    memory.database.scale_ups = [(T0, 1)]
+    memory.database.current = 2
+    status = {k: v for k, v in memory.dump(policy, T0 + MIN, MIN).items() if v is not None}
+    loaded = PolicyMemory.load(memory.scope, status, steps=3, step=MIN)
+    assert loaded.dump(policy, T0 + MIN, MIN) == memory.dump(policy, T0 + MIN, MIN)
+    assert (loaded.scale.count, loaded.scale.last_error, loaded.last_scale_time) == (1, "scale: 503", T0)
+    assert loaded.checks.pairs() == [MISS] and loaded.database.current == 2
+    assert PolicyMemory.load(memory.scope, None, steps=3, step=MIN).dump(policy, T0, MIN) == {
+        "recommendations": [], "lastScaleTime": None, "scaleFailures": None, "forecastChecks": None,
+        "databaseRecommendations": [], "databaseScaleUps": None, "databaseCurrentReplicas": None}

@@ -83,3 +83,36 @@ def test_a_failed_write_counts_in_the_memory_before_the_rules_see_it() -> None:
         out = run_cycle(_ports(target, incidents=sink), memory)
     assert out.acted.scale_error == "scale: connection refused" and not out.acted.scaled
     assert [count for *_, count in sink.seen] == [1, 2] and memory.last_scale_time is None
+
+
+def test_without_writes_the_cycle_decides_and_remembers_but_writes_nothing() -> None:
+    target = _target(2)
+    ports = _ports(target)
+    ports.writes = False  # the operator's ForecastOnly
+    memory = PolicyMemory({"namespace": "ns", "policy": "p"})
+    out = run_cycle(ports, memory)
+    assert out.acted.desired == 5 and not out.acted.scaled and target.writes == []
+    assert [r.replicas for r in memory.recommendations.runs] == [5] and memory.last_scale_time is None
+
+
+def test_the_database_is_read_decided_and_written_after_the_app_with_its_memory() -> None:
+    from controller.cycle.database import DatabaseTarget
+    from controller.cycle.fakes import FakeLagSource
+
+    db_key = TargetKey("ns", "Cluster", "pg")
+    policy = POLICY.model_copy(update={"database_replicas": Policy.model_validate(
+        {"capacity_per_replica": 10, "database_replicas": {"capacity_per_replica": 20, "max_replicas": 5}}
+    ).database_replicas})
+    target = _target(2)
+    target.add(db_key, 2)  # one primary, one read replica
+    ports = _ports(target)
+    ports.policy = policy
+    ports.database = DatabaseTarget(db_key, primary_instances=1, lags=FakeLagSource())
+    memory = PolicyMemory({"namespace": "ns", "policy": "p"})
+    out = run_cycle(ports, memory)
+    assert out.observation.database is not None and out.plan.state.database_current_replicas == 1
+    wanted = out.acted.decision.database_desired_replicas
+    assert wanted is not None and wanted > 1 and out.acted.database_scaled
+    assert target.writes == [(KEY, 5), (db_key, wanted + 1)]  # the app first; the primary counted back in
+    assert memory.database.current == wanted and out.acted.database_replicas == wanted
+    assert memory.database.recommendations.runs[0].replicas == 1  # first sight remembered

@@ -168,3 +168,24 @@ def test_one_invalid_alert_does_not_drop_the_batch(alertmanager: AlertmanagerSer
     engine.process(now + timedelta(minutes=2), signals, scope)  # a re-send: only the three good ones
     assert (queue.stats.delivered, queue.stats.rejected) == (6, 1)
     client.close()
+
+
+def test_an_alert_read_back_is_the_incident_that_was_sent(alertmanager: AlertmanagerServer) -> None:
+    """``from_alert`` inverts ``to_alert`` through a real Alertmanager (what a new shard owner adopts)."""
+    from controller.incidents.alertmanager import from_alert
+    from controller.operator.incidents import alertmanager_announced
+
+    client = AlertmanagerClient(alertmanager.url)
+    scope = policy_scope()
+    engine = engine_for(alertmanager.url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    (sent,) = engine.process(now, [signal(scope, slo="checkout")], scope).fired
+    engine.flush(now, force=True)
+    (alert,) = alerts_of(client, scope)
+    back = from_alert(alert)
+    assert back is not None
+    assert (back.id, back.alertname, back.severity, back.labels, back.summary, back.description, back.runbook_url,
+            back.starts_at, back.firing) == (sent.id, sent.alertname, sent.severity, sent.labels, sent.summary,
+                                             sent.description, sent.runbook_url, sent.starts_at, True)
+    assert sent.id in {i.id for i in alertmanager_announced(client)()}
+    assert from_alert({"labels": {"alertname": "Watchdog"}, "startsAt": alert["startsAt"]}) is None  # not ours

@@ -283,3 +283,25 @@ def test_a_handed_off_scope_leaves_without_a_resolve_and_is_not_reloaded(tmp_pat
 def test_a_handed_off_incident_round_trips_through_json() -> None:
     incident = IncidentEngine().process(at(0), [sig()], SCOPE).fired[0].hand_off(at(15))
     assert Incident.from_dict(incident.to_dict()) == incident and incident.firing is False
+
+
+def test_an_adopted_incident_is_carried_on_without_a_second_announcement(tmp_path: Path) -> None:
+    """The former owner announced A and B (a shard moved): the new owner's engine adopts them.
+
+    A is still reported: no sink hears of it as new, the re-sends carry it with the former
+    owner's start, the log says firing. B is not: it resolves, and that is announced.
+    """
+    am, events = FakeSink("am", resend=True), FakeSink("events", resend=False)
+    log = IncidentLog(tmp_path / "incidents.db")
+    former = IncidentEngine([FakeSink("former-am", resend=True)]).process(at(0), [sig("A"), sig("B")], SCOPE).fired
+    engine = IncidentEngine([am, events], log=log, resend_interval=timedelta(minutes=1))
+    assert engine.adopt(former) == former and engine.adopt(former) == []  # open here already: left alone
+    result = engine.process(at(15), [sig("A")], SCOPE)
+    assert result.fired == [] and [(i.alertname, i.state) for i in result.resolved] == [("B", "resolved")]
+    engine.flush(at(15), force=True)
+    assert [(i.alertname, i.state) for i in events.received()] == [("B", "resolved")]  # A: no second Warning
+    assert [(i.alertname, i.state, i.starts_at) for i in am.batches[-1]] == [("A", "firing", at(0)),
+                                                                             ("B", "resolved", at(0))]
+    a = next(i for i in former if i.alertname == "A")
+    assert log.get(a.id) is not None and log.get(a.id).firing and log.get(a.id).starts_at == at(0)
+    log.close()

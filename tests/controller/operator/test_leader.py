@@ -15,7 +15,7 @@ from kubernetes import client
 
 from controller.operator.clock import FakeClock, OffsetClock
 from controller.operator.fakes import InMemoryLeaseApi
-from controller.operator.leader import LeaderElector
+from controller.operator.leader import Election, LeaderElector
 from tests.controller.operator.harness import EVENT_START, TraceDemand, make_operator, policy_spec, tournament_specs
 from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, create, deployment, scaling_policy, traffic_event
 
@@ -80,10 +80,10 @@ def test_racing_candidates_cannot_both_win() -> None:
     """Two electors read the same expired lease; the second replace is stale and loses (in-memory LeaseApi)."""
     api = InMemoryLeaseApi()
     clock = FakeClock(datetime(2026, 11, 27, 12, tzinfo=UTC))
-    old = LeaderElector(api, clock, namespace="ns", identity="old", lease_duration=LEASE)
+    old = LeaderElector(api, clock, Election.of("old", LEASE), namespace="ns")
     assert old.try_acquire_or_renew()
-    x = LeaderElector(api, clock, namespace="ns", identity="x", lease_duration=LEASE)
-    y = LeaderElector(api, clock, namespace="ns", identity="y", lease_duration=LEASE)
+    x = LeaderElector(api, clock, Election.of("x", LEASE), namespace="ns")
+    y = LeaderElector(api, clock, Election.of("y", LEASE), namespace="ns")
     assert not x.try_acquire_or_renew() and not y.try_acquire_or_renew()  # both see old's lease, unexpired
     clock.advance(LEASE * 2)  # old is gone: the record has not changed for a lease duration
     snapshot = api.get("ns", "pitboss-operator")
@@ -110,9 +110,8 @@ def test_timings_follow_client_go_rules(lease: timedelta, deadline: timedelta | 
                                         field: str) -> None:
     """leaseDuration > renewDeadline > 1.2 x retryPeriod > 0, as client-go's NewLeaderElector checks."""
     with pytest.raises(ValueError, match=field):
-        LeaderElector(InMemoryLeaseApi(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC)), namespace="n", identity="i",
-                      lease_duration=lease, renew_deadline=deadline, retry_period=retry)
-    ok = LeaderElector(InMemoryLeaseApi(), FakeClock(datetime(2026, 1, 1, tzinfo=UTC)), namespace="n", identity="i")
+        Election.of("i", lease, deadline, retry)
+    ok = Election.of("i")
     assert (ok.lease_duration, ok.renew_deadline, ok.retry_period) == (
         timedelta(seconds=15), timedelta(seconds=10), timedelta(seconds=2))
 

@@ -17,7 +17,8 @@ import pytest
 from controller.operator.clock import FakeClock
 from controller.operator.fakes import InMemoryLeaseApi, InMemoryPolicyStore
 from controller.operator.kube import PolicyObject
-from controller.operator.shards import ShardedElector, check_shards, shard_lease_name, shard_of
+from controller.operator.leader import Election
+from controller.operator.shards import ShardedElector, check_shards, quotas, shard_lease_name, shard_of
 
 NS = "pitboss-system"
 LEASE = timedelta(seconds=15)
@@ -58,8 +59,8 @@ def test_a_shard_count_out_of_range_names_the_field(bad: int) -> None:
 
 
 def _replicas(api: InMemoryLeaseApi, clock: FakeClock, names: list[str], shards: int = 3) -> list[ShardedElector]:
-    return [ShardedElector(api, clock, namespace=NS, identity=n, shards=shards, lease_duration=LEASE,
-                           retry_period=RETRY) for n in names]
+    return [ShardedElector(api, clock, Election.of(n, LEASE, retry_period=RETRY), namespace=NS, shards=shards)
+            for n in names]
 
 
 def _rounds(clock: FakeClock, replicas: list[ShardedElector], seconds: float) -> None:
@@ -133,6 +134,51 @@ def test_released_shards_are_taken_at_once() -> None:
     assert b.held() == {0, 1}
 
 
+@pytest.mark.parametrize(("shards", "held", "live", "expected"), [
+    (3, {"a": 2, "b": 1}, "abc", {"a": 1, "b": 1, "c": 1}),  # c joined: a gives one up
+    (4, {"a": 2, "b": 2}, "abc", {"a": 2, "b": 1, "c": 1}),  # ties by identity: only b gives one up
+    (5, {"a": 3, "b": 2}, "abc", {"a": 2, "b": 2, "c": 1}),
+    (5, {"b": 2, "c": 2, "a": 1}, "abc", {"b": 2, "c": 2, "a": 1}),  # already even: nothing moves
+    (3, {"b": 1, "c": 1}, "bc", {"b": 2, "c": 1}),  # a died: its orphan goes to the first by identity
+    (3, {"a": 1, "b": 1, "c": 1}, "abcd", {"a": 1, "b": 1, "c": 1, "d": 0}),  # more replicas than shards
+])
+def test_quotas_split_the_shards_as_evenly_as_it_goes(shards: int, held: dict[str, int], live: str,
+                                                      expected: dict[str, int]) -> None:
+    assert quotas(shards, Counter(held), live) == expected
+
+
+def test_a_replica_that_joins_late_gets_its_share_within_two_rounds() -> None:
+    api, clock = InMemoryLeaseApi(), FakeClock(datetime(2030, 1, 1, tzinfo=UTC))
+    a, b = _replicas(api, clock, ["op-a", "op-b"])
+    _rounds(clock, [a, b], 40)
+    assert sorted(len(r.held()) for r in (a, b)) == [1, 2]
+    (c,) = _replicas(api, clock, ["op-c"])
+    before = {r.identity: r.held() for r in (a, b)}
+    _rounds(clock, [c, a, b], 2 * RETRY.total_seconds())  # c's slot is seen, the surplus freed, then taken
+    assert [len(r.held()) for r in (a, b, c)] == [1, 1, 1]
+    assert a.held() | b.held() | c.held() == {0, 1, 2}
+    assert a.released + b.released == 1  # one shard moved, from the replica that had two
+    assert all(r.held() <= before[r.identity] for r in (a, b))  # nothing moved between a and b
+    assert all(r.live == {"op-a", "op-b", "op-c"} for r in (a, b, c))
+    _rounds(clock, [c, a, b], 60)  # and it stays so
+    assert [len(r.held()) for r in (a, b, c)] == [1, 1, 1] and a.released + b.released == 1
+
+
+def test_a_replica_never_releases_a_shard_during_a_cycle() -> None:
+    api, clock = InMemoryLeaseApi(), FakeClock(datetime(2030, 1, 1, tzinfo=UTC))
+    (a,) = _replicas(api, clock, ["op-a"], shards=2)
+    _rounds(clock, [a], 20)
+    (b,) = _replicas(api, clock, ["op-b"], shards=2)
+    with a.cycle() as writing:
+        assert writing == {0, 1}
+        _rounds(clock, [b, a], 5 * RETRY.total_seconds())  # a sees b, its quota drops to 1: it keeps both
+        assert a.quota == 1 and a.held() == {0, 1} and b.held() == set() and a.holds_lease()
+    assert len(a.rebalance()) == 1  # the cycle ended (the loop calls this after each cycle)
+    assert len(a.held()) == 1 and a.holds_lease()
+    _rounds(clock, [b, a], RETRY.total_seconds())
+    assert len(b.held()) == 1 and not a.held() & b.held()
+
+
 def _policy(uid: str) -> PolicyObject:
     return PolicyObject("casino", f"p-{uid}", uid, 1, {})
 
@@ -192,17 +238,18 @@ def test_the_reconciler_works_only_on_owned_policies() -> None:
     assert {o.reason for o in report.outcomes} == {"InvalidSpec"}
 
 
-def test_the_manifests_grant_every_shard_lease_by_name() -> None:
+def test_the_manifests_grant_every_shard_and_membership_lease_by_name() -> None:
     import yaml
 
-    from controller.operator.shards import MAX_SHARDS
+    from controller.operator.shards import MAX_SHARDS, member_lease_name
     from tests.conftest import REPO
 
     docs = [d for d in yaml.safe_load_all((REPO / "manifests/base/rbac.yaml").read_text()) if d]
     role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "pitboss-operator-leader-election")
     names = {n for rule in role["rules"] for n in rule.get("resourceNames") or []}
     wanted = {shard_lease_name("pitboss-operator", i, n) for n in range(1, MAX_SHARDS + 1) for i in range(n)}
-    assert names == wanted
+    members = {member_lease_name("pitboss-operator", j) for j in range(MAX_SHARDS)}
+    assert names == wanted | members
 
 
 NEEDS_LOOP = "needs leader election and the loop (not --once or --no-leader-election)"

@@ -1,4 +1,4 @@
-"""A shard that moves between live replicas hands its incidents off: no resolve, no flap.
+"""A shard that moves between live replicas hands its incidents off: no resolve, no flap, no second Warning.
 
 Two ``--shards 2`` operators wired as ``pitboss operator run`` wires them (SQLite log, Kubernetes
 Events, Alertmanager API v2, delivery on the background thread) on the strict emulator, with a
@@ -49,25 +49,9 @@ def _policy_in_shard(api: Any, shard: int, prefix: str) -> str:
     raise AssertionError(f"no policy uid hashed to shard {shard} in 64 tries")
 
 
-def _roles_without_renewing(lease: str) -> list[dict[str, Any]]:
-    """The manifests' Roles, with ``lease`` readable but no longer writable (as if its renewals failed)."""
-    from tests.controller.operator.test_rbac import _roles
-
-    roles = _roles()
-    for role in roles:
-        rules = role.get("rules") or []
-        for rule in list(rules):
-            names = rule.get("resourceNames") or []
-            if lease in names and "update" in rule.get("verbs", []):
-                rule["resourceNames"] = [n for n in names if n != lease]
-                rules.append({"apiGroups": rule["apiGroups"], "resources": rule["resources"],
-                              "resourceNames": [lease], "verbs": ["get"]})
-    return roles
-
-
-def _resolved_events(emu: StrictKubernetesEmulator, name: str) -> list[dict[str, Any]]:
+def _events(emu: StrictKubernetesEmulator, name: str, reason: str = f"{ALERT}Resolved") -> list[dict[str, Any]]:
     return [e for e in emu.list("v1", "events", NAMESPACE)
-            if e["reason"] == f"{ALERT}Resolved" and e["involvedObject"]["name"] == name]
+            if e["reason"] == reason and e["involvedObject"]["name"] == name]
 
 
 def _log_state(db: Path, name: str) -> str | None:
@@ -80,18 +64,17 @@ def _log_state(db: Path, name: str) -> str | None:
 
 
 @pytest.mark.alertmanager
-def test_a_shard_taken_from_a_live_replica_keeps_its_alert_firing_and_a_deleted_policy_resolves(
+def test_a_shard_handed_to_a_joining_replica_keeps_its_alert_firing_announced_once_and_a_deleted_policy_resolves(
     kube: Any, api: Any, tmp_path: Path, alertmanager: Any,
 ) -> None:
-    """a holds both shards and fires one alert per policy; its renewals of shard 1 then fail, b takes it.
+    """a holds both shards and fires one alert per policy; b joins, a releases one shard to it.
 
-    (The failure is a's token losing the right to update that one Lease: the emulator enforces
-    the manifests' RBAC per token, so b's writes of it still go through.)
-
-    a lives on with shard 0, so its next complete cycle no longer owns shard 1's policy: that
-    policy still exists, so a must drop it without a resolve (b re-raises it, and Alertmanager
-    must see one continuous alert: no poll without it, no ``...Resolved`` Event, and a's log says
-    ``handed_off``, not resolved). Deleting shard 0's policy still resolves its alert.
+    a lives on with the other shard, so its next complete cycle no longer owns the moved shard's
+    policy: that policy still exists, so a must drop it without a resolve (b carries it on, and
+    Alertmanager must see one continuous alert: no poll without it, no ``...Resolved`` Event, and
+    a's log says ``handed_off``, not resolved). b adopts the alert a announced (from Alertmanager)
+    instead of announcing it again: one Warning Event for it, a's, and the alert keeps a's
+    ``startsAt``. Deleting the kept shard's policy still resolves its alert.
     """
     from kubernetes import client
 
@@ -100,7 +83,7 @@ def test_a_shard_taken_from_a_live_replica_keeps_its_alert_firing_and_a_deleted_
     demand = TraceDemand()
     demand.default = Outage(TraceSource(casino_trace(end=now + timedelta(hours=3), spikes=())))
     demand.default.down = True
-    kept, moved = _policy_in_shard(api, 0, "kept"), _policy_in_shard(api, 1, "moved")
+    by_shard = {0: _policy_in_shard(api, 0, "zero"), 1: _policy_in_shard(api, 1, "one")}
     lease, resend = timedelta(seconds=3), timedelta(seconds=3)
 
     def operator(name: str) -> Operator:
@@ -108,61 +91,75 @@ def test_a_shard_taken_from_a_live_replica_keeps_its_alert_firing_and_a_deleted_
                                       leader_election=True, alertmanager_url=alertmanager.url, lease_duration=lease,
                                       resend_interval=resend, shards=2, token=f"token-{name}")
 
-    a, b = operator("op-a"), operator("op-b")
+    a = operator("op-a")
     am = AlertmanagerClient(alertmanager.url, timeout=timedelta(seconds=1))
 
-    def firing(name: str) -> bool:
-        return bool(am.alerts(filters=[f'policy="{name}"', f'alertname="{ALERT}"']))
+    def alerts(name: str) -> list[dict[str, Any]]:
+        return am.alerts(filters=[f'policy="{name}"', f'alertname="{ALERT}"'])
 
-    seen: list[bool] = []
+    seen: dict[str, list[bool]] = {name: [] for name in by_shard.values()}
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.is_set():
-            with contextlib.suppress(Exception):  # a failed poll is not an observation
-                seen.append(firing(moved))
+            for name, polls in seen.items():
+                with contextlib.suppress(Exception):  # a failed poll is not an observation
+                    polls.append(bool(alerts(name)))
             stop.wait(0.2)
 
     poller = threading.Thread(target=poll, daemon=True)
+    b: Operator | None = None
     try:
-        assert a.elector is not None and b.elector is not None
+        assert a.elector is not None
         # a alone first: one shard in its first lease duration, both after it.
         wait_until(lambda: a.loop.step() is not None and a.elector is not None and a.elector.held() == {0, 1},
                    timeout=15, interval=0.5, what="a holds both shards")
-        assert b.loop.step() is None  # b is live but finds no free shard
-        wait_until(lambda: a.loop.step() is not None and firing(kept) and firing(moved), timeout=20,
+        wait_until(lambda: a.loop.step() is not None and all(alerts(n) for n in by_shard.values()), timeout=20,
                    interval=0.5, what="a's alerts in Alertmanager")
+        starts = {n: alerts(n)[0]["startsAt"] for n in by_shard.values()}
+        wait_until(lambda: all(_events(emu, n, ALERT) for n in by_shard.values()), timeout=10, interval=0.3,
+                   what="a's Warning Events")
         poller.start()
-        # a cannot renew shard 1 any more (403 on its writes of that Lease only); it keeps shard 0.
-        emu.enforce_rbac("token-op-a", _roles_without_renewing("pitboss-operator-shard-1"))
+        b = operator("op-b")  # joins: its membership Lease shows it to a, whose quota drops to one shard
 
-        def b_took_shard_1() -> bool:
-            a.loop.step()
+        def b_took_a_shard() -> bool:
+            assert b is not None and b.elector is not None
             b.loop.step()
-            return b.elector is not None and b.elector.held() == {1}
+            a.loop.step()
+            return len(b.elector.held()) == 1
 
-        wait_until(b_took_shard_1, timeout=20, interval=0.5, what="b takes shard 1 from a")
-        assert a.elector.held() == {0}
+        wait_until(b_took_a_shard, timeout=20, interval=0.5, what="b takes a shard from a")
+        assert b.elector is not None
+        ((shard,),) = (b.elector.held(),)
+        moved, kept = by_shard[shard], by_shard[1 - shard]
+        assert a.elector.held() == {1 - shard}
         for _ in range(int(3 * resend.total_seconds() / 0.5)):  # both go on with three resend intervals of cycles
             time.sleep(0.5)
             a.loop.step()
             b.loop.step()
         stop.set()
         poller.join(5)
-        assert len(seen) > 20 and all(seen), f"Alertmanager lost {moved}'s alert {seen.count(False)} time(s)"
-        assert _resolved_events(emu, moved) == []
+        for name, polls in seen.items():
+            assert len(polls) > 20 and all(polls), f"Alertmanager lost {name}'s alert {polls.count(False)} time(s)"
+        assert _events(emu, moved) == []
         assert _log_state(tmp_path / "op-a.db", moved) == "handed_off"
         assert _log_state(tmp_path / "op-b.db", moved) == "firing"
+        # Announced once: b took a's alert over instead of raising it anew.
+        warnings = _events(emu, moved, ALERT)
+        assert [e["reportingInstance"] for e in warnings] == ["op-a"], warnings
+        assert b.incidents is not None and b.incidents.adopted == 1
+        assert alerts(moved)[0]["startsAt"] == starts[moved]
         # A deleted policy still resolves: a's next complete cycle ends kept's alert.
         client.CustomObjectsApi(api).delete_namespaced_custom_object(
             "pitboss.dev", "v1alpha1", NAMESPACE, "scalingpolicies", kept)
-        wait_until(lambda: a.loop.step() is not None and not firing(kept), timeout=20, interval=0.5,
+        wait_until(lambda: a.loop.step() is not None and not alerts(kept), timeout=20, interval=0.5,
                    what="the deleted policy's resolve in Alertmanager")
-        wait_until(lambda: _resolved_events(emu, kept), timeout=10, interval=0.3, what="a's Resolved Event")
+        wait_until(lambda: _events(emu, kept), timeout=10, interval=0.3, what="a's Resolved Event")
         assert _log_state(tmp_path / "op-a.db", kept) == "resolved"
-        assert firing(moved)
+        assert alerts(moved)
     finally:
         stop.set()
         am.close()
         a.close()
-        b.close()
+        if b is not None:
+            b.close()

@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from controller.operator.crds import all_crds
 from controller.operator.shards import shard_lease_name, shard_of
 from tests.conftest import REPO
 from tests.controller.operator.test_rbac import _roles
@@ -39,6 +38,7 @@ from tests.kube.fixtures import (
     create,
     deployment,
     scaling_policy,
+    served,
     write_kubeconfig,
 )
 
@@ -52,16 +52,29 @@ GROUP, VERSION, PLURAL = "pitboss.dev", "v1alpha1", "scalingpolicies"
 
 @pytest.fixture
 def akube() -> Iterator[tuple[AttributedEmulator, str]]:
-    thread = AttributedEmulatorThread()
-    emu = thread.start()
-    for crd in all_crds().values():
-        emu.register_crd(crd)
-    for ns in (NAMESPACE, SYSTEM_NAMESPACE):
-        emu.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, "namespaces")
-    try:
-        yield emu, thread.url
-    finally:
-        thread.stop()
+    """``kube`` with every write attributed to its token."""
+    yield from served(AttributedEmulatorThread())
+
+
+def _cluster(emu: AttributedEmulator, api: client.ApiClient) -> dict[str, str]:
+    """POLICIES Deployments with a policy each, the manifests' RBAC for every replica's token; uid by name."""
+    for i in range(POLICIES):
+        create(api, deployment(f"app-{i:02d}", 1))
+        create(api, scaling_policy(f"p-{i:02d}", {
+            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
+            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
+            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
+    for name in REPLICAS:
+        emu.enforce_rbac(f"token-{name}", _roles())
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in _policies(emu)}
+
+
+def _raise_min_replicas(api: client.ApiClient) -> None:
+    """Every policy's minReplicas 2 -> 3: each is decided anew (a /status and a /scale write) by its owner."""
+    custom = client.CustomObjectsApi(api)
+    for i in range(POLICIES):
+        custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, f"p-{i:02d}",
+                                              {"spec": {"minReplicas": 3}})
 
 
 def _start(tmp_path: Path, url: str, name: str) -> subprocess.Popen[str]:
@@ -116,15 +129,7 @@ def test_a_killed_replicas_policies_are_decided_again_by_another_within_the_leas
         akube: tuple[AttributedEmulator, str], tmp_path: Path) -> None:
     emu, url = akube
     api = api_client_for(url)
-    for i in range(POLICIES):
-        create(api, deployment(f"app-{i:02d}", 1))
-        create(api, scaling_policy(f"p-{i:02d}", {
-            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
-            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
-            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
-    for name in REPLICAS:
-        emu.enforce_rbac(f"token-{name}", _roles())
-    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in _policies(emu)}
+    uids = _cluster(emu, api)
     procs = {name: _start(tmp_path, url, name) for name in REPLICAS}
     try:
         _wait("every policy decided and every shard held", lambda: _decided(emu, 1) and all(_holders(emu).values()),
@@ -140,10 +145,7 @@ def test_a_killed_replicas_policies_are_decided_again_by_another_within_the_leas
         procs[victim].send_signal(signal.SIGKILL)  # no release: its Leases must expire
         procs[victim].wait(10)
         killed_at = time.monotonic()
-        custom = client.CustomObjectsApi(api)
-        for i in range(POLICIES):
-            custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, f"p-{i:02d}",
-                                                  {"spec": {"minReplicas": 3}})
+        _raise_min_replicas(api)
         _wait("every policy decided again", lambda: _decided(emu, 2), 4 * LEASE_S + 30)
         new_holders = _holders(emu)
         assert victim not in new_holders.values() and all(new_holders.values())
@@ -163,6 +165,64 @@ def test_a_killed_replicas_policies_are_decided_again_by_another_within_the_leas
                 if a.token != b.token:
                     assert b.at - a.at > SYNC_S, f"p-{i:02d} written by {a.token} and {b.token} within one cycle"
         assert [w for w in emu.writes if w.status == 403] == []  # all within the manifests' RBAC
+        replicas = [emu.get("apps/v1", "deployments", NAMESPACE, f"app-{i:02d}")["spec"]["replicas"]
+                    for i in range(POLICIES)]
+        assert replicas == [3] * POLICIES
+    finally:
+        stop_all(procs.values())
+        api.close()
+
+
+def _lease_writes(emu: AttributedEmulator, shard: int) -> list[Write]:
+    return emu.writes_by(f"/leases/{shard_lease_name('pitboss-operator', shard, SHARDS)}")
+
+
+def test_a_replica_that_joins_late_gets_its_share_and_no_policy_has_two_writers(
+        akube: tuple[AttributedEmulator, str], tmp_path: Path) -> None:
+    """op-a and op-b take the three shards; op-c starts later: within a lease duration each holds one.
+
+    The replica that held two releases one between its cycles (its fence closed first), and op-c
+    takes it. In the emulator's write log every write of the moved shard's policies by the old
+    holder comes before that holder's release of the shard's Lease, and every write by op-c after
+    op-c's acquisition of it: never two writers for one policy at once.
+    """
+    emu, url = akube
+    api = api_client_for(url)
+    uids = _cluster(emu, api)
+    early, late = REPLICAS[:2], REPLICAS[2]
+    procs = {name: _start(tmp_path, url, name) for name in early}
+    try:
+        _wait("every policy decided and every shard held by the first two",
+              lambda: _decided(emu, 1) and set(_holders(emu).values()) == set(early), 120)
+        before = _holders(emu)
+        procs[late] = _start(tmp_path, url, late)
+        _wait("one shard each", lambda: sorted(_holders(emu).values()) == sorted(REPLICAS), 60)
+        after = _holders(emu)
+        (moved,) = [i for i, h in after.items() if h == late]
+        old = f"token-{before[moved]}"
+        assert list(before.values()).count(before[moved]) == 2  # taken from the replica that had two
+        assert {i: h for i, h in after.items() if i != moved} == {i: h for i, h in before.items() if i != moved}
+
+        _raise_min_replicas(api)  # everyone decides again: op-c must decide the moved shard's policies
+        _wait("every policy decided again", lambda: _decided(emu, 2), 60)
+
+        lease = _lease_writes(emu, moved)
+        acquired = next(w for w in lease if w.token == f"token-{late}")
+        released = [w for w in lease if w.token == old and w.at < acquired.at][-1]
+        joined = min(w.at for w in emu.writes if w.token == f"token-{late}")  # its membership slot
+        theirs = [i for i in range(POLICIES) if shard_of(uids[f"p-{i:02d}"], SHARDS) == moved]
+        assert theirs
+        for i in theirs:
+            writes = _writes_of(emu, i)
+            assert {w.token for w in writes} <= {old, f"token-{late}"}
+            assert all(w.at < released.at for w in writes if w.token == old), f"p-{i:02d}: old holder after release"
+            assert all(w.at > acquired.at for w in writes if w.token == f"token-{late}")
+            assert any(w.token == f"token-{late}" for w in writes)
+        share = acquired.at - joined
+        print(f"\njoin to fair share: {share:.2f}s (lease {LEASE_S:g}s, retry {LEASE_S * 2 / 15:.2f}s, "
+              f"sync {SYNC_S:g}s); release to acquisition {acquired.at - released.at:.2f}s")
+        assert share < LEASE_S, f"op-c took {share:.1f}s to get its share"
+        assert [w for w in emu.writes if w.status == 403] == []  # the membership Leases are granted by name
         replicas = [emu.get("apps/v1", "deployments", NAMESPACE, f"app-{i:02d}")["spec"]["replicas"]
                     for i in range(POLICIES)]
         assert replicas == [3] * POLICIES

@@ -103,7 +103,13 @@ class StrictKubernetesEmulator(Access, Serve, Reads, Writes, Store, KubernetesEm
 
 
 class EmulatorThread:
-    """Serve a StrictKubernetesEmulator on loopback from its own event loop in a daemon thread."""
+    """Serve a StrictKubernetesEmulator on loopback from its own event loop in a daemon thread.
+
+    ``emulator_class`` is what is served: a subclass of the emulator (tests/kube/attributed.py)
+    sets it and inherits the rest.
+    """
+
+    emulator_class: type[StrictKubernetesEmulator] = StrictKubernetesEmulator
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -124,7 +130,7 @@ class EmulatorThread:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        async with StrictKubernetesEmulator() as emulator, Server(emulator) as server:
+        async with self.emulator_class() as emulator, Server(emulator) as server:
             self.emulator = emulator
             self.url = str(server.url).rstrip("/")
             self._ready.set()
