@@ -82,6 +82,7 @@ bench-frontier: install
 
 bench-operator: install
 	$(PY) benchmarks/bench_operator.py
+	$(PY) benchmarks/bench_operator_cpu.py
 	$(PY) benchmarks/bench_operator_shards.py
 
 bench-observe: install system-deps

@@ -103,6 +103,9 @@ def _fourier(stamps_ns: np.ndarray, step_ns: int, period_ns: int, harmonics: int
     return out
 
 
+SHARED_ROWS = 2880  # designs this short (forecast horizons, updates) are cached: every policy on a grid asks
+
+
 def seasonal_design(
     index: pd.DatetimeIndex,
     step: pd.Timedelta,
@@ -117,9 +120,29 @@ def seasonal_design(
     a level and ``day_types`` daily harmonics again for Fridays, Saturdays and Sundays
     (each relative to Monday-Thursday), so each day type gets its own daily shape.
     With ``day_levels`` (and no day types) only those three levels: a weekend that
-    starts and ends sharply at midnight is a step, which few weekly harmonics smear."""
+    starts and ends sharply at midnight is a step, which few weekly harmonics smear.
+
+    Up to ``SHARED_ROWS`` rows on a regular grid the matrix is cached (read-only): the
+    operator's policies all forecast the same steps after the same last point."""
     stamps = stamps_ns(index)
     step_ns = td_ns(step)
+    n = len(stamps)
+    if 0 < n <= SHARED_ROWS and (n == 1 or bool((np.diff(stamps) == step_ns).all())):
+        return _shared_seasonal(int(stamps[0]), n, step_ns, daily, weekly, day_types, day_levels, yearly)
+    return _seasonal(stamps, step_ns, daily, weekly, day_types, day_levels, yearly)
+
+
+@lru_cache(maxsize=64)
+def _shared_seasonal(first: int, n: int, step_ns: int, daily: int, weekly: int, day_types: int,
+                     day_levels: bool, yearly: int) -> np.ndarray:
+    stamps = first + step_ns * np.arange(n, dtype=np.int64)
+    out = _seasonal(stamps, step_ns, daily, weekly, day_types, day_levels, yearly)
+    out.setflags(write=False)
+    return out
+
+
+def _seasonal(stamps: np.ndarray, step_ns: int, daily: int, weekly: int, day_types: int, day_levels: bool,
+              yearly: int) -> np.ndarray:
     cols = [np.ones((len(stamps), 1))]
     day_terms = _fourier(stamps, step_ns, DAY_NS, daily)
     cols.append(day_terms)

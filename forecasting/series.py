@@ -9,6 +9,7 @@ quantile levels, monotone in q and never negative.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,16 @@ def check_horizon(horizon: int) -> int:
 
 
 def future_index(last: pd.Timestamp, step: pd.Timedelta, horizon: int) -> pd.DatetimeIndex:
-    """The ``horizon`` grid points right after ``last``."""
+    """The ``horizon`` grid points right after ``last`` (an index is immutable, so one is shared by
+    every forecast of those steps: the operator's policies forecast the same ones each cycle)."""
+    last, step = pd.Timestamp(last), pd.Timedelta(step)
+    # Keyed by what date_range's result depends on: equal Timestamps in other zones or units are other keys.
+    return _future_index(last, str(last.tz), last.unit, step, step.unit, int(horizon))
+
+
+@lru_cache(maxsize=64)
+def _future_index(last: pd.Timestamp, _tz: str, _unit: str, step: pd.Timedelta, _step_unit: str,
+                  horizon: int) -> pd.DatetimeIndex:
     return pd.date_range(last + step, periods=horizon, freq=step)
 
 
@@ -121,12 +131,17 @@ def assemble(
     Quantiles are made monotone in q (cumulative max) and clipped at zero.
     """
     median = np.asarray(median, dtype=float)
-    rows = []
-    for q in QUANTILES:
-        off = np.asarray(offsets.get(q, np.zeros_like(median)), dtype=float)
-        rows.append(np.exp(median + off) if log_space else median + off)
-    grid = np.maximum(np.maximum.accumulate(np.vstack(rows), axis=0), 0.0)
-    grid = np.nan_to_num(grid, nan=0.0, posinf=np.finfo(float).max)
+    # One preallocated grid, written in place (every model's every forecast passes here).
+    grid = np.empty((len(QUANTILES), len(median)))
+    for i, q in enumerate(QUANTILES):
+        off = offsets.get(q)
+        row = np.add(median, 0.0 if off is None else np.asarray(off, dtype=float), out=grid[i])
+        if log_space:
+            np.exp(row, out=row)
+    np.maximum.accumulate(grid, axis=0, out=grid)
+    np.maximum(grid, 0.0, out=grid)
+    if not np.isfinite(grid).all():
+        grid = np.nan_to_num(grid, nan=0.0, posinf=np.finfo(float).max)
     quantiles = {q: grid[i] for i, q in enumerate(QUANTILES)}
     centre = quantiles[0.5] if mean is None else np.maximum(np.nan_to_num(np.asarray(mean, dtype=float)), 0.0)
     return Forecast(index=index, mean=centre, quantiles=quantiles, model=model)

@@ -15,7 +15,8 @@ completed history and does one of three things, by its ``FeedPolicy``:
 
 A refit may be deferred (``defer_refit``): the operator spends at most a budget
 of each cycle on fits, so the next policies keep deciding on the forecast
-they have and are refitted in a later cycle.
+they have and are refitted in a later cycle; a failed update that would
+refit waits the same way (the budget is a hard cap but for changed keys).
 
 Failures follow the policy: a failed update refits at once (``"refit"``,
 the operator), falls back to the plan made at start (``"plan"``, the local
@@ -113,8 +114,10 @@ class ForecastFeed:
         """The forecast to decide with, refitting or updating first when due (see the module docstring).
 
         ``defer_refit`` (the operator's fit budget for this cycle is spent): a refit that is only due by
-        age keeps the current forecast (updated when the model can), and a first fit waits, leaving
-        ``current`` None with ``error`` saying so. A refit forced by a changed ``key`` is never deferred.
+        age keeps the current forecast (updated when the model can), a failed update that would refit
+        keeps the forecast it had (the update and, failing it, the refit are tried again next cycle), and
+        a first fit waits, leaving ``current`` None with ``error`` saying so. So no fit runs past the
+        budget but one forced by a changed ``key`` (spec, model, horizon, events), which is never deferred.
         """
         action = self.due(end, key)
         if action == "refit" and defer_refit and (self.current is None or key == self.key):
@@ -125,9 +128,16 @@ class ForecastFeed:
             action = "update" if self._updatable() and (self.end is None or end > self.end) else "reuse"
             if action == "reuse":
                 return self.current
+        absorbed = self.end
         if action == "update" and self._update(end, new_points, update_horizon or horizon, events):
             return self.current
         if action == "update" and self.policy.on_update_failure == "refit" and self.policy.refit_every is not None:
+            if defer_refit:
+                # The budget is a hard cap: the refit a failed update calls for waits for a later cycle too,
+                # which tries the update again (the points stay unabsorbed) and refits if that fails.
+                self.deferred += 1
+                self.end = absorbed
+                return self.current
             action = "refit"
         if action == "refit":
             self._refit(end, history, horizon, events if fit_events is None else fit_events, key)

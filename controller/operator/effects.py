@@ -104,9 +104,7 @@ class Effects:
             return
         if g.forecast_error is not None:
             metrics.forecast_error.labels(ns, name).set(g.forecast_error)
-        metrics.decisions.labels(ns, name, g.reason).inc()
-        metrics.desired.labels(ns, name).set(g.desired)
-        metrics.current.labels(ns, name).set(g.current)
+        metrics.observe_decision(ns, name, g.reason, g.desired, g.current)  # cached children (issue 14)
         metrics.observe_policy(g.facts)
 
 

@@ -20,11 +20,13 @@ import math
 from collections.abc import Callable
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 
 from controller.cycle.feed import FeedPolicy, ForecastFeed, value_at
 from controller.operator.resources import ScalingPolicySpec
 from forecasting.base import Event, Forecast, Forecaster
+from forecasting.timeutil import stamps_ns, ts_ns
 
 ForecasterFactory = Callable[[str], Forecaster]
 REFIT_EVERY = timedelta(hours=1)
@@ -95,8 +97,12 @@ class ForecastCache:
             series.index.freq = pd.tseries.frequencies.to_offset(pd.Timedelta(spec.forecast.step))
             return series
 
+        def new_points() -> pd.Series:  # the points after the last absorbed one: a position, not a mask
+            after = 0 if previous is None else int(np.searchsorted(stamps_ns(history.index), ts_ns(previous), "right"))
+            return history.iloc[after:]
+
         previous = feed.end
-        forecast = feed.refresh(end, history=full, new_points=lambda: history[history.index > previous],
+        forecast = feed.refresh(end, history=full, new_points=new_points,
                                 horizon=horizon, events=events, key=key, defer_refit=self.budget_spent)
         self.fits += feed.fits - fits
         self.updates += feed.updates - updates

@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from controller.core.decision import Decision, ObservedState, ReplicaLag
@@ -61,7 +62,8 @@ class PolicyDemand:
                 reading = read_current(source, now)  # a retryable failure -> unknown, with the reason
         except (RetryableError, PermanentError, OSError, TimeoutError) as exc:
             raise DemandUnavailable(f"demand source failed: {exc}") from exc
-        known = int(history.notna().sum()) if history is not None else 0
+        # numpy, not Series.notna().sum(): ~1 ms over 20,160 points, every policy every cycle (issue 14)
+        known = int(np.count_nonzero(~np.isnan(history.to_numpy(dtype=float)))) if history is not None else 0
         if known < 2:
             window = format_duration(self.spec.forecast.history)
             why = "" if reading.value is not None or not reading.error else f"; {reading.error}"
@@ -125,8 +127,14 @@ def fragment(status: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def floor_to(now: datetime, step: timedelta) -> datetime:
-    ts = pd.Timestamp(now)
-    return ts.floor(pd.Timedelta(step)).to_pydatetime()
+    """``now`` down to a whole ``step`` since the epoch (what ``pd.Timestamp.floor`` gives, without pandas:
+    it ran for every policy every cycle, issue 14)."""
+    if now.tzinfo is None:
+        return pd.Timestamp(now).floor(pd.Timedelta(step)).to_pydatetime()
+    return now - (now - _EPOCH) % step
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 __all__ = ["MEMORY_FIELDS", "PolicyDemand", "PolicyForecasts", "ReporterSink", "TimedLags", "fragment"]

@@ -20,7 +20,7 @@ time passed in).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from controller.core.headroom import choose
 from controller.cycle.memory import MAX_RECOMMENDATIONS, RecommendationWindow, iso, parse_time
 from controller.operator.resources import CONDITION_TYPES, ScalingPolicySpec
 from forecasting.base import Event, Forecast
+from forecasting.timeutil import stamps_ns, td_ns, ts_ns
 
 READY, ABLE_TO_SCALE, METRICS_AVAILABLE, FORECAST_READY, CAPACITY_LIMITED, INVALID_SPEC = CONDITION_TYPES
 MAX_DECISIONS = 20
@@ -73,18 +74,19 @@ def next_peak(forecast: Forecast | None, spec: ScalingPolicySpec, now: datetime)
         return None
     q = choose(spec, forecast, spec.lead_time + spec.sync_period).quantile  # newsvendor when costs are set
     values = np.asarray(forecast.quantile(q), dtype=float)
-    stamps = forecast.index
-    start = pd.Timestamp(now)
-    end = start + spec.forecast.horizon
-    mask = (stamps + pd.Timedelta(spec.forecast.step) > start) & (stamps <= end) & np.isfinite(values)
+    # int64 nanoseconds, not DatetimeIndex comparisons: this runs for every policy every cycle (issue 14).
+    stamps = stamps_ns(forecast.index)
+    start = ts_ns(now)
+    mask = (stamps + td_ns(spec.forecast.step) > start) & (stamps <= start + td_ns(spec.forecast.horizon))
+    mask &= np.isfinite(values)
     if not mask.any():
         return None
     i = int(np.argmax(np.where(mask, values, -np.inf)))
     demand = float(values[i])
     replicas = min(spec.max_replicas, max(spec.min_replicas, math.ceil(demand / spec.capacity_per_replica - 1e-9)))
-    at = stamps[i]
+    at = datetime.fromtimestamp(int(stamps[i]) // 1_000_000_000, UTC)
     return {
-        "time": iso(at.to_pydatetime()),
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),  # memory.iso, without a pandas Timestamp
         "demand": round(demand, 3),
         "replicas": replicas,
         "summary": f"{demand:.4g}/s -> {replicas} at {at:%m-%d %H:%M}Z",

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.base import Event
-from forecasting.features import BinSet, EventLayout, bin_set, event_window, plan_layout, relevant
+from forecasting.features import BinSet, EventLayout, bin_set, event_window, relevant
 from forecasting.models.calendar_filter import run_filter
 from forecasting.models.calendar_kernels import (
     cell_scale,
@@ -33,9 +33,10 @@ from forecasting.models.calendar_kernels import (
     robust_clip,
     zero_slots,
 )
-from forecasting.models.calendar_state import CalendarConfig, CalendarFit, Terms, cell_factor, seasonal
+from forecasting.models.calendar_state import CalendarConfig, CalendarFit, Terms, cell_factor
 from forecasting.models.calendar_stats import lift_spread, pool_kinds, shape_spread
 from forecasting.models.residual import Dynamics, calibrate
+from forecasting.models.shared_design import FitDesign, fit_design, seasonal_width
 from forecasting.series import DAY, QUANTILES, WEEK, prepare_history, step_of
 from forecasting.timeutil import stamps_ns, td_ns
 
@@ -88,16 +89,15 @@ def _terms(config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta) -> Te
 
 
 def _regress(
-    X: np.ndarray, z: np.ndarray, obs: np.ndarray, seasonal_width: int, prior: np.ndarray,
-    config: CalendarConfig, coarse: bool,
+    design: FitDesign, z: np.ndarray, obs: np.ndarray, prior: np.ndarray, config: CalendarConfig, coarse: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge coefficients of ``z`` on ``X`` over the observed rows, Huber-reweighted, and the
-    residuals of those rows."""
-    penalty = np.full(X.shape[1], 1e-6 * max(1, int(obs.sum())))
+    """Ridge coefficients of ``z`` on the design over the observed rows, Huber-reweighted, and the
+    residuals of those rows. The design's observed rows and Gram matrix are shared (``shared_design``)."""
+    penalty = np.full(design.columns, 1e-6 * max(1, int(obs.sum())))
     penalty[0] = 0.0
-    penalty[seasonal_width:] = config.prior_weight
-    Xo, zo = X[obs], z[obs]
-    A = Xo.T @ Xo + np.diag(penalty)
+    penalty[design.width:] = config.prior_weight
+    Xo, zo = design.observed, z[obs]
+    A = design.gram + np.diag(penalty)
     b = Xo.T @ zo + penalty * prior
     beta = np.linalg.solve(A, b)
     # Gross outliers (an outage's zeros, sporadic dropped samples) are down-weighted (Huber).
@@ -115,8 +115,8 @@ def _regress(
         # as large as a holiday's lift: weigh the event priors as the Bayesian ridge does,
         # residual variance / prior variance (prior sd PRIOR_SD in log lift), not a fixed weight.
         noise = float(np.var(zo - Xo @ beta))
-        extra = np.zeros(X.shape[1])
-        extra[seasonal_width:] = max(0.0, noise / PRIOR_SD**2 - config.prior_weight)
+        extra = np.zeros(design.columns)
+        extra[design.width:] = max(0.0, noise / PRIOR_SD**2 - config.prior_weight)
         beta = np.linalg.solve(A + np.diag(extra), b + extra * prior)
     return beta, zo - Xo @ beta
 
@@ -189,19 +189,17 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
     closed = zero_slots(stamps, y, td_ns(step)) if span >= 2 * WEEK else np.zeros(0, dtype=np.int64)
     z[in_zero_slots(stamps, td_ns(step), closed)] = np.nan
     evs = relevant(events, idx[0], idx[-1], step)
-    S = seasonal(terms, idx, step)
     obs = np.isfinite(z)
-    if obs.sum() < S.shape[1] + 2:  # (nearly) always zero: nothing for a regression to fit
+    if obs.sum() < seasonal_width(terms, idx, step) + 2:  # (nearly) always zero: nothing for a regression to fit
         closed = np.zeros(0, dtype=np.int64)
         z = np.log(y + offset)
         obs = np.isfinite(z)
     zlo, zhi = float(np.min(z[obs])), float(np.max(z[obs]))
-    layout = plan_layout(evs, idx, obs, step, config.shape_harmonics)
-    X = np.hstack([S, layout.design(idx, evs, step)])
-    width = S.shape[1]
-    prior = np.zeros(X.shape[1])
-    prior[width:] = _event_prior(layout, evs, X.shape[1] - width, bins)
-    beta, resid_obs = _regress(X, z, obs, width, prior, config, coarse)
+    design = fit_design(terms, idx, step, evs, obs, config.shape_harmonics)  # shared by fits on this grid
+    layout, width = design.layout, design.width
+    prior = np.zeros(design.columns)
+    prior[width:] = _event_prior(layout, evs, design.columns - width, bins)
+    beta, resid_obs = _regress(design, z, obs, prior, config, coarse)
     beta_s, beta_e = beta[:width], beta[width:]
     resid = np.full(len(z), np.nan)
     resid[obs] = resid_obs

@@ -16,6 +16,7 @@ import pandas as pd
 
 from forecasting.base import Event
 from forecasting.features import EventLayout, event_window
+from forecasting.series import future_index
 from forecasting.timeutil import stamps_ns, td_ns, ts_ns, utc_ns_index
 
 
@@ -39,7 +40,7 @@ def continuation(points: pd.Series, last: pd.Timestamp, step: pd.Timedelta) -> p
     pos = offset // step_ns - 1
     out = np.full(int(pos.max()) + 1, np.nan)
     out[pos] = values
-    return pd.Series(out, index=pd.date_range(last + step, periods=len(out), freq=step))
+    return pd.Series(out, index=future_index(last, step, len(out)))  # the grid's index, shared
 
 
 def lift_spread(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.series import extend_history, fill_gaps, prepare_history
+from forecasting.series import extend_history, fill_gaps, future_index, prepare_history
 
 IDX = pd.date_range("2026-01-01", periods=6, freq="15min", tz="UTC")
 
@@ -68,3 +68,13 @@ def test_extend_history_appends_after_the_end_only() -> None:
     np.testing.assert_array_equal(out.to_numpy(), [1, 2, 3, 4, np.nan, 6])
     with pytest.raises(ValueError, match=r"new_points: .* grid"):
         extend_history(history, pd.Series([1.0], index=[IDX[4] + pd.Timedelta(minutes=1)]))
+
+
+@pytest.mark.parametrize("last", [pd.Timestamp("2026-01-01T00:00Z"), pd.Timestamp("2026-01-01T01:00+01:00"),
+                                  pd.Timestamp("2026-01-01T00:00Z").as_unit("us")])
+def test_future_index_is_date_range_and_shared_per_grid(last: pd.Timestamp) -> None:
+    step = pd.Timedelta(minutes=1)
+    got = future_index(last, step, 5)
+    assert got.equals(pd.date_range(last + step, periods=5, freq=step)) and str(got.tz) == str(last.tz)
+    assert got.unit == pd.date_range(last + step, periods=5, freq=step).unit
+    assert future_index(last, step, 5) is got  # one index for every forecast of these steps

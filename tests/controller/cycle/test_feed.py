@@ -158,3 +158,20 @@ def test_a_deferred_refit_keeps_deciding_on_the_forecast_it_has(model: type[Flat
         assert forecast is None and feed.error is not None and "fit budget" in feed.error
     else:
         assert forecast is not None and forecast.mean[0] == level
+
+
+@pytest.mark.parametrize("minute", [1, 10])  # the update was due (a new step), or the refit was due by age
+def test_a_failed_update_over_budget_waits_for_the_next_cycle_instead_of_refitting(minute: int) -> None:
+    model = Flat()
+    feed = ForecastFeed(lambda: model, OPERATOR)
+    kept = _refresh(feed, 0, 1.0)
+    model.fail = "update"
+    assert _deferred(feed, minute, 2.0) is kept  # over budget: no fit, the forecast it had
+    assert (feed.fits, feed.failed_updates, feed.deferred) == (1, 1, 2 if minute == 10 else 1)
+    assert _deferred(feed, minute, 2.0) is kept and feed.fits == 1  # the next cycle, still over budget
+    model.fail = ""
+    got = _refresh(feed, minute, 2.0)  # budget again: the update is retried over the points it missed
+    assert got is not None and got.mean[0] == 2.0 and feed.fits == (2 if minute == 10 else 1)
+    model.fail = "update"
+    refitted = _refresh(feed, minute + 1, 3.0)  # within budget a failed update refits at once, as before
+    assert refitted is not None and refitted.mean[0] == 3.0

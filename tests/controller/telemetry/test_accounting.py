@@ -77,6 +77,23 @@ def test_observe_policy_exports_and_forgets() -> None:
         assert f"pitboss_operator_{gauge}{{" not in text, gauge
 
 
+def test_a_dropped_or_forgotten_series_comes_back_when_known_again() -> None:
+    """observe_policy caches each policy's children; a removed child is never written through a stale handle."""
+    m = OperatorMetrics()
+    m.observe_policy(facts(0, observed=35, current=2, ready=2))
+    m.observe_policy(facts(1, observed=None, current=2, ready=2))  # dropped: a gap
+    m.observe_policy(facts(2, observed=41, current=3, ready=3))
+    assert 'pitboss_operator_observed_demand{namespace="ns",policy="p"} 41.0' in m.exposition().decode()
+    m.observe_decision("ns", "p", "ScaleUp", 4, 3)
+    m.forget_except(set())
+    m.observe_policy(facts(3, observed=12, current=1, ready=1))  # the same name again (re-created)
+    m.observe_decision("ns", "p", "Steady", 1, 1)
+    text = m.exposition().decode()
+    assert 'pitboss_operator_observed_demand{namespace="ns",policy="p"} 12.0' in text
+    assert 'pitboss_operator_ready_replicas{namespace="ns",policy="p"} 1.0' in text
+    assert 'pitboss_operator_desired_replicas{namespace="ns",policy="p"} 1.0' in text
+
+
 def test_observe_incidents_counts_by_alert_and_times_resolution() -> None:
     m = OperatorMetrics()
     inc = Incident(id="a1", alertname="CapacityCeiling", severity=Severity("ticket"),

@@ -1,0 +1,131 @@
+"""The calendar fit's design matrix, built once for every policy that shares it (issue 14).
+
+Policies that forecast on the same grid (first stamp, length, step), with the
+same seasonal terms, the same relevant events and the same observed points
+(no gaps or closed hours of their own) have the same design matrix: only
+their demand differs. ``fit_design`` returns its observed rows and their Gram
+matrix (the left side of the normal equations) from a small bounded cache,
+so a cycle that fits N such policies builds and multiplies it once; each fit
+still solves its own right-hand side, with the same arrays and the same
+``np.linalg.solve``, so its forecast is bit-identical to a fit that built
+them itself (``tests/forecasting/test_shared_design.py``). A factorisation
+(Cholesky) shared as well would save ~0.1 ms more per fit and change the last
+bits, so the solve stays per fit.
+
+The operator's fits on one grid fall in the same cycle (the grid moves once
+per step; the fit budget spreads fits over the cycles of a step and the
+next), so a few entries suffice: ``MAX_ENTRIES`` bounds the memory (an entry
+is the observed design, ~15 MB at 14 days of 1-minute points). Entries are
+read-only. ``disabled()`` turns the cache off (a test's baseline). Called by
+``forecasting.models.calendar_fit.fit_prepared``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting.base import Event
+from forecasting.features import EventLayout, plan_layout
+from forecasting.models.calendar_state import Terms, seasonal
+from forecasting.timeutil import td_ns, ts_ns
+
+MAX_ENTRIES = 3  # the grid of this step, of the previous one, and one spare (another event calendar)
+
+
+@dataclass(frozen=True, eq=False)
+class FitDesign:
+    """The design of one (terms, grid, events, observed points): what every fit over it shares."""
+
+    width: int  # seasonal columns (the event columns follow)
+    layout: EventLayout  # the event columns
+    observed: np.ndarray  # the design's observed rows, (observed points, columns), read-only
+    gram: np.ndarray  # observed.T @ observed, read-only
+
+    @property
+    def columns(self) -> int:
+        return int(self.observed.shape[1])
+
+
+class DesignCache:
+    """A bounded least-recently-used cache of ``FitDesign`` by key; counts what it built."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self.enabled = True
+        self.built = 0  # designs computed (a miss, or every call while disabled)
+        self.hits = 0
+        self._entries: OrderedDict[tuple[object, ...], FitDesign] = OrderedDict()
+        self._lock = threading.Lock()  # fits may run on several threads (the local run, tests)
+
+    def get(self, key: tuple[object, ...], build: Callable[[], FitDesign]) -> FitDesign:
+        if not self.enabled:
+            self.built += 1
+            return build()
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found
+        design = build()  # outside the lock: a fit on another thread need not wait for this one
+        with self._lock:
+            self.built += 1
+            self._entries[key] = design
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return design
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.built = self.hits = 0
+
+
+CACHE = DesignCache()
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Every fit inside builds its own design (the baseline the shared one must equal)."""
+    was, CACHE.enabled = CACHE.enabled, False
+    try:
+        yield
+    finally:
+        CACHE.enabled = was
+
+
+def seasonal_width(terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta) -> int:
+    """Columns of the seasonal design of ``terms`` (from one row: its width does not depend on the rows)."""
+    return int(seasonal(terms, idx[:1], step).shape[1])
+
+
+def fit_design(
+    terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta, events: Sequence[Event], observed: np.ndarray,
+    shape_harmonics: int,
+) -> FitDesign:
+    """The (shared) design of a fit over ``idx`` with these relevant ``events`` and ``observed`` points."""
+    mask = np.asarray(observed, dtype=bool)
+    key = (terms, ts_ns(idx[0]), len(idx), td_ns(step), tuple(events), shape_harmonics,
+           hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).digest())
+
+    def build() -> FitDesign:
+        S = seasonal(terms, idx, step)
+        layout = plan_layout(events, idx, mask, step, shape_harmonics)
+        Xo = np.hstack([S, layout.design(idx, events, step)])[mask]
+        gram = Xo.T @ Xo
+        Xo.setflags(write=False)
+        gram.setflags(write=False)
+        return FitDesign(width=int(S.shape[1]), layout=layout, observed=Xo, gram=gram)
+
+    return CACHE.get(key, build)
+
+
+__all__ = ["CACHE", "MAX_ENTRIES", "DesignCache", "FitDesign", "disabled", "fit_design", "seasonal_width"]
