@@ -84,6 +84,8 @@ bench-operator: install
 	$(PY) benchmarks/bench_operator.py
 	$(PY) benchmarks/bench_operator_cpu.py
 	$(PY) benchmarks/bench_operator_shards.py
+	$(PY) benchmarks/bench_native_threads.py
+	$(PY) benchmarks/bench_shard_join.py --runs 3
 
 bench-observe: install system-deps
 	$(PY) benchmarks/bench_observe.py

@@ -95,12 +95,16 @@ def run(
     incidents_db: Path = typer.Option(
         Path(DEFAULT_INCIDENTS_DB), "--incidents-db", envvar="PITBOSS_INCIDENTS_DB",
         help="local incident log (SQLite; read by `pitboss incidents list`)"),
+    native_threads: int = typer.Option(
+        1, "--native-threads", envvar="PITBOSS_NATIVE_THREADS",
+        help="threads of numpy's BLAS/OpenMP pools (0: the libraries' default, sized by the node's cores)"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
     from controller.operator.app import (
         SourceFactory,
         build_incidents,
         build_operator,
+        limit_native_threads,
         open_incident_log,
         start_watches,
     )
@@ -140,6 +144,7 @@ def run(
     resend = parse_duration(alert_resend, field="--alert-resend-interval")
     if not 1 <= resend.total_seconds() <= 3600:
         raise InputError(f"expected 1s..1h, got {alert_resend!r}", field="--alert-resend-interval")
+    limit_native_threads(native_threads)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     api_client = _api_client(kubeconfig, context)  # no request yet: a bad kubeconfig fails before any file is made

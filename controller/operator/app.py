@@ -61,6 +61,28 @@ from controller.telemetry.metrics import OperatorMetrics
 log = logging.getLogger(__name__)
 
 
+def limit_native_threads(threads: int) -> dict[str, int]:
+    """Cap the BLAS/OpenMP pools numpy and statsmodels use at ``threads`` (0: leave them as the libraries chose).
+
+    OpenBLAS sizes its pool by the node's cores, not the pod's CPU limit, so one calendar fit (a few small
+    solves) spreads over every core and waits on them: on a loaded 2-core machine a fit took 1.2 s unpinned
+    against 0.14-0.25 s on one thread (docs/operator.md). The operator's work is many small fits, so one
+    thread each is the fast setting. threadpoolctl (a well-kept scikit-learn project) does this for every
+    native library loaded, where environment variables only work before numpy is imported.
+    Returns the thread count per library after the change (``threadpool_info``).
+    """
+    import numpy  # noqa: F401  (load the native pools first: threadpoolctl caps only what is loaded;
+    import scipy.linalg  # noqa: F401  scipy ships its own OpenBLAS, used by statsmodels)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    if threads < 0:
+        raise InputError(f"expected 0 (the libraries' default) or a positive count, got {threads}",
+                         field="--native-threads")
+    if threads:
+        threadpool_limits(limits=threads)  # process-wide, kept for the operator's life
+    return {f"{i['internal_api']}:{i.get('filepath', '')}": int(i["num_threads"]) for i in threadpool_info()}
+
+
 class _Unavailable:
     """A DemandSource that always fails: the policy holds with MetricsAvailable=False and says why."""
 

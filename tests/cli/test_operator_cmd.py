@@ -95,6 +95,7 @@ def test_validate_rejects_unreadable_and_non_yaml(tmp_path: Path) -> None:
         (["--alert-resend-interval", "0.5s"], "--alert-resend-interval"),
         (["--metrics-port", "70000"], "--metrics-port"),
         (["--log-level", "LOUD"], "--log-level"),
+        (["--native-threads", "-1"], "--native-threads"),
         (["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig"),
     ],
 )
