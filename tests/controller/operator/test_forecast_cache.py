@@ -12,42 +12,26 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import ClassVar, Self
 
-import numpy as np
 import pandas as pd
 
 from controller.operator.forecasts import ForecastCache
 from controller.operator.resources import parse_policy_spec
-from forecasting.base import REQUIRED_QUANTILES, Event, Forecast
+from tests.controller.cycle.flat_model import STEP, T0, Flat
 from tests.controller.operator.harness import policy_spec
 
-T0 = pd.Timestamp("2026-02-02T12:00:00Z")
-STEP = pd.Timedelta(minutes=1)
 SPEC = parse_policy_spec(policy_spec())
 
 
-class Flaky:
-    """Forecasts the last value it saw; its update raises while ``Flaky.failing``."""
+class Flaky(Flat):
+    """``Flat``, whose update raises while ``Flaky.failing``."""
 
     name: ClassVar[str] = "flaky"
     failing: ClassVar[bool] = False
 
-    def __init__(self) -> None:
-        self.end, self.level = T0, 0.0
-
-    def fit(self, history: pd.Series, events: Sequence[Event] = ()) -> Self:
-        self.end, self.level = history.index[-1], float(history.iloc[-1])
-        return self
-
     def update(self, new_points: pd.Series) -> Self:
         if Flaky.failing:
             raise ValueError("new_points: broken on purpose")
-        self.end, self.level = new_points.index[-1], float(new_points.iloc[-1])
-        return self
-
-    def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:
-        index = pd.date_range(self.end + STEP, periods=horizon, freq=STEP)
-        mean = np.full(horizon, self.level)
-        return Forecast(index=index, mean=mean, quantiles={q: mean for q in REQUIRED_QUANTILES}, model="flaky")
+        return super().update(new_points)
 
 
 def _history(minute: int) -> pd.Series:

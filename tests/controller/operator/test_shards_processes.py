@@ -165,9 +165,7 @@ def test_a_killed_replicas_policies_are_decided_again_by_another_within_the_leas
                 if a.token != b.token:
                     assert b.at - a.at > SYNC_S, f"p-{i:02d} written by {a.token} and {b.token} within one cycle"
         assert [w for w in emu.writes if w.status == 403] == []  # all within the manifests' RBAC
-        replicas = [emu.get("apps/v1", "deployments", NAMESPACE, f"app-{i:02d}")["spec"]["replicas"]
-                    for i in range(POLICIES)]
-        assert replicas == [3] * POLICIES
+        _assert_every_app_scaled_to(emu, 3)
     finally:
         stop_all(procs.values())
         api.close()
@@ -223,9 +221,12 @@ def test_a_replica_that_joins_late_gets_its_share_and_no_policy_has_two_writers(
               f"sync {SYNC_S:g}s); release to acquisition {acquired.at - released.at:.2f}s")
         assert share < LEASE_S, f"op-c took {share:.1f}s to get its share"
         assert [w for w in emu.writes if w.status == 403] == []  # the membership Leases are granted by name
-        replicas = [emu.get("apps/v1", "deployments", NAMESPACE, f"app-{i:02d}")["spec"]["replicas"]
-                    for i in range(POLICIES)]
-        assert replicas == [3] * POLICIES
+        _assert_every_app_scaled_to(emu, 3)
     finally:
         stop_all(procs.values())
         api.close()
+
+
+def _assert_every_app_scaled_to(emu: AttributedEmulator, replicas: int) -> None:
+    got = [emu.get("apps/v1", "deployments", NAMESPACE, f"app-{i:02d}")["spec"]["replicas"] for i in range(POLICIES)]
+    assert got == [replicas] * POLICIES
