@@ -108,8 +108,10 @@ buildah bud --layers \
 step "image $IMAGE built ($(grep -c 'Using cache' "$log") of $(grep -c 'STEP [0-9]' "$log") steps from the layer cache)"
 
 # Drop the layer images of earlier builds (each a few hundred MB): keep those this build made or reused.
-keep=$(grep -oE '(Using cache |--> )[0-9a-f]{12,64}' "$log" | awk '{print substr($NF, 1, 12)}' | sort -u)
-for id in $(buildah images --quiet --filter dangling=true --no-trunc | sed 's/^sha256://' | cut -c1-12); do
+# Compared on 11 hex digits: buildah prints a new layer as "--> <11 digits>" and a reused one in full.
+# No match (a build with nothing to keep) must not end the script under pipefail, hence the `|| true`.
+keep=$({ grep -oE '(Using cache |--> )[0-9a-f]{11,64}' "$log" || true; } | awk '{print substr($NF, 1, 11)}' | sort -u)
+for id in $(buildah images --quiet --filter dangling=true --no-trunc | sed 's/^sha256://' | cut -c1-11); do
   grep -qx "$id" <<<"$keep" || buildah rmi "$id" >/dev/null 2>&1 || true
 done
 buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' "$IMAGE" >&2
