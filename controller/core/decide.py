@@ -288,7 +288,9 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
             target = max(recommended, held_current)  # never scale down without metrics
         else:
             window = policy.scale_down.stabilization_window
-            stable = stabilized(recommended, state.recommendations, now, window)
+            # The window only holds a scale-down back, as the HPA's: its max never lifts the target above
+            # the current count (after a forecast-led scale-down the window still holds the higher counts).
+            stable = min(stabilized(recommended, state.recommendations, now, window), max(current, recommended))
             if forecast is not None and recommended < current:
                 guard = scale_down_guard(policy, forecast, q, now, recommended, current)
                 if guard.covered and guard.need < stable:

@@ -87,6 +87,9 @@ CASES = [
          [36.0] * FULL, observed=35.0, current=4, expected=3, reason="ScaleDownForecast",
          recommendations=[(5, 4), *[(m, 3) for m in range(1, 5)]],
          message_has=("needs 3 with scaleDown.margin 0.25: not holding the last 10m's 4",)),
+    Case("after a forecast-led scale-down the window's higher counts never scale back up (the HPA's min with current)",
+         [40.0] * FULL, observed=38.0, current=3, expected=3, reason="Hold",
+         recommendations=[(2, 4), (1, 3)]),
 ]
 
 
