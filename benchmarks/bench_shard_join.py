@@ -23,12 +23,9 @@ Run: python benchmarks/bench_shard_join.py [--runs 3] [--policies 60]
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,80 +39,39 @@ SYNC_S = 15.0
 SHARDS = 3
 
 
-def _wait(what: str, cond: Callable[[], bool], timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise SystemExit(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
-
-
 def one_run(policies: int) -> tuple[float, float, int]:
     """(join -> share s, release -> acquired s, old holder's writes after its release)."""
     from controller.operator.shards import shard_lease_name, shard_of
-    from tests.controller.operator.test_rbac import _roles
+    from tests.controller.operator.shard_cluster import holders, make_cluster, start_replica, wait
     from tests.harness import stop_all
     from tests.kube.attributed import AttributedEmulatorThread
-    from tests.kube.fixtures import (
-        NAMESPACE,
-        SYSTEM_NAMESPACE,
-        api_client_for,
-        create,
-        deployment,
-        scaling_policy,
-        served,
-        write_kubeconfig,
-    )
+    from tests.kube.fixtures import api_client_for, served
 
     gen = served(AttributedEmulatorThread())
     emu, url = next(gen)
     api = api_client_for(url)
     tmp = tempfile.TemporaryDirectory(prefix="bench-join-")
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
+    procs: dict[str, subprocess.Popen[str]] = {}
 
     def start(name: str) -> None:
-        home = Path(tmp.name) / name
-        home.mkdir()
-        procs[name] = subprocess.Popen(
-            [str(Path(sys.executable).parent / "pitboss"), "operator", "run",
-             "--kubeconfig", str(write_kubeconfig(home, url, token=f"token-{name}")),
-             "--sync-period", f"{SYNC_S:g}s", "--lease-duration", f"{LEASE_S:g}s", "--shards", str(SHARDS),
-             "--lease-namespace", SYSTEM_NAMESPACE, "--identity", name, "--incidents-db", str(home / "i.db")],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def holders() -> dict[int, str]:
-        out = {}
-        for i in range(SHARDS):
-            lease = emu.get("coordination.k8s.io/v1", "leases", SYSTEM_NAMESPACE,
-                            shard_lease_name("pitboss-operator", i, SHARDS))
-            out[i] = str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
-        return out
+        procs[name] = start_replica(Path(tmp.name), url, name, shards=SHARDS, sync_s=SYNC_S, lease_s=LEASE_S)
 
     try:
-        for i in range(policies):
-            create(api, deployment(f"app-{i:03d}", 1))
-            create(api, scaling_policy(f"p-{i:03d}", {
-                "targetRef": {"kind": "Deployment", "name": f"app-{i:03d}"},
-                "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
-                "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
-        for name in ("op-a", "op-b", "op-c"):
-            emu.enforce_rbac(f"token-{name}", _roles())
+        uids = make_cluster(emu, api, policies, ("op-a", "op-b", "op-c"))
         start("op-a")
         start("op-b")
-        _wait("the first two holding every shard", lambda: set(holders().values()) == {"op-a", "op-b"},
-              4 * LEASE_S + 30)
-        before = holders()
+        wait("the first two holding every shard", lambda: set(holders(emu, SHARDS).values()) == {"op-a", "op-b"},
+             4 * LEASE_S + 30)
+        before = holders(emu, SHARDS)
         start("op-c")
-        _wait("one shard each", lambda: sorted(holders().values()) == ["op-a", "op-b", "op-c"], 4 * LEASE_S + 30)
-        (moved,) = [i for i, h in holders().items() if h == "op-c"]
+        wait("one shard each", lambda: sorted(holders(emu, SHARDS).values()) == ["op-a", "op-b", "op-c"],
+             4 * LEASE_S + 30)
+        (moved,) = [i for i, h in holders(emu, SHARDS).items() if h == "op-c"]
         old = f"token-{before[moved]}"
         lease = emu.writes_by(f"/leases/{shard_lease_name('pitboss-operator', moved, SHARDS)}")
         acquired = next(w for w in lease if w.token == "token-op-c")
         released = [w for w in lease if w.token == old and w.at < acquired.at][-1]
         joined = min(w.at for w in emu.writes if w.token == "token-op-c")
-        uids = {p["metadata"]["name"]: p["metadata"]["uid"]
-                for p in emu.list("pitboss.dev/v1alpha1", "scalingpolicies", NAMESPACE)}
         theirs = {n for n, uid in uids.items() if shard_of(uid, SHARDS) == moved}
         late = [w for w in emu.writes if w.token == old and w.at > released.at and w.status < 300
                 and any(f"/scalingpolicies/{n}/" in w.path for n in theirs)]

@@ -14,10 +14,8 @@ starts a lease duration after it).
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,19 +25,13 @@ import pytest
 from kubernetes import client
 
 from controller.operator.shards import shard_lease_name, shard_of
-from tests.conftest import REPO
-from tests.controller.operator.test_rbac import _roles
+from tests.controller.operator.shard_cluster import GROUP, PLURAL, VERSION, holders, make_cluster, start_replica, wait
 from tests.harness import stop_all
 from tests.kube.attributed import AttributedEmulator, AttributedEmulatorThread, Write
 from tests.kube.fixtures import (
     NAMESPACE,
-    SYSTEM_NAMESPACE,
     api_client_for,
-    create,
-    deployment,
-    scaling_policy,
     served,
-    write_kubeconfig,
 )
 
 SHARDS = 3
@@ -47,26 +39,12 @@ POLICIES = 30
 LEASE_S = 8.0  # renewDeadline 5.3 s, retryPeriod 1.07 s (client-go's proportions)
 SYNC_S = 2.0
 REPLICAS = ("op-a", "op-b", "op-c")
-GROUP, VERSION, PLURAL = "pitboss.dev", "v1alpha1", "scalingpolicies"
 
 
 @pytest.fixture
 def akube() -> Iterator[tuple[AttributedEmulator, str]]:
     """``kube`` with every write attributed to its token."""
     yield from served(AttributedEmulatorThread())
-
-
-def _cluster(emu: AttributedEmulator, api: client.ApiClient) -> dict[str, str]:
-    """POLICIES Deployments with a policy each, the manifests' RBAC for every replica's token; uid by name."""
-    for i in range(POLICIES):
-        create(api, deployment(f"app-{i:02d}", 1))
-        create(api, scaling_policy(f"p-{i:02d}", {
-            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
-            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
-            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
-    for name in REPLICAS:
-        emu.enforce_rbac(f"token-{name}", _roles())
-    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in _policies(emu)}
 
 
 def _raise_min_replicas(api: client.ApiClient) -> None:
@@ -77,27 +55,16 @@ def _raise_min_replicas(api: client.ApiClient) -> None:
                                               {"spec": {"minReplicas": 3}})
 
 
+def _cluster(emu: AttributedEmulator, api: client.ApiClient) -> dict[str, str]:
+    return make_cluster(emu, api, POLICIES, REPLICAS)
+
+
 def _start(tmp_path: Path, url: str, name: str) -> subprocess.Popen[str]:
-    home = tmp_path / name
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "pitboss"), "operator", "run",
-         "--kubeconfig", str(write_kubeconfig(home, url, token=f"token-{name}")),
-         "--sync-period", f"{SYNC_S:g}s", "--lease-namespace", SYSTEM_NAMESPACE, "--identity", name,
-         "--shards", str(SHARDS), "--lease-duration", f"{LEASE_S:g}s",
-         "--incidents-db", str(home / "incidents.db")],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(home / "stderr.log", "w"), text=True,
-    )
+    return start_replica(tmp_path, url, name, shards=SHARDS, sync_s=SYNC_S, lease_s=LEASE_S)
 
 
-def _wait(what: str, cond: Any, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+def _holders(emu: AttributedEmulator) -> dict[int, str]:
+    return holders(emu, SHARDS)
 
 
 def _policies(emu: AttributedEmulator) -> list[dict[str, Any]]:
@@ -108,15 +75,6 @@ def _decided(emu: AttributedEmulator, generation: int) -> bool:
     items = _policies(emu)
     return len(items) == POLICIES and all(
         (p.get("status") or {}).get("observedGeneration") == generation for p in items)
-
-
-def _holders(emu: AttributedEmulator) -> dict[int, str]:
-    out = {}
-    for i in range(SHARDS):
-        lease = emu.get("coordination.k8s.io/v1", "leases", SYSTEM_NAMESPACE,
-                        shard_lease_name("pitboss-operator", i, SHARDS))
-        out[i] = str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
-    return out
 
 
 def _writes_of(emu: AttributedEmulator, i: int) -> list[Write]:
@@ -132,7 +90,7 @@ def test_a_killed_replicas_policies_are_decided_again_by_another_within_the_leas
     uids = _cluster(emu, api)
     procs = {name: _start(tmp_path, url, name) for name in REPLICAS}
     try:
-        _wait("every policy decided and every shard held", lambda: _decided(emu, 1) and all(_holders(emu).values()),
+        wait("every policy decided and every shard held", lambda: _decided(emu, 1) and all(_holders(emu).values()),
               120)
         holders = _holders(emu)
         victim = holders[0]
@@ -146,7 +104,7 @@ def test_a_killed_replicas_policies_are_decided_again_by_another_within_the_leas
         procs[victim].wait(10)
         killed_at = time.monotonic()
         _raise_min_replicas(api)
-        _wait("every policy decided again", lambda: _decided(emu, 2), 4 * LEASE_S + 30)
+        wait("every policy decided again", lambda: _decided(emu, 2), 4 * LEASE_S + 30)
         new_holders = _holders(emu)
         assert victim not in new_holders.values() and all(new_holders.values())
 
@@ -190,11 +148,11 @@ def test_a_replica_that_joins_late_gets_its_share_and_no_policy_has_two_writers(
     early, late = REPLICAS[:2], REPLICAS[2]
     procs = {name: _start(tmp_path, url, name) for name in early}
     try:
-        _wait("every policy decided and every shard held by the first two",
+        wait("every policy decided and every shard held by the first two",
               lambda: _decided(emu, 1) and set(_holders(emu).values()) == set(early), 120)
         before = _holders(emu)
         procs[late] = _start(tmp_path, url, late)
-        _wait("one shard each", lambda: sorted(_holders(emu).values()) == sorted(REPLICAS), 60)
+        wait("one shard each", lambda: sorted(_holders(emu).values()) == sorted(REPLICAS), 60)
         after = _holders(emu)
         (moved,) = [i for i, h in after.items() if h == late]
         old = f"token-{before[moved]}"
@@ -202,7 +160,7 @@ def test_a_replica_that_joins_late_gets_its_share_and_no_policy_has_two_writers(
         assert {i: h for i, h in after.items() if i != moved} == {i: h for i, h in before.items() if i != moved}
 
         _raise_min_replicas(api)  # everyone decides again: op-c must decide the moved shard's policies
-        _wait("every policy decided again", lambda: _decided(emu, 2), 60)
+        wait("every policy decided again", lambda: _decided(emu, 2), 60)
 
         lease = _lease_writes(emu, moved)
         acquired = next(w for w in lease if w.token == f"token-{late}")
