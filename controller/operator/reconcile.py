@@ -340,6 +340,8 @@ class Reconciler:
         policy = fx.policy
         for what, call in fx.incidents:
             self._incidents_call(what, call)
+        # status.openIncidents: what a new owner adopts without Alertmanager (IncidentReporter._adopt)
+        self._incidents_call("open_incidents", lambda r: fx.status.set(openIncidents=r.open_incidents(policy)))
         dumped = fx.dump_memory()
         written = self._write_status(policy, fx.status, quiet=fx.quiet)
         if dumped is not None and policy.uid:
