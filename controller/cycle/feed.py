@@ -93,6 +93,7 @@ class ForecastFeed:
         self.basis: object = None  # what the forecast is of (series, grid): a changed one drops the forecast
         self.note: str | None = None  # why the forecast is not a fit for the current key (a queued refit)
         self._dropped: str | None = None  # why a changed basis dropped the forecast, until the refit
+        self._predicted_for: Hashable = None  # the queued key the previous model last predicted for
         self.fits = self.updates = self.failed_fits = self.failed_updates = self.deferred = 0
         self.fit_seconds = self.update_seconds = 0.0
         self.failures: deque[Failure] = deque(maxlen=MAX_FAILURES)  # the latest, for the reports
@@ -133,7 +134,7 @@ class ForecastFeed:
         if action == "refit" and defer_refit:
             self.deferred += 1
             if key != self.key and self.current is not None:
-                return self._queued(end, new_points, horizon, events, basis, changed)
+                return self._queued(end, new_points, horizon, events, key, basis, changed)
             if self.current is None:
                 self.error = self._dropped or "forecast fit deferred to a later cycle: this cycle's fit budget is spent"
                 return None
@@ -156,7 +157,7 @@ class ForecastFeed:
         return self.current
 
     def _queued(self, end: pd.Timestamp, new_points: Callable[[], pd.Series], horizon: int,
-                events: Sequence[Event], basis: object, changed: str) -> Forecast | None:
+                events: Sequence[Event], key: Hashable, basis: object, changed: str) -> Forecast | None:
         """A changed key's refit waits for a later cycle's budget: what to decide on until then.
 
         Same ``basis`` (the spec changed elsewhere, or the model, the horizon, the events): the previous
@@ -179,11 +180,12 @@ class ForecastFeed:
                      " fit budget")
         if self.model is not None and self._updatable() and (self.end is None or end > self.end):
             self._update(end, new_points, horizon, events)  # a failure keeps the forecast it had
-        elif self.model is not None:
-            try:  # the same points, the new horizon and events: a prediction, no fit
+        elif self.model is not None and self._predicted_for != key:
+            try:  # the same points, the new horizon and events: a prediction (once per key), no fit
                 self.current = self.model.predict(horizon, events)
             except ValueError as exc:
                 self.failures.append(Failure(end, "update", str(exc)))
+        self._predicted_for = key
         return self.current
 
     def _refit(self, end: pd.Timestamp, history: Callable[[], pd.Series], horizon: int,
