@@ -98,6 +98,9 @@ def run(
     native_threads: int = typer.Option(
         1, "--native-threads", envvar="PITBOSS_NATIVE_THREADS",
         help="threads of numpy's BLAS/OpenMP pools (0: the libraries' default, sized by the node's cores)"),
+    cache: bool = typer.Option(
+        True, "--cache/--no-cache",
+        help="read policies, events and Deployment/StatefulSet replicas from watch-fed caches (not with --once)"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
     from controller.operator.app import (
@@ -168,6 +171,7 @@ def run(
         incidents=incidents,
         deliver_in_background=not once,
         shards=shards,
+        cache=cache and not once,  # one cycle: a LIST is cheaper than a LIST and a watch
     )
     if metrics_port:
         serve(op.metrics, metrics_port)

@@ -10,6 +10,7 @@ timeout resumes from the bookmark the emulator sent, without a relist.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,7 +21,8 @@ from kubernetes import client
 from controller.operator.cached import format_selector, workload_scale
 from controller.operator.informer import Informer
 from controller.targets.base import ScaleState
-from tests.kube.fixtures import NAMESPACE, create, deployment
+from tests.kube.emulator import EmulatorThread
+from tests.kube.fixtures import NAMESPACE, api_client_for, create, deployment, served
 
 DEPLOYMENTS = r"^/apis/apps/v1/deployments$"
 
@@ -84,6 +86,46 @@ def test_a_watch_too_old_for_the_event_log_relists(kube: Any, api: Any, informer
     assert informer.lists == 2
     assert sorted(k for k in (f"game-{i}" for i in range(5)) if informer.get((NAMESPACE, k))) == [
         f"game-{i}" for i in range(5)]
+
+
+@pytest.fixture
+def kube_thread() -> Iterator[tuple[EmulatorThread, Any, str]]:
+    """(thread, emulator, url): the ``kube`` fixture's emulator, with its thread (to run code on its loop)."""
+    thread = EmulatorThread()
+    for emu, url in served(thread):
+        yield thread, emu, url
+
+
+def test_a_watch_that_falls_behind_the_event_log_ends_with_410_and_relists(
+        kube_thread: tuple[EmulatorThread, Any, str]) -> None:
+    """Mid-watch: more changes between two of the emulator's polls than its log keeps, so some were dropped."""
+    thread, emu, url = kube_thread
+    emu.event_log_size = 3
+    api = api_client_for(url)
+    create(api, deployment("slots-api", 4))
+    apps = client.AppsV1Api(api)
+    informer: Informer[ScaleState] = Informer("deployments", apps.list_deployment_for_all_namespaces, (),
+                                              workload_scale, lambda s: s.resource_version or "",
+                                              timeout_seconds=30).start()
+    try:
+        assert informer.wait_synced(5)
+        wait_for(lambda: [r for r in emu.requests("GET", DEPLOYMENTS) if r.query.get("watch") == "true"])
+        time.sleep(0.1)  # the watch is polling the log
+        done = threading.Event()
+
+        def burst() -> None:  # on the emulator's loop: no poll of the watch runs in between
+            for i in range(5):
+                emu.put_object(deployment(f"game-{i}", 1), "deployments")
+            done.set()
+
+        thread.loop.call_soon_threadsafe(burst)
+        assert done.wait(5)
+        wait_for(lambda: informer.relists >= 1 and informer.synced)
+        assert informer.lists == 2  # not a resumed watch: a fresh list
+        assert all(informer.get((NAMESPACE, f"game-{i}")) for i in range(5))
+    finally:
+        informer.stop()
+        api.close()
 
 
 def test_an_http_410_on_the_watch_relists(kube: Any, api: Any, informer: Informer[ScaleState]) -> None:

@@ -73,10 +73,8 @@ class Reads(State):
                 pending = [{"type": "ADDED", "object": copy.deepcopy(o)} for o in self._items(rtype, p.namespace)]
             else:
                 last = int(since)
-                if log and log[0][0] > last + 1 and len(log) == log.maxlen:
-                    pending = [{"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "code": 410,
-                                                              "reason": "Expired", "status": "Failure",
-                                                              "message": f"too old resource version: {since}"}}]
+                if _expired(log, last):
+                    pending = [_gone(since)]
                     last = -1
         try:
             for event in pending:
@@ -85,6 +83,8 @@ class Reads(State):
             while last >= 0 and time.monotonic() < deadline and not self.closing:
                 last = await self._send_fresh(response, log, last, wanted)
                 await asyncio.sleep(0.02)
+            if last == -2:  # the log dropped events this watch had not been sent yet: the client must relist
+                await response.write(json.dumps(_gone("(dropped while watching)")).encode() + b"\n")
             if last >= 0 and bookmarks and not self.closing:
                 # Before closing, as the API server's watch cache does: everything up to here was sent.
                 with self._store_lock:
@@ -100,15 +100,32 @@ class Reads(State):
 
     async def _send_fresh(self, response: aiohttp.web.StreamResponse, log: deque[tuple[int, str, dict[str, Any]]],
                           last: int, wanted: Any) -> int:
-        """Send the logged events after ``last`` that the watch wants; the last one's resourceVersion."""
+        """Send the logged events after ``last`` that the watch wants; the last one's resourceVersion.
+
+        -2 (nothing sent) when the log no longer holds every event after ``last``: a watch that fell
+        further behind than the log keeps ends with 410, as the API server's watch cache ends it.
+        """
         with self._store_lock:
             fresh = []
             for entry in reversed(log):  # newest first: stop at what was sent (a long log is not rescanned)
                 if entry[0] <= last:
                     break
                 fresh.append(entry)
+            else:
+                if _expired(log, last):
+                    return -2
         for rv, kind, obj in reversed(fresh):
             last = rv
             if wanted(obj):
                 await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
         return last
+
+
+def _expired(log: deque[tuple[int, str, dict[str, Any]]], last: int) -> bool:
+    """The log (full, so it has dropped events) starts after ``last``: events after it may be lost."""
+    return bool(log) and log[0][0] > last + 1 and len(log) == log.maxlen
+
+
+def _gone(since: str) -> dict[str, Any]:
+    return {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "code": 410, "reason": "Expired",
+                                        "status": "Failure", "message": f"too old resource version: {since}"}}
