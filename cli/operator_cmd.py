@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from cli.common import console, guarded
 from cli.incidents_cmd import DEFAULT_DB as DEFAULT_INCIDENTS_DB  # the same log `pitboss incidents list` reads
 from controller.core.durations import format_duration, parse_duration
 from controller.errors import InputError
+
+CACHE_SYNC_WAIT_S = 10.0  # `operator run` waits this long at most for its informers before the loop starts
 
 operator_app = typer.Typer(help="The Kubernetes operator: reconcile loop, CRDs, manifest checks.", no_args_is_help=True)
 
@@ -201,6 +204,12 @@ def run(
     signal.signal(signal.SIGTERM, lambda *_: op.loop.stop())
     signal.signal(signal.SIGINT, lambda *_: op.loop.stop())
     start_watches(op, namespace)
+    if op.informers is not None:  # a few seconds at most: until then a cycle would read the API directly
+        started = time.monotonic()
+        synced = op.informers.wait_synced(CACHE_SYNC_WAIT_S)
+        logging.getLogger("pitboss.operator").info(
+            "caches synced in %.1fs" if synced else "caches not synced after %.0fs: cycles read the API directly "
+            "until they are", time.monotonic() - started if synced else CACHE_SYNC_WAIT_S)
     logging.getLogger("pitboss.operator").info(
         "operator running: sync %s, namespace %s", format_duration(period), namespace or "(all)")
     try:
