@@ -92,7 +92,7 @@ def test_the_weighted_gram_is_cached_and_forecasts_stay_bit_identical() -> None:
     try:
         a = [Calendar().fit(hist * k).predict(24) for k in (1, 3)]
         assert (shared_design.CACHE.built, shared_design.CACHE.hits) == (1, 1)
-        design = next(iter(shared_design.CACHE._entries.values()))
+        _, design = next(iter(shared_design.CACHE._entries.values()))  # (grid end, design)
         assert design.weights is not None and design.weights.min() == pytest.approx(0.3)
         X, w = design.observed, design.weights
         assert np.allclose(design.gram, (X * w[:, None]).T @ X)  # X'WX, not X'X
