@@ -7,10 +7,10 @@ policies decide meanwhile), so the first cycles fit part of the policies each
 ("fitting" rows); once every policy is fitted, ``--cycles`` steady cycles
 reuse the models: each policy takes its new 1-minute point in its phase of
 the step's four 15 s cycles, so every steady cycle updates a quarter of them
-(``--no-spread-updates``: all of them in every 4th cycle, the others reuse). The emulator (tests/kube) runs in a child process, pinned to the
-second core when there is one, so the bench process (pinned to the first)
-holds only the operator: its RSS growth divided by the policies is the memory
-per policy. Cases, each for every ``--sizes`` entry:
+(``--no-spread-updates``: all of them in every 4th cycle, the others reuse).
+The emulator (tests/kube) runs in a child process, pinned to the second core
+when there is one, so the bench process (pinned to the first) holds only the
+operator: its RSS growth divided by the policies is the memory per policy. Cases, each for every ``--sizes`` entry:
 
 * ``1 shard``: one operator reconciles every policy (default for 1,000;
   ``--single-10k`` adds it at 10,000, a first cycle of several minutes).

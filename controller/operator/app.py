@@ -263,8 +263,9 @@ def build_operator(
     cycle delivers inline at its end: ``--once``). ``shards`` > 1 (with leader election) splits the
     policies over that many Leases (``controller.operator.shards``); 1 is the single-leader Lease.
     ``spread_updates`` (default) spreads each step's forecast updates over the step's cycles
-    (``controller.operator.forecasts``). ``cache`` starts the informers (``controller.operator.cached``; each watch lasts ``cache_timeout``
-    seconds before it resumes): a steady cycle then sends no LIST and no GET per policy.
+    (``controller.operator.forecasts``). ``cache`` starts the informers (``controller.operator.cached``;
+    each watch lasts ``cache_timeout`` seconds before it resumes): a steady cycle then sends no LIST and
+    no GET per policy.
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
