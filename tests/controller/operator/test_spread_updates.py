@@ -4,13 +4,15 @@ With ``spread`` (the sync period; ``pitboss operator run`` sets it unless ``--no
 each policy takes its new point in its phase of the k = step / sync period cycles of a step, or in
 the first cycle after when its phase's was missed; one more than a step behind, it updates at once.
 40 policies, a 1-minute step, 15 s cycles: 10 updates a cycle, not 40 in one and none in three. A
-tiny forecaster stands in for a model (``tests/controller/cycle/flat_model.py``).
+tiny forecaster stands in for a model (``tests/controller/cycle/flat_model.py``), except in the
+last test: the production wiring (``build_operator``) on the strict emulator with the calendar model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -18,10 +20,12 @@ from kubernetes import client
 
 from controller.cycle.feed import value_at
 from controller.operator.app import build_operator
+from controller.operator.clock import FakeClock
 from controller.operator.forecasts import ForecastCache, Phases, slot_of
 from controller.operator.resources import parse_policy_spec
 from tests.controller.cycle.flat_model import STEP, T0, Flat
-from tests.controller.operator.harness import policy_spec
+from tests.controller.operator.harness import EVENT_START, TraceDemand, policy_spec
+from tests.kube.fixtures import NAMESPACE, api_client_for, create, deployment, scaling_policy
 
 SPEC = parse_policy_spec(policy_spec())
 SYNC = timedelta(seconds=15)
@@ -118,3 +122,32 @@ def test_the_operator_spreads_updates_unless_told_not_to(spread: bool, expected:
         assert op.reconciler.forecasts.spread == expected
     finally:
         op.close()
+
+
+@pytest.mark.parametrize(("spread", "expected"), [(True, [2, 2, 2, 2]), (False, [8, 0, 0, 0])])
+def test_the_operator_updates_a_quarter_of_its_policies_in_each_cycle_of_a_step(
+        kube: Any, api: Any, spread: bool, expected: list[int]) -> None:
+    """8 policies, every one fitted in the first cycle: over the next step's four cycles the operator
+    updates 2 models a cycle (8 in the first without the spread), every policy decided in every cycle."""
+    _emu, url = kube
+    names = [f"slots-{i}" for i in range(8)]
+    for name in names:
+        create(api, deployment(f"{name}-api", 4))
+        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{name}-api"}
+        create(api, scaling_policy(name, policy_spec(targetRef=target)))
+    clock = FakeClock(EVENT_START - timedelta(hours=2))  # on a whole minute: the step's first cycle
+    op = build_operator(api_client_for(url), namespace=NAMESPACE, demand=TraceDemand(), clock=clock,
+                        sync_period=SYNC, leader_election=False, fit_budget=timedelta(minutes=10),
+                        spread_updates=spread)
+    try:
+        per_cycle = []
+        for _ in range(8):
+            report = op.loop.step()
+            assert report is not None and len(report.outcomes) == len(names)
+            assert not [o.error for o in report.outcomes if o.error]
+            per_cycle.append((report.fits, report.updates))
+            clock.advance(SYNC)
+    finally:
+        op.close()
+    assert per_cycle[:4] == [(8, 0), (0, 0), (0, 0), (0, 0)]  # the first fits, then nothing new in the step
+    assert [updates for _, updates in per_cycle[4:]] == expected, per_cycle
