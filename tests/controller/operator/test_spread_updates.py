@@ -116,7 +116,8 @@ def test_slot_of_a_cycle_in_its_step(second: float, step: pd.Timedelta, expected
 
 @pytest.mark.parametrize(("spread", "expected"), [(True, SYNC), (False, None)])
 def test_the_operator_spreads_updates_unless_told_not_to(spread: bool, expected: timedelta | None) -> None:
-    op = build_operator(client.ApiClient(), namespace=None, demand=lambda _spec: None,  # type: ignore[arg-type,return-value]
+    op = build_operator(client.ApiClient(), namespace=None,
+                        demand=lambda _spec: None,  # type: ignore[arg-type,return-value]
                         sync_period=SYNC, leader_election=False, spread_updates=spread)
     try:
         assert op.reconciler.forecasts.spread == expected
