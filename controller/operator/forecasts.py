@@ -105,7 +105,6 @@ class ForecastCache:
         self.fits = 0
         self.updates = 0
         self.deferred = 0  # refits put off to a later cycle (the fit budget was spent)
-        self.held = 0  # updates put off to the policy's phase of the step (``spread``)
         # Updates spread over the cycles of a step, ``spread`` apart (the sync period; None: every policy
         # updates in the first cycle after its step moved).
         self.spread = spread
@@ -150,7 +149,6 @@ class ForecastCache:
         feed.make_model = lambda: self.factory(spec.forecast.model)
         end = history.index[-1]
         if self._holds(uid, feed, end, key, spec.forecast.step, now):
-            self.held += 1
             return feed.current, None
         fits, updates, deferred, seconds = feed.fits, feed.updates, feed.deferred, feed.fit_seconds
 
