@@ -5,11 +5,12 @@ history (20,160 points). Fits are spread over cycles (what ``pitboss operator
 run`` wires: a quarter of the sync period per cycle goes to fitting, the other
 policies decide meanwhile), so the first cycles fit part of the policies each
 ("fitting" rows); once every policy is fitted, ``--cycles`` steady cycles
-reuse the models (``update`` when the 1-minute step moves, every 4th 15 s
-cycle). The emulator (tests/kube) runs in a child process, pinned to the
-second core when there is one, so the bench process (pinned to the first)
-holds only the operator: its RSS growth divided by the policies is the memory
-per policy. Cases, each for every ``--sizes`` entry:
+reuse the models: each policy takes its new 1-minute point in its phase of
+the step's four 15 s cycles, so every steady cycle updates a quarter of them
+(``--no-spread-updates``: all of them in every 4th cycle, the others reuse).
+The emulator (tests/kube) runs in a child process, pinned to the second core
+when there is one, so the bench process (pinned to the first) holds only the
+operator: its RSS growth divided by the policies is the memory per policy. Cases, each for every ``--sizes`` entry:
 
 * ``1 shard``: one operator reconciles every policy (default for 1,000;
   ``--single-10k`` adds it at 10,000, a first cycle of several minutes).
@@ -151,7 +152,7 @@ MAX_FIT_CYCLES = 400  # a bound: the spread fits of 10,000 policies take ~100 cy
 
 # ---- cycles ------------------------------------------------------------------------
 def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
-               fit_budget: float | None = None, cache: bool = True) -> CaseResult:
+               fit_budget: float | None = None, cache: bool = True, spread: bool = True) -> CaseResult:
     from controller.operator.app import build_operator
     from controller.operator.clock import FakeClock
     from controller.operator.shards import ShardedElector
@@ -167,7 +168,8 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
                           identity=f"op-{k}", shards=shards,
                           # None: production's quarter of the sync period; 0: no budget (fit all at once)
                           fit_budget=None if fit_budget is None else timedelta(seconds=fit_budget or 1e9),
-                          cache=cache)  # as `pitboss operator run`: the informers' caches (--no-cache: direct reads)
+                          cache=cache,  # as `pitboss operator run`: the informers' caches (--no-cache: direct reads)
+                          spread_updates=spread)  # each step's updates spread over its cycles (as the operator)
            for k in range(shards)]
     t0 = time.perf_counter()
     for op in ops:
@@ -333,6 +335,9 @@ def main() -> None:
     parser.add_argument("--no-takeover", action="store_true", help="skip the three-process takeover case")
     parser.add_argument("--no-cache", action="store_true",
                         help="read the API directly every cycle (LIST, GET /scale per policy), as before the informers")
+    parser.add_argument("--no-spread-updates", action="store_true",
+                        help="every policy updates in the first cycle of a step, as `pitboss operator run"
+                             " --no-spread-updates` (default: each in its phase of the step's cycles)")
     parser.add_argument("--fit-budget", type=float, default=None,
                         help="seconds of fitting per cycle (default: a quarter of the sync period, as "
                              "`pitboss operator run`; 0: no budget, the first cycle fits every policy)")
@@ -348,8 +353,10 @@ def main() -> None:
     for n in args.sizes:
         with Emulator(n, emu_cpu) as url:
             if n <= 1000 or args.single_10k:
-                results.append(run_cycles(url, n, 1, args.cycles, console, args.fit_budget, not args.no_cache))
-            results.append(run_cycles(url, n, 3, args.cycles, console, args.fit_budget, not args.no_cache))
+                results.append(run_cycles(url, n, 1, args.cycles, console, args.fit_budget, not args.no_cache,
+                                          not args.no_spread_updates))
+            results.append(run_cycles(url, n, 3, args.cycles, console, args.fit_budget, not args.no_cache,
+                                          not args.no_spread_updates))
             if not args.no_takeover and n == min(args.sizes):
                 os.sched_setaffinity(0, set(cpus))  # three processes of their own
                 takeovers.append((n, run_takeover(url, n, console)))

@@ -104,6 +104,10 @@ def run(
     cache: bool = typer.Option(
         True, "--cache/--no-cache",
         help="read policies, events and Deployment/StatefulSet replicas from watch-fed caches (not with --once)"),
+    spread_updates: bool = typer.Option(
+        True, "--spread-updates/--no-spread-updates",
+        help="spread each forecast step's model updates (and the status writes they cause) over the step's"
+        " cycles, each policy in its phase (--no-spread-updates: every policy updates in the step's first cycle)"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
     from controller.operator.app import (
@@ -175,6 +179,7 @@ def run(
         deliver_in_background=not once,
         shards=shards,
         cache=cache and not once,  # one cycle: a LIST is cheaper than a LIST and a watch
+        spread_updates=spread_updates,
     )
     if metrics_port:
         serve(op.metrics, metrics_port)

@@ -239,6 +239,7 @@ def build_operator(
     clock: Clock | None = None,
     sync_period: timedelta = timedelta(seconds=15),
     fit_budget: timedelta | None = None,
+    spread_updates: bool = True,
     leader_election: bool = True,
     lease_namespace: str = "pitboss-system",
     lease_name: str = "pitboss-operator",
@@ -261,8 +262,10 @@ def build_operator(
     ``DeliveryWorker`` thread (started here) unless ``deliver_in_background`` is False (then each
     cycle delivers inline at its end: ``--once``). ``shards`` > 1 (with leader election) splits the
     policies over that many Leases (``controller.operator.shards``); 1 is the single-leader Lease.
-    ``cache`` starts the informers (``controller.operator.cached``; each watch lasts ``cache_timeout``
-    seconds before it resumes): a steady cycle then sends no LIST and no GET per policy.
+    ``spread_updates`` (default) spreads each step's forecast updates over the step's cycles
+    (``controller.operator.forecasts``). ``cache`` starts the informers (``controller.operator.cached``;
+    each watch lasts ``cache_timeout`` seconds before it resumes): a steady cycle then sends no LIST and
+    no GET per policy.
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
@@ -304,6 +307,9 @@ def build_operator(
         # so a thousand first fits never hold back the scaling decisions of the policies behind them,
         # and fits plus the rest of a 1,000-policy cycle stay within half the sync period.
         fit_budget=sync_period / 4 if fit_budget is None else fit_budget,
+        # Updates spread over the cycles of a step (each policy in its phase), as the fits over cycles: a
+        # step's thousand updates and status writes never land in one cycle (--no-spread-updates: they do).
+        spread_updates=sync_period if spread_updates else None,
     )
     loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if isinstance(elector, ShardedElector):

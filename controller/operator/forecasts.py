@@ -10,7 +10,15 @@ horizon or the events change, and at least every ``REFIT_EVERY``. With a
 cycle fits until the budget is spent and defers the other fits to later
 cycles, where those policies keep the forecast they have; a changed spec or
 event calendar queues its refit the same way (``ForecastFeed._queued`` says
-what the policy decides on meanwhile, ``changes`` what changed). Called by
+what the policy decides on meanwhile, ``changes`` what changed). With
+``spread`` (``pitboss operator run`` sets its sync period; ``--no-spread-updates``
+turns it off) the per-step updates are spread the same way: each policy has a
+phase among the k = ceil(step / sync period) cycles of a step (``Phases``: the
+least-loaded one when first seen, so the phases stay even within ±1) and takes
+its new point in its phase's cycle, or in the first cycle after it when one was
+missed; a policy more than one step behind updates at once. Until then it
+decides on the forecast it has (one step older; the horizon's extra step covers
+it), and the observed floor holds as ever. Called by
 ``controller.operator.reconcile``. The refit/update/fallback rules are the
 shared ``controller.cycle.feed.ForecastFeed``'s; this module keeps one per
 policy and says when the operator's key changes.
@@ -20,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -51,15 +59,56 @@ OPERATOR_FEED = FeedPolicy(refit_every=REFIT_EVERY, on_update_failure="refit", o
                            refit_without_update=True)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def slot_of(now: datetime, step: timedelta, period: timedelta) -> tuple[int, int]:
+    """(the cycle of the step ``now`` falls in, the cycles of a step): ``now``'s offset into its step (since
+    the epoch, as the demand grid) in whole ``period``s, of k = ceil(step / period)."""
+    k = max(1, math.ceil(step / period))
+    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    return min(k - 1, int(((now - _EPOCH) % step) / period)), k
+
+
+class Phases:
+    """Each policy's phase among the k cycles of a step: the least-loaded one when first seen (ties: the
+    lowest), kept until the policy goes or its k changes, so every cycle updates n/k policies within ±1."""
+
+    def __init__(self) -> None:
+        self._of: dict[str, tuple[int, int]] = {}  # uid -> (k, phase)
+        self._load: dict[int, list[int]] = {}  # k -> policies per phase
+
+    def phase(self, uid: str, k: int) -> int:
+        known = self._of.get(uid)
+        if known is not None and known[0] == k:
+            return known[1]
+        self.forget(uid)
+        load = self._load.setdefault(k, [0] * k)
+        phase = load.index(min(load))
+        load[phase] += 1
+        self._of[uid] = (k, phase)
+        return phase
+
+    def forget(self, uid: str) -> None:
+        known = self._of.pop(uid, None)
+        if known is not None:
+            self._load[known[0]][known[1]] -= 1
+
+
 class ForecastCache:
     """Forecast feeds by policy uid; counts full fits and incremental updates for the cycle report."""
 
-    def __init__(self, factory: ForecasterFactory, fit_budget: timedelta | None = None) -> None:
+    def __init__(self, factory: ForecasterFactory, fit_budget: timedelta | None = None,
+                 spread: timedelta | None = None) -> None:
         self.factory = factory
         self._feeds: dict[str, ForecastFeed] = {}
         self.fits = 0
         self.updates = 0
         self.deferred = 0  # refits put off to a later cycle (the fit budget was spent)
+        # Updates spread over the cycles of a step, ``spread`` apart (the sync period; None: every policy
+        # updates in the first cycle after its step moved).
+        self.spread = spread
+        self.phases = Phases()
         # Fits spread over cycles: once a cycle has spent ``fit_budget`` fitting, the remaining policies
         # keep their current forecast (or decide without one until their first fit), so fitting never
         # delays a scaling decision past the budget. None: fit whatever is due.
@@ -79,12 +128,17 @@ class ForecastCache:
         """Drop the feeds of policies that are gone."""
         for uid in set(self._feeds) - uids:
             del self._feeds[uid]
+            self.phases.forget(uid)
 
     def get(
-        self, uid: str, generation: int, spec: ScalingPolicySpec, history: pd.Series, events: list[Event]
+        self, uid: str, generation: int, spec: ScalingPolicySpec, history: pd.Series, events: list[Event],
+        now: datetime | None = None,
     ) -> tuple[Forecast | None, str | None]:
         """The forecast for ``history`` ending at the last completed step, and a note: (forecast, None),
-        (forecast, why it is not a fit for this spec: its refit is queued) or (None, why there is none)."""
+        (forecast, why it is not a fit for this spec: its refit is queued) or (None, why there is none).
+
+        With ``spread`` and ``now`` (the cycle's time), an update due for a history one step on waits
+        for the policy's phase of the step (``_holds``): the current forecast, as it is, meanwhile."""
         horizon = horizon_steps(spec)
         key = (generation, spec.forecast.model, horizon,
                tuple((e.name, e.kind, e.start, e.end, e.expected_lift) for e in events))
@@ -94,6 +148,8 @@ class ForecastCache:
             feed = self._feeds[uid] = ForecastFeed(lambda: self.factory(spec.forecast.model), OPERATOR_FEED)
         feed.make_model = lambda: self.factory(spec.forecast.model)
         end = history.index[-1]
+        if self._holds(uid, feed, end, key, spec.forecast.step, now):
+            return feed.current, None
         fits, updates, deferred, seconds = feed.fits, feed.updates, feed.deferred, feed.fit_seconds
 
         def full() -> pd.Series:
@@ -116,6 +172,17 @@ class ForecastCache:
         self._fit_seconds += feed.fit_seconds - seconds
         return forecast, feed.note if forecast is not None else feed.error
 
+    def _holds(self, uid: str, feed: ForecastFeed, end: pd.Timestamp, key: object, step: timedelta,
+               now: datetime | None) -> bool:
+        """Whether the update due now waits for a later cycle of this step: only a plain update (never a
+        refit, a first fit or a queued one) of a feed exactly one step behind, before the policy's phase."""
+        if self.spread is None or now is None or feed.end is None or feed.current is None or feed.note is not None:
+            return False
+        if end - feed.end != pd.Timedelta(step) or feed.due(end, key) != "update":
+            return False  # nothing new, a refit, or more than one step behind: at once
+        slot, k = slot_of(now, step, self.spread)
+        return slot < self.phases.phase(uid, k)
+
 
 def changes(old_key: object, new_key: tuple[object, ...], old_basis: object, new_basis: tuple[object, ...]) -> str:
     """What changed between two forecast keys (and bases), in words: "the event calendar changed"."""
@@ -131,5 +198,5 @@ def changes(old_key: object, new_key: tuple[object, ...], old_basis: object, new
     return (" and ".join(what) or "the spec") + " changed"
 
 
-__all__ = ["OPERATOR_FEED", "REFIT_EVERY", "ForecastCache", "ForecasterFactory", "changes", "horizon_steps",
-           "value_at"]
+__all__ = ["OPERATOR_FEED", "REFIT_EVERY", "ForecastCache", "ForecasterFactory", "Phases", "changes",
+           "horizon_steps", "slot_of", "value_at"]

@@ -110,6 +110,7 @@ class Reconciler:
         metrics: OperatorMetrics | None = None,
         incidents: IncidentReporter | None = None,
         fit_budget: timedelta | None = None,
+        spread_updates: timedelta | None = None,
         owns: Callable[[PolicyObject], bool] | None = None,
     ) -> None:
         self.store = store
@@ -124,7 +125,9 @@ class Reconciler:
         self.metrics = metrics or OperatorMetrics()
         self.incidents = incidents
         self.owns = owns  # sharded: the policies of this replica's shards (None: every policy listed)
-        self.forecasts = ForecastCache(self.forecaster, fit_budget)  # None: fit whatever is due
+        # None: fit whatever is due; spread_updates (the sync period): each policy's per-step update waits for
+        # its phase of the step, so a step's updates (and the status writes they cause) spread over its cycles.
+        self.forecasts = ForecastCache(self.forecaster, fit_budget, spread_updates)
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
         # Each policy's memory as this replica last dumped it, by uid: (the fragment its status is known to
@@ -389,7 +392,7 @@ class Reconciler:
             return None, "no demand history"
         fits, updates, deferred = self.forecasts.fits, self.forecasts.updates, self.forecasts.deferred
         t0 = time.perf_counter()
-        result = self.forecasts.get(policy.uid, policy.generation, spec, history, events)
+        result = self.forecasts.get(policy.uid, policy.generation, spec, history, events, fx.status.now)
         self._report.fits += self.forecasts.fits - fits
         self._report.updates += self.forecasts.updates - updates
         self._report.deferred_fits += self.forecasts.deferred - deferred

@@ -152,3 +152,23 @@ def test_sigterm_releases_the_lease_and_exits_cleanly(kube: Any, tmp_path: Path)
     assert proc.returncode == 0, err
     lease = emu.get("coordination.k8s.io/v1", "leases", SYSTEM_NAMESPACE, "pitboss-operator")
     assert lease["spec"]["holderIdentity"] in ("", None)
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], True), (["--no-spread-updates"], False)])
+def test_run_spreads_the_forecast_updates_unless_told_not_to(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, flags: list[str], expected: bool) -> None:
+    """What `pitboss operator run` hands ``build_operator`` (stopped there: no cluster needed)."""
+    import controller.operator.app
+
+    seen: dict[str, Any] = {}
+
+    def build(*_args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(controller.operator.app, "build_operator", build)
+    kubeconfig = write_kubeconfig(tmp_path, "http://127.0.0.1:9")
+    result = runner.invoke(app, ["operator", "run", "--once", "--kubeconfig", str(kubeconfig),
+                                 "--incidents-db", str(tmp_path / "incidents.db"), *flags])
+    assert result.exit_code == 0, result.output
+    assert seen["spread_updates"] is expected
