@@ -4,7 +4,10 @@ The default sizing rule of the design: desired replicas =
 ceil(headroom-quantile peak of the forecast over [now, now + leadTime +
 syncPeriod] / capacityPerReplica), the quantile being ``headroomQuantile``
 or the newsvendor quantile from ``costs`` (``controller.core.headroom``,
-quoted in every message), never below what the observed demand needs
+quoted in every message); a replica added now is ready a lead time later,
+so replicas are added only as far as the forecast from now + leadTime on
+needs (a peak before it keeps the replicas there are, never adds ones
+that arrive after it); never below what the observed demand needs
 now (unless that demand is already served and a fresh forecast, one whose
 first point is now, says it falls), clamped to [min, max] (flagged when the forecast wants more than max).
 Scale up at once; scale down only as far as the stabilization window allows
@@ -284,6 +287,16 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     if observed is None:
         flags.add("ObservedUnavailable")
 
+    if forecast is not None and peak is not None and fc_need is not None and fc_need > current:
+        # Replicas added now are ready a lead time later: only the forecast from then on can use them. A peak
+        # before it is served by the replicas there are (and those on the way); adding for it buys replicas
+        # that arrive after it and idle for a stabilization window. Keep what there is for it, add for the rest.
+        ready_at = now + lead
+        arrival = forecast_peak(forecast, q, ready_at, ready_at + policy.sync_period)
+        if arrival is not None and replicas_for(arrival.value, cap) < fc_need:
+            fc_need = max(current, replicas_for(arrival.value, cap))
+            why.append(f"replicas added now are ready from {_when(ready_at, now)}, when the forecast"
+                       f" {label(q)} peak is {_num(arrival.value)} req/s: adding only up to {fc_need}")
     needs = [n for n in (fc_need, obs_need) if n is not None]
     if (
         observed is not None
