@@ -7,7 +7,9 @@ stops short of the horizon while still rising, and the cases that must
 still scale down. The last test replays the forecasts a ``make demo`` run
 decided with on the tournament's plateau (recorded from the loop's feed)
 and checks the replica count never goes down and up again: before the
-guard, those forecasts took it 4 -> 3 -> 4 (docs/demo.md).
+guard, those forecasts took it 4 -> 3 -> 4. The dwell-after-a-scale-up cases
+and the last test replay a run whose forecast covered the whole dwell, where
+the forecast-led path flapped 4 -> 3 -> 4 before that rule (docs/demo.md).
 """
 
 from __future__ import annotations
