@@ -15,9 +15,15 @@ per policy. Cases, each for every ``--sizes`` entry:
   ``--single-10k`` adds it at 10,000, a first cycle of several minutes).
 * ``3 shards``: three operators (own client, own Reconciler, a
   ``ShardedElector`` on the shard Leases, as ``--shards 3`` wires them), run
-  one after the other on one core and one fake clock; each lists every policy
+  one after the other on one core and one fake clock; each caches every policy
   (the API has no server-side shard filter) and reconciles its third. A row per
   shard and cycle; production runs them in three pods at once.
+
+Each operator reads through its informers' caches, as ``pitboss operator run``
+does (``controller.operator.cached``: one LIST and one watch each of policies,
+events, Deployments and StatefulSets, waited for before the first cycle), so a
+cycle's API time is its writes; ``--no-cache`` reads the API directly every
+cycle (a LIST, a GET of /scale and /status per policy), as before.
 * ``takeover``: three real ``pitboss operator run --shards 3`` processes with
   the default 15 s lease and sync period on the same policies (no Prometheus:
   they hold at minReplicas, so no fits). The holder of shard 0 is killed
@@ -81,7 +87,7 @@ def _serve(n: int, conn: Any, cpu: int | None) -> None:
     emu = thread.start()
     for crd in all_crds().values():
         emu.register_crd(crd)
-    emu.event_log_size = 100
+    emu.event_log_size = 2000  # per resource: a watch further behind than this relists (410)
     for ns in (NAMESPACE, "pitboss-system"):
         emu.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, "namespaces")
     for i in range(n):
@@ -145,7 +151,7 @@ MAX_FIT_CYCLES = 400  # a bound: the spread fits of 10,000 policies take ~100 cy
 
 # ---- cycles ------------------------------------------------------------------------
 def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
-               fit_budget: float | None = None) -> CaseResult:
+               fit_budget: float | None = None, cache: bool = True) -> CaseResult:
     from controller.operator.app import build_operator
     from controller.operator.clock import FakeClock
     from controller.operator.shards import ShardedElector
@@ -160,8 +166,15 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
                           lease_duration=timedelta(minutes=1),  # outlives the 15 s fake-clock steps
                           identity=f"op-{k}", shards=shards,
                           # None: production's quarter of the sync period; 0: no budget (fit all at once)
-                          fit_budget=None if fit_budget is None else timedelta(seconds=fit_budget or 1e9))
+                          fit_budget=None if fit_budget is None else timedelta(seconds=fit_budget or 1e9),
+                          cache=cache)  # as `pitboss operator run`: the informers' caches (--no-cache: direct reads)
            for k in range(shards)]
+    t0 = time.perf_counter()
+    for op in ops:
+        if op.informers is not None and not op.informers.wait_synced(600):
+            raise SystemExit(f"op {op.loop.identity}: the informers did not sync within 600 s")
+    if cache:
+        console.print(f"  informers of {shards} operator(s) synced in {time.perf_counter() - t0:.1f}s", style="dim")
     result = CaseResult()
     case = f"{shards} shard" + ("s" if shards > 1 else "")
     rss0 = _rss_mb()
@@ -198,6 +211,10 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
     for op in ops:
         if op.elector is not None:
             op.elector.release()  # the takeover case's processes start on free Leases
+        if op.informers is not None:
+            relists = sum(i.relists for i in op.informers.all())
+            console.print(f"  {op.loop.identity}: {relists} relist(s)", style="dim")
+        op.close()  # stops the informers
         op.api_client.close()
     return result
 
@@ -314,6 +331,8 @@ def main() -> None:
                         help="steady cycles per case, after every policy is fitted (every 4th updates)")
     parser.add_argument("--single-10k", action="store_true", help="also run one replica over 10,000 policies")
     parser.add_argument("--no-takeover", action="store_true", help="skip the three-process takeover case")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="read the API directly every cycle (LIST, GET /scale per policy), as before the informers")
     parser.add_argument("--fit-budget", type=float, default=None,
                         help="seconds of fitting per cycle (default: a quarter of the sync period, as "
                              "`pitboss operator run`; 0: no budget, the first cycle fits every policy)")
@@ -329,8 +348,8 @@ def main() -> None:
     for n in args.sizes:
         with Emulator(n, emu_cpu) as url:
             if n <= 1000 or args.single_10k:
-                results.append(run_cycles(url, n, 1, args.cycles, console, args.fit_budget))
-            results.append(run_cycles(url, n, 3, args.cycles, console, args.fit_budget))
+                results.append(run_cycles(url, n, 1, args.cycles, console, args.fit_budget, not args.no_cache))
+            results.append(run_cycles(url, n, 3, args.cycles, console, args.fit_budget, not args.no_cache))
             if not args.no_takeover and n == min(args.sizes):
                 os.sched_setaffinity(0, set(cpus))  # three processes of their own
                 takeovers.append((n, run_takeover(url, n, console)))

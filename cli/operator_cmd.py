@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from cli.common import console, guarded
 from cli.incidents_cmd import DEFAULT_DB as DEFAULT_INCIDENTS_DB  # the same log `pitboss incidents list` reads
 from controller.core.durations import format_duration, parse_duration
 from controller.errors import InputError
+
+CACHE_SYNC_WAIT_S = 10.0  # `operator run` waits this long at most for its informers before the loop starts
 
 operator_app = typer.Typer(help="The Kubernetes operator: reconcile loop, CRDs, manifest checks.", no_args_is_help=True)
 
@@ -98,6 +101,9 @@ def run(
     native_threads: int = typer.Option(
         1, "--native-threads", envvar="PITBOSS_NATIVE_THREADS",
         help="threads of numpy's BLAS/OpenMP pools (0: the libraries' default, sized by the node's cores)"),
+    cache: bool = typer.Option(
+        True, "--cache/--no-cache",
+        help="read policies, events and Deployment/StatefulSet replicas from watch-fed caches (not with --once)"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
     from controller.operator.app import (
@@ -168,6 +174,7 @@ def run(
         incidents=incidents,
         deliver_in_background=not once,
         shards=shards,
+        cache=cache and not once,  # one cycle: a LIST is cheaper than a LIST and a watch
     )
     if metrics_port:
         serve(op.metrics, metrics_port)
@@ -197,6 +204,12 @@ def run(
     signal.signal(signal.SIGTERM, lambda *_: op.loop.stop())
     signal.signal(signal.SIGINT, lambda *_: op.loop.stop())
     start_watches(op, namespace)
+    if op.informers is not None:  # a few seconds at most: until then a cycle would read the API directly
+        started = time.monotonic()
+        synced = op.informers.wait_synced(CACHE_SYNC_WAIT_S)
+        logging.getLogger("pitboss.operator").info(
+            "caches synced in %.1fs" if synced else "caches not synced after %.0fs: cycles read the API directly "
+            "until they are", time.monotonic() - started if synced else CACHE_SYNC_WAIT_S)
     logging.getLogger("pitboss.operator").info(
         "operator running: sync %s, namespace %s", format_duration(period), namespace or "(all)")
     try:

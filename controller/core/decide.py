@@ -72,6 +72,9 @@ FORECAST_ONLY = "ForecastOnly"
 # Outside a failed refit this is a bug (e.g. stamps compared in different units): callers log
 # it as an error with the message, which names both the window and the forecast's span.
 FORECAST_NOT_COVERING = "ForecastNotCovering"
+# A flag: the forecast is a previous fit, kept while the refit a changed spec or calendar forced waits for a
+# later cycle's fit budget (``ObservedState.forecast_note`` says which and why).
+FORECAST_STALE = "ForecastStale"
 
 
 @dataclass(frozen=True)
@@ -270,9 +273,11 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
             f" {fc_need} replicas ({_num(cap)} req/s each) within lead {format_duration(lead)}"
         )
     elif forecast is None:
-        why.append("no forecast")
+        why.append("no forecast" if state.forecast_note is None else f"no forecast: {state.forecast_note}")
     else:
         why.append(_not_covering(forecast, now, lead + policy.sync_period))
+    if forecast is not None and state.forecast_note is not None:
+        why.insert(1, state.forecast_note)  # the forecast is the previous fit: its refit is queued
     if observed is not None:
         why.append(f"observed {_num(observed)} req/s needs {obs_need}")
     else:
@@ -280,6 +285,8 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     why.append(headroom.text)
 
     flags: set[str] = set()
+    if forecast is not None and state.forecast_note is not None:
+        flags.add(FORECAST_STALE)
     if peak is None:
         flags.add("ForecastUnavailable")
         if forecast is not None:

@@ -49,6 +49,9 @@ class ObservedState:
     # whose new replicas may lag while they catch up.
     database_recommendations: tuple[tuple[datetime, int], ...] = ()
     database_scale_ups: tuple[tuple[datetime, int], ...] = ()
+    # Why there is no forecast, or why the one passed is not a fit for the policy's current spec (a
+    # previous fit kept while its refit waits for a later cycle's fit budget): said in the message.
+    forecast_note: str | None = None
 
 
 @dataclass(frozen=True)

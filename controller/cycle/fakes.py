@@ -42,6 +42,7 @@ class FakeForecasts:
 
     forecast: Forecast | None = None
     seen: list[tuple[datetime, float | None]] = field(default_factory=list)
+    note: str | None = None
 
     def at(self, now: datetime, observed: float | None) -> Forecast | None:
         self.seen.append((now, observed))

@@ -16,7 +16,13 @@ completed history and does one of three things, by its ``FeedPolicy``:
 A refit may be deferred (``defer_refit``): the operator spends at most a budget
 of each cycle on fits, so the next policies keep deciding on the forecast
 they have and are refitted in a later cycle; a failed update that would
-refit waits the same way (the budget is a hard cap but for changed keys).
+refit waits the same way. The budget is a hard cap, also for a changed
+``key``: its refit is queued like any other (a new TrafficEvent changes
+every policy's key in one cycle), and meanwhile the policy decides on its
+previous model's forecast when that is still a forecast of the same series
+on the same grid (``basis``: demand metric, target, step), or on none (the
+documented fallback: observed demand, no scale-down) when it is not;
+``note`` says which, for the decision's message.
 
 Failures follow the policy: a failed update refits at once (``"refit"``,
 the operator), falls back to the plan made at start (``"plan"``, the local
@@ -84,6 +90,10 @@ class ForecastFeed:
         self.current: Forecast | None = plan
         self.error: str | None = None
         self.key = key
+        self.basis: object = None  # what the forecast is of (series, grid): a changed one drops the forecast
+        self.note: str | None = None  # why the forecast is not a fit for the current key (a queued refit)
+        self._dropped: str | None = None  # why a changed basis dropped the forecast, until the refit
+        self._predicted_for: Hashable = None  # the queued key the previous model last predicted for
         self.fits = self.updates = self.failed_fits = self.failed_updates = self.deferred = 0
         self.fit_seconds = self.update_seconds = 0.0
         self.failures: deque[Failure] = deque(maxlen=MAX_FAILURES)  # the latest, for the reports
@@ -109,21 +119,24 @@ class ForecastFeed:
 
     def refresh(self, end: pd.Timestamp, *, history: Callable[[], pd.Series], new_points: Callable[[], pd.Series],
                 horizon: int, events: Sequence[Event] = (), fit_events: Sequence[Event] | None = None,
-                update_horizon: int | None = None, key: Hashable = None,
-                defer_refit: bool = False) -> Forecast | None:
+                update_horizon: int | None = None, key: Hashable = None, basis: object = None,
+                defer_refit: bool = False, changed: str = "the spec or events changed") -> Forecast | None:
         """The forecast to decide with, refitting or updating first when due (see the module docstring).
 
         ``defer_refit`` (the operator's fit budget for this cycle is spent): a refit that is only due by
         age keeps the current forecast (updated when the model can), a failed update that would refit
         keeps the forecast it had (the update and, failing it, the refit are tried again next cycle), and
-        a first fit waits, leaving ``current`` None with ``error`` saying so. So no fit runs past the
-        budget but one forced by a changed ``key`` (spec, model, horizon, events), which is never deferred.
+        a first fit waits, leaving ``current`` None with ``error`` saying so. A refit forced by a changed
+        ``key`` (``changed`` says what changed) waits too: no fit runs past the budget. See ``_queued``.
         """
         action = self.due(end, key)
-        if action == "refit" and defer_refit and (self.current is None or key == self.key):
+        self.note = None
+        if action == "refit" and defer_refit:
             self.deferred += 1
+            if key != self.key and self.current is not None:
+                return self._queued(end, new_points, horizon, events, key, basis, changed)
             if self.current is None:
-                self.error = "forecast fit deferred to a later cycle: this cycle's fit budget is spent"
+                self.error = self._dropped or "forecast fit deferred to a later cycle: this cycle's fit budget is spent"
                 return None
             action = "update" if self._updatable() and (self.end is None or end > self.end) else "reuse"
             if action == "reuse":
@@ -140,13 +153,45 @@ class ForecastFeed:
                 return self.current
             action = "refit"
         if action == "refit":
-            self._refit(end, history, horizon, events if fit_events is None else fit_events, key)
+            self._refit(end, history, horizon, events if fit_events is None else fit_events, key, basis)
+        return self.current
+
+    def _queued(self, end: pd.Timestamp, new_points: Callable[[], pd.Series], horizon: int,
+                events: Sequence[Event], key: Hashable, basis: object, changed: str) -> Forecast | None:
+        """A changed key's refit waits for a later cycle's budget: what to decide on until then.
+
+        Same ``basis`` (the spec changed elsewhere, or the model, the horizon, the events): the previous
+        model still forecasts this series on this grid, so it keeps deciding, predicting the new horizon
+        and the new events (a model predicts events it was not fitted with: the calendar model lifts them by
+        their kind's learned lift, ``expectedLift`` or its pooled lift). That beats the fallback, which
+        knows no event at all: a new TrafficEvent must not cost every policy the pre-scaling for the
+        events it already knew. A changed ``basis`` (demand metric, target, step): the previous forecast
+        is of another series or grid, worse than none, so it is dropped and the policy decides on the
+        documented fallback (observed demand, never a scale-down without a forecast) until its refit.
+        """
+        if basis != self.basis:
+            self.model, self.current, self.fitted_end, self.end = None, None, None, None
+            self.ever_fitted = False
+            self.error = self._dropped = (f"previous forecast dropped ({changed}: it forecast another series or"
+                                          " grid); its refit waits for a later cycle's fit budget")
+            return None
+        when = "" if self.fitted_end is None else f" (fitted to {self.fitted_end:%m-%d %H:%MZ})"
+        self.note = (f"deciding on the previous forecast{when}: {changed}, its refit waits for a later cycle's"
+                     " fit budget")
+        if self.model is not None and self._updatable() and (self.end is None or end > self.end):
+            self._update(end, new_points, horizon, events)  # a failure keeps the forecast it had
+        elif self.model is not None and self._predicted_for != key:
+            try:  # the same points, the new horizon and events: a prediction (once per key), no fit
+                self.current = self.model.predict(horizon, events)
+            except ValueError as exc:
+                self.failures.append(Failure(end, "update", str(exc)))
+        self._predicted_for = key
         return self.current
 
     def _refit(self, end: pd.Timestamp, history: Callable[[], pd.Series], horizon: int,
-               events: Sequence[Event], key: Hashable) -> None:
+               events: Sequence[Event], key: Hashable, basis: object) -> None:
         began = perf_counter()
-        self.key, self.fitted_end, self.end = key, end, end
+        self.key, self.basis, self.fitted_end, self.end, self._dropped = key, basis, end, end, None
         try:
             model = self.make_model()
             self.fits += 1

@@ -56,7 +56,14 @@ class LagSource(Protocol):
 
 
 class Forecasts(Protocol):
-    """The forecast to decide with at ``now`` (None: none), absorbing ``observed`` when a step completed."""
+    """The forecast to decide with at ``now`` (None: none), absorbing ``observed`` when a step completed.
+
+    ``note``, after ``at``: why there is no forecast, or why the one given is not a fit for the policy's
+    current spec (its refit is queued); None when there is nothing to say. It goes into the decision.
+    """
+
+    @property
+    def note(self) -> str | None: ...
 
     def at(self, now: datetime, observed: float | None) -> Forecast | None: ...
 

@@ -106,6 +106,7 @@ class Observation:
     metrics_error: str | None
     forecast: Forecast | None
     database: DatabaseView | None = None
+    forecast_note: str | None = None  # the port's note: why no forecast, or why it is not a fit (a queued refit)
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,13 @@ def observe(ports: Ports) -> Observation:
         observed, metrics_error = exc.value, str(exc)
     except PitbossError as exc:
         observed, metrics_error = None, str(exc)
-    forecast = ports.forecasts.at(now, observed) if ports.forecasts is not None else None
+    forecast = note = None
+    if ports.forecasts is not None:
+        forecast, note = ports.forecasts.at(now, observed), ports.forecasts.note
     database = None
     if ports.database is not None and db_scale is not None:
         database = DatabaseView(db_scale, db.read_lags(ports.database, now), ports.database.primary_instances)
-    return Observation(now, scale, observed, metrics_error, forecast, database)
+    return Observation(now, scale, observed, metrics_error, forecast, database, note)
 
 
 def _database_fields(policy: Policy, seen: DatabaseView | None, scale: ScaleState | None, memory: PolicyMemory,
@@ -178,8 +181,8 @@ def plan(policy: Policy, obs: Observation, memory: PolicyMemory, decide: DecideF
     state = ObservedState(now=obs.now, current_replicas=obs.scale.replicas, ready_replicas=obs.scale.ready_replicas,
                           observed_demand=obs.observed,
                           recommendations=memory.recommendations.view(obs.now, window),
-                          last_scale_time=memory.last_scale_time,
-                          last_scale_up_time=memory.last_scale_up_time,
+                          last_scale_time=memory.last_scale_time, last_scale_up_time=memory.last_scale_up_time,
+                          forecast_note=obs.forecast_note,
                           **_database_fields(policy, obs.database, None if obs.database is None
                                              else obs.database.scale, memory, obs.now))
     decision = decide(policy, obs.forecast, state)

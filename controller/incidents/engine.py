@@ -210,6 +210,12 @@ class IncidentEngine:
                 self._adopted.add(incident.id)
             return taken
 
+    def open_in(self, scope: Mapping[str, str]) -> list[Incident]:
+        """The open incidents of ``scope`` (by id): what a policy's status lists for its next owner to adopt."""
+        with self._lock:
+            return [self.active[fp] for fp in sorted(self._scope_members(scope)) if fp in self.active
+                    and self.active[fp].firing]
+
     def hand_off(self, now: datetime, scope: Mapping[str, str]) -> list[Incident]:
         """Another instance watches ``scope`` now: drop its incidents silently (no sink hears of it).
 

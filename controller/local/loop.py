@@ -158,6 +158,7 @@ class _TimedFeed:
 
     feed: StepFeed
     metrics: OperatorMetrics | None
+    note: str | None = None  # the plan at worst: always a forecast, fitted for the run
 
     def at(self, now: datetime, observed: float | None) -> Forecast:
         updates, began = self.feed.updates, time.perf_counter()

@@ -8,8 +8,12 @@ incident engine: the local SQLite log always (what `pitboss incidents list`
 reads), Alertmanager when a URL is given (the firing state re-sent each resend
 interval, no outbox), Kubernetes Events on the policies always;
 ``build_operator(incidents=...)`` puts it in the loop and starts its delivery
-thread (sending only while this instance leads). ``watch_stream`` feeds the
-loop's wake-ups from ScalingPolicy and TrafficEvent watches. Called by
+thread (sending only while this instance leads). With ``cache=True`` (what
+``pitboss operator run`` uses) the policy store and the /scale target read
+from watch-fed caches (``controller.operator.cached``: one informer each for
+ScalingPolicies, TrafficEvents, Deployments and StatefulSets), whose events
+also wake the loop; without it ``watch_stream`` feeds the loop's wake-ups
+from ScalingPolicy and TrafficEvent watches. Called by
 ``pitboss operator run``; tests build the same pieces against the emulator.
 """
 
@@ -35,6 +39,7 @@ from controller.incidents.events import KubernetesEventSink
 from controller.incidents.queue import Sink
 from controller.incidents.rules import RuleSettings
 from controller.incidents.store import IncidentLog
+from controller.operator.cached import CachedPolicyStore, CachedScaleTarget, Informers
 from controller.operator.clock import Clock, SystemClock
 from controller.operator.fence import Fence, FencedEventRecorder, FencedPolicyStore, FencedScaleTarget
 from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory, alertmanager_announced
@@ -55,6 +60,7 @@ from controller.operator.slo import PolicySLIFactory
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
 from controller.sources.sli import SLISource
+from controller.targets.base import ScaleTarget
 from controller.targets.kubernetes import KubernetesScaleTarget
 from controller.telemetry.metrics import OperatorMetrics
 
@@ -207,9 +213,13 @@ class Operator:
     metrics: OperatorMetrics
     api_client: client.ApiClient
     incidents: IncidentReporter | None = None
+    informers: Informers | None = None  # cache=True: the watch-fed caches the store and targets read
 
     def close(self) -> None:
-        """Stop incident delivery after one last attempt (bounded by the sinks' timeouts); close the log."""
+        """Stop the informers; stop incident delivery after one last attempt (bounded by the sinks' timeouts);
+        close the log."""
+        if self.informers is not None:
+            self.informers.stop()
         reporter = self.incidents
         if reporter is None:
             return
@@ -242,6 +252,8 @@ def build_operator(
     incidents: IncidentReporter | None = None,
     deliver_in_background: bool = True,
     shards: int = 1,
+    cache: bool = False,
+    cache_timeout: int = 300,
 ) -> Operator:
     """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``.
 
@@ -249,6 +261,8 @@ def build_operator(
     ``DeliveryWorker`` thread (started here) unless ``deliver_in_background`` is False (then each
     cycle delivers inline at its end: ``--once``). ``shards`` > 1 (with leader election) splits the
     policies over that many Leases (``controller.operator.shards``); 1 is the single-leader Lease.
+    ``cache`` starts the informers (``controller.operator.cached``; each watch lasts ``cache_timeout``
+    seconds before it resumes): a steady cycle then sends no LIST and no GET per policy.
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
@@ -257,6 +271,14 @@ def build_operator(
     metrics = metrics or OperatorMetrics()
     elector: LeaderElector | ShardedElector | None = None
     store: PolicyStore = KubernetesPolicyStore(api_client)
+    targets: ScaleTarget = KubernetesScaleTarget(api_client)
+    informers: Informers | None = None
+    woken: list[OperatorLoop] = []  # the loop, once built: the informers' events wake it
+    if cache:
+        informers = Informers.build(api_client, namespace, timeout_seconds=cache_timeout,
+                                    on_change=lambda plural, kind, raw: _wake(woken, plural, kind, raw))
+        store = CachedPolicyStore(store, informers, metrics)
+        targets = CachedScaleTarget(targets, informers, metrics)
     if leader_election:
         election = Election.of(identity, lease_duration, renew_deadline, retry_period)
         leases = KubernetesLeaseApi(api_client)
@@ -266,7 +288,7 @@ def build_operator(
     fence = Fence(elector)  # every cluster write of the loop passes it (controller.operator.fence)
     reconciler = Reconciler(
         store=FencedPolicyStore(store, fence),
-        targets=FencedScaleTarget(KubernetesScaleTarget(api_client), fence),
+        targets=FencedScaleTarget(targets, fence),
         recorder=FencedEventRecorder(KubernetesEventRecorder(api_client, instance=identity), fence),
         demand=demand,
         clock=clock,
@@ -289,7 +311,16 @@ def build_operator(
     if incidents is not None and deliver_in_background:
         incidents.worker = DeliveryWorker(incidents.engine, clock, leading=lambda: loop.leading,
                                           metrics=metrics).start()
-    return Operator(loop, reconciler, elector, metrics, api_client, incidents)
+    woken.append(loop)
+    if informers is not None:
+        informers.start()  # until they sync, the cycle reads the API directly (and says so)
+    return Operator(loop, reconciler, elector, metrics, api_client, incidents, informers)
+
+
+def _wake(loops: list[OperatorLoop], plural: str, kind: str, raw: dict[str, Any]) -> None:
+    """An informer's event: wake the loop for spec changes (not our own status writes) and relists."""
+    if loops and (kind == "RELIST" or _spec_event(plural, {"type": kind, "raw_object": raw})):
+        loops[0].wake()
 
 
 def open_incident_log(db: str | Path) -> IncidentLog:
@@ -396,6 +427,8 @@ def _spec_event(plural: str, event: dict[str, Any]) -> bool:
 
 
 def start_watches(op: Operator, namespace: str | None) -> None:
-    """Watch ScalingPolicies and TrafficEvents so changes are reconciled at once."""
+    """Watch ScalingPolicies and TrafficEvents so changes are reconciled at once (the informers do, if any)."""
+    if op.informers is not None:
+        return
     for plural in (POLICY_PLURAL, EVENT_PLURAL):
         op.loop.start_watch(plural, watch_stream(op.api_client, plural, namespace, op.loop))

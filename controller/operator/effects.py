@@ -108,8 +108,7 @@ class Effects:
         metrics.observe_policy(g.facts)
 
 
-def observed(fx: Effects, spec: ScalingPolicySpec, key: TargetKey, obs: Observation,
-             forecast_error: str | None, matching: list[Event]) -> None:
+def observed(fx: Effects, spec: ScalingPolicySpec, key: TargetKey, obs: Observation, matching: list[Event]) -> None:
     """The conditions of what the cycle observed."""
     builder = fx.status
     builder.ok(st.ABLE_TO_SCALE, True, "ScaleReadable" if spec.mode == "Active" else "ForecastOnly",
@@ -119,9 +118,11 @@ def observed(fx: Effects, spec: ScalingPolicySpec, key: TargetKey, obs: Observat
     else:
         builder.ok(st.METRICS_AVAILABLE, True, "MetricsOK", f"demand now {_fmt(obs.observed)}/s")
     if obs.forecast is None:
-        builder.ok(st.FORECAST_READY, False, "ForecastUnavailable", forecast_error or "no forecast")
-    else:
-        builder.ok(st.FORECAST_READY, True, "ForecastOK", f"{spec.forecast.model}: {len(matching)} event(s) known")
+        builder.ok(st.FORECAST_READY, False, "ForecastUnavailable", obs.forecast_note or "no forecast")
+    else:  # a note: the previous forecast, kept while the refit of a changed spec or calendar waits
+        known = f"{spec.forecast.model}: {len(matching)} event(s) known"
+        builder.ok(st.FORECAST_READY, True, "ForecastOK", known if obs.forecast_note is None
+                   else f"{known}; {obs.forecast_note}")
     if obs.database is not None and obs.database.lags.error:
         log.warning("%s/%s: replica lag unknown: %s", fx.policy.namespace, fx.policy.name,
                     obs.database.lags.error)

@@ -115,10 +115,10 @@ class FencedPolicyStore:
         """The inner store's TrafficEvents."""
         return self.inner.list_events(namespace)
 
-    def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> None:
+    def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> dict[str, Any] | None:
         """Check the fence, then write /status."""
         self.fence.check(f"scalingpolicy/{policy.name} in {policy.namespace} /status")
-        self.inner.write_status(policy, status)
+        return self.inner.write_status(policy, status)
 
 
 class FencedEventRecorder:

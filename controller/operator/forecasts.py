@@ -8,7 +8,9 @@ refit; a full refit happens when the spec generation, the model, the
 horizon or the events change, and at least every ``REFIT_EVERY``. With a
 ``fit_budget`` (``pitboss operator run`` sets a quarter of the sync period) a
 cycle fits until the budget is spent and defers the other fits to later
-cycles, where those policies keep the forecast they have. Called by
+cycles, where those policies keep the forecast they have; a changed spec or
+event calendar queues its refit the same way (``ForecastFeed._queued`` says
+what the policy decides on meanwhile, ``changes`` what changed). Called by
 ``controller.operator.reconcile``. The refit/update/fallback rules are the
 shared ``controller.cycle.feed.ForecastFeed``'s; this module keeps one per
 policy and says when the operator's key changes.
@@ -81,10 +83,12 @@ class ForecastCache:
     def get(
         self, uid: str, generation: int, spec: ScalingPolicySpec, history: pd.Series, events: list[Event]
     ) -> tuple[Forecast | None, str | None]:
-        """(forecast, None) or (None, why not) for ``history`` ending at the last completed step."""
+        """The forecast for ``history`` ending at the last completed step, and a note: (forecast, None),
+        (forecast, why it is not a fit for this spec: its refit is queued) or (None, why there is none)."""
         horizon = horizon_steps(spec)
         key = (generation, spec.forecast.model, horizon,
                tuple((e.name, e.kind, e.start, e.end, e.expected_lift) for e in events))
+        basis = (spec.metric, spec.target_ref, spec.forecast.step)  # what the forecast is of: series and grid
         feed = self._feeds.get(uid)
         if feed is None:
             feed = self._feeds[uid] = ForecastFeed(lambda: self.factory(spec.forecast.model), OPERATOR_FEED)
@@ -102,13 +106,30 @@ class ForecastCache:
             return history.iloc[after:]
 
         previous = feed.end
-        forecast = feed.refresh(end, history=full, new_points=new_points,
-                                horizon=horizon, events=events, key=key, defer_refit=self.budget_spent)
+        spent = self.budget_spent
+        forecast = feed.refresh(end, history=full, new_points=new_points, horizon=horizon, events=events, key=key,
+                                basis=basis, defer_refit=spent,
+                                changed=changes(feed.key, key, feed.basis, basis) if spent else "")
         self.fits += feed.fits - fits
         self.updates += feed.updates - updates
         self.deferred += feed.deferred - deferred
         self._fit_seconds += feed.fit_seconds - seconds
-        return forecast, None if forecast is not None else feed.error
+        return forecast, feed.note if forecast is not None else feed.error
 
 
-__all__ = ["OPERATOR_FEED", "REFIT_EVERY", "ForecastCache", "ForecasterFactory", "horizon_steps", "value_at"]
+def changes(old_key: object, new_key: tuple[object, ...], old_basis: object, new_basis: tuple[object, ...]) -> str:
+    """What changed between two forecast keys (and bases), in words: "the event calendar changed"."""
+    if not isinstance(old_key, tuple) or not isinstance(old_basis, tuple):
+        return "the spec or events changed"
+    names = ("the demand metric", "the target", "the forecast step")
+    what = [n for n, a, b in zip(names, old_basis, new_basis, strict=True) if a != b]
+    if not what:
+        what = [n for n, a, b in zip(("the spec", "the forecast model", "the horizon", "the event calendar"),
+                                     old_key, new_key, strict=False) if a != b]
+        if "the spec" in what and len(what) > 1:
+            what.remove("the spec")  # the generation moves with every spec change: name the change itself
+    return (" and ".join(what) or "the spec") + " changed"
+
+
+__all__ = ["OPERATOR_FEED", "REFIT_EVERY", "ForecastCache", "ForecasterFactory", "changes", "horizon_steps",
+           "value_at"]

@@ -19,7 +19,12 @@ leader changed) may have open incidents its former owner already announced:
 with ``announced`` (the alerts in Alertmanager, ``alertmanager_announced``)
 the reporter adopts them before the first evaluation (``IncidentEngine.adopt``),
 so the new owner carries them on instead of announcing them again (no second
-Warning Event), and resolves them when they clear.
+Warning Event), and resolves them when they clear. Without Alertmanager the
+policy's status says the same: the Reconciler writes each policy's open
+incidents into ``status.openIncidents`` (``open_incidents``: id, alertname,
+severity, labels, summary, startsAt) and a replica that sees the policy for
+the first time adopts them from there too (``from_status``), so a new owner or
+a restarted operator with a fresh log does not send the Warning Event again.
 Built by ``controller.operator.app.build_incidents``; tests build it directly.
 """
 
@@ -28,18 +33,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
 from controller.cycle.incidents import evaluate_cycle, new_memory
-from controller.cycle.memory import PolicyMemory
+from controller.cycle.memory import PolicyMemory, iso, parse_time
 from controller.errors import PermanentError, RetryableError
 from controller.incidents.alertmanager import AlertmanagerClient, from_alert
 from controller.incidents.engine import CycleResult, IncidentEngine
-from controller.incidents.model import Incident
+from controller.incidents.model import Incident, Severity
 from controller.incidents.rules import ALL_WINDOWS, RuleSettings
 from controller.operator.clock import Clock
 from controller.operator.kube import PolicyObject
@@ -52,6 +58,45 @@ log = logging.getLogger(__name__)
 
 SLIFactory = Callable[[PolicyObject, ScalingPolicySpec], SLISource | None]
 Announced = Callable[[], Sequence[Incident]]  # every open incident announced so far, by any replica
+OPEN_INCIDENTS = "openIncidents"  # the status field a new owner adopts the open incidents from
+MAX_SUMMARY = 256
+
+
+def status_entries(incidents: Sequence[Incident], old: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
+    """``status.openIncidents`` for these open incidents (None: none): what ``from_status`` adopts.
+
+    An entry already in ``old`` is kept as it was (its summary as first written), so an incident whose
+    numbers move every cycle does not rewrite the status every cycle.
+    """
+    before = {e.get("id"): e for e in (old or {}).get(OPEN_INCIDENTS) or [] if isinstance(e, Mapping)}
+    out = []
+    for incident in incidents:
+        kept = before.get(incident.id)
+        out.append(dict(kept) if kept is not None else {
+            "id": incident.id, "alertname": incident.alertname, "severity": str(incident.severity),
+            "labels": dict(incident.labels), "summary": incident.summary[:MAX_SUMMARY],
+            "startsAt": iso(incident.starts_at)})
+    return out or None
+
+
+def from_status(status: Mapping[str, Any] | None) -> list[Incident]:
+    """The open incidents a policy's status lists (``status_entries``), to adopt; malformed entries skipped."""
+    out = []
+    for entry in (status or {}).get(OPEN_INCIDENTS) or []:
+        if not isinstance(entry, Mapping):
+            continue
+        starts = parse_time(entry.get("startsAt"))
+        labels = entry.get("labels")
+        try:
+            severity = Severity(str(entry.get("severity", "")))
+        except ValueError:
+            continue
+        if starts is None or not isinstance(labels, Mapping) or not entry.get("id") or not entry.get("alertname"):
+            continue
+        out.append(Incident(id=str(entry["id"]), alertname=str(entry["alertname"]), severity=severity,
+                            labels={str(k): str(v) for k, v in labels.items()}, summary=str(entry.get("summary", "")),
+                            description="", runbook_url="", state="firing", starts_at=starts, updated_at=starts))
+    return out
 
 
 def alertmanager_announced(client: AlertmanagerClient) -> Announced:
@@ -112,9 +157,23 @@ class IncidentReporter:
         return mem
 
     def _adopt(self, policy: PolicyObject) -> None:
-        """First sight of ``policy`` here: take over the open incidents already announced for it."""
-        if self.announced is None:
-            return
+        """First sight of ``policy`` here: take over the open incidents already announced for it.
+
+        From Alertmanager when it is wired (``announced``), and from the policy's status (``from_status``):
+        the former owner's last status write, the only record there is without Alertmanager. Alertmanager's
+        copy wins for an incident both hold (it carries the whole text)."""
+        found = {i.id: i for i in from_status(policy.status)}
+        if self.announced is not None:
+            found.update((i.id, i) for i in self._read_announced().get((policy.namespace, policy.name), ()))
+        taken = self.engine.adopt(found.values()) if found else []
+        if taken:
+            self.adopted += len(taken)
+            log.info("incidents: %s/%s: adopted %d open incident(s) its former owner announced (%s)",
+                     policy.namespace, policy.name, len(taken), ", ".join(sorted(i.alertname for i in taken)))
+
+    def _read_announced(self) -> dict[tuple[str, str], list[Incident]]:
+        """What is announced in Alertmanager, by (namespace, policy): read once a cycle."""
+        assert self.announced is not None
         if self._announced is None:  # one read per cycle, however many policies are new in it
             self._announced = {}
             t0 = time.perf_counter()
@@ -127,11 +186,14 @@ class IncidentReporter:
                             "their open incidents again", exc)
             finally:
                 self.source_seconds += time.perf_counter() - t0
-        taken = self.engine.adopt(self._announced.get((policy.namespace, policy.name), ()))
-        if taken:
-            self.adopted += len(taken)
-            log.info("incidents: %s/%s: adopted %d open incident(s) its former owner announced (%s)",
-                     policy.namespace, policy.name, len(taken), ", ".join(sorted(i.alertname for i in taken)))
+        return self._announced
+
+    def open_incidents(self, policy: PolicyObject) -> list[dict[str, Any]] | None:
+        """The policy's ``status.openIncidents`` after this cycle's evaluation (``status_entries``)."""
+        key = policy.uid or f"{policy.namespace}/{policy.name}"
+        mem = self._memory.get(key)
+        scope = mem.scope if mem is not None else {"namespace": policy.namespace, "policy": policy.name}
+        return status_entries(self.engine.open_in(scope), policy.status)
 
     def scale_call(self, policy: PolicyObject, error: str | None) -> None:
         """Record the outcome of this cycle's calls to the scale target (None: they all succeeded)."""

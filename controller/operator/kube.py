@@ -69,8 +69,11 @@ class PolicyStore(Protocol):
         """Every TrafficEvent, raw (in ``namespace``, or everywhere when None)."""
         ...
 
-    def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> None:
-        """Replace the policy's status (through /status only), if unchanged since it was read."""
+    def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> dict[str, Any] | None:
+        """Replace the policy's status (through /status only), if unchanged since it was read.
+
+        Returns the object as written when the store answers with it (the API does), else None.
+        """
         ...
 
 
@@ -127,8 +130,8 @@ class KubernetesPolicyStore:
         """Every TrafficEvent."""
         return self._list(EVENT_PLURAL, namespace)
 
-    def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> None:
-        """Merge-patch /status with the whole status (lists are replaced, as they should be).
+    def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> dict[str, Any] | None:
+        """Merge-patch /status with the whole status (lists are replaced, as they should be); the written object.
 
         The patch carries the resourceVersion the policy was read with, so a write based on a stale
         read (another leader's, or from before a spec edit) is refused with 409 (ScaleConflict).
@@ -138,7 +141,7 @@ class KubernetesPolicyStore:
         body: dict[str, Any] = {"status": {**dropped, **status}}
         if policy.resource_version:
             body["metadata"] = {"resourceVersion": policy.resource_version}
-        call_api(
+        written = call_api(
             self.custom.patch_namespaced_custom_object_status,
             f"scalingpolicy/{policy.name} in {policy.namespace} /status",
             GROUP,
@@ -149,6 +152,7 @@ class KubernetesPolicyStore:
             body,
             _content_type=MERGE_PATCH,
         )
+        return written if isinstance(written, dict) else None
 
 
 def _micro(at: datetime) -> str:

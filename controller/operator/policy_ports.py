@@ -6,8 +6,8 @@ to the cycle's phases (``controller.cycle.run``):
 * ``PolicyDemand``: the demand source's history over ``forecast.history``
   (kept for the forecast) and its current reading; too little history or no
   current reading is ``DemandUnavailable`` with the reason;
-* ``PolicyForecasts``: the ``ForecastCache`` over that history (``error``: why
-  there is no forecast, for the ForecastReady condition);
+* ``PolicyForecasts``: the ``ForecastCache`` over that history (``note``: why
+  there is no forecast, or why it is not a fit for the spec: a queued refit);
 * ``TimedLags``: the database lag query, timed as source time;
 * ``ReporterSink``: the incident port over the ``IncidentReporter`` (SLI
   ratios, engine), evaluating with the cycle's memory;
@@ -76,14 +76,15 @@ class PolicyDemand:
 
 @dataclass
 class PolicyForecasts:
-    """The forecast port: the ForecastCache over the history the demand port read (``error``: why none)."""
+    """The forecast port: the ForecastCache over the history the demand port read (``note``: why none, or
+    why the one it has is not a fit for the spec)."""
 
     forecast: Callable[[pd.Series | None], tuple[Forecast | None, str | None]]
     demand: PolicyDemand
-    error: str | None = None
+    note: str | None = None
 
     def at(self, now: datetime, observed: float | None) -> Forecast | None:
-        forecast, self.error = self.forecast(self.demand.history)
+        forecast, self.note = self.forecast(self.demand.history)
         return forecast
 
 

@@ -244,7 +244,7 @@ class Reconciler:
         memory = self._load_memory(policy, spec)
         fx.memory = (memory, core, spec.forecast.step)
         matching = [e for labels, e in events if spec.event_selector is None or spec.event_selector.matches(labels)]
-        ports, forecasts = self._ports(policy, spec, core, matching, fx, now)
+        ports = self._ports(policy, spec, core, matching, fx, now)
 
         try:  # observe
             obs = observe(ports)
@@ -256,7 +256,7 @@ class Reconciler:
             fx.errors.append("APIUnavailable")
             fx.quiet = True
             return PolicyOutcome(policy.namespace, policy.name, "APIUnavailable", str(exc), error=str(exc))
-        observed(fx, spec, ports.key, obs, forecasts.error, matching)
+        observed(fx, spec, ports.key, obs, matching)
 
         planned = plan(core, obs, memory, self.decide)  # decide (pure)
         if planned.uncovered:  # a forecast that misses now is a bug, not a gap (issue 9)
@@ -284,7 +284,7 @@ class Reconciler:
                              acted.desired, acted.scaled)
 
     def _ports(self, policy: PolicyObject, spec: ScalingPolicySpec, core: Policy, matching: list[Event],
-               fx: Effects, now: datetime) -> tuple[Ports, PolicyForecasts]:
+               fx: Effects, now: datetime) -> Ports:
         """The cycle's adapters for one policy (the operator's part of the cycle)."""
         demand = PolicyDemand(lambda: self.demand(policy, spec), spec, self._source)
         forecasts = PolicyForecasts(lambda history: self._forecast(policy, spec, history, matching, fx), demand)
@@ -297,7 +297,7 @@ class Reconciler:
         sink = None if self.incidents is None else ReporterSink(self._incidents_call, policy, spec)
         return Ports(policy=core, target=self.targets, key=key, demand=demand, forecasts=forecasts, clock=At(now),
                      step=spec.forecast.step, events=matching, incidents=sink, decide=self.decide,
-                     database=database, writes=spec.mode == "Active", timed=self._api), forecasts
+                     database=database, writes=spec.mode == "Active", timed=self._api)
 
     def _load_memory(self, policy: PolicyObject, spec: ScalingPolicySpec) -> PolicyMemory:
         """The policy's memory, from its status (a restart, a new shard owner) or, when the last status write
@@ -340,6 +340,8 @@ class Reconciler:
         policy = fx.policy
         for what, call in fx.incidents:
             self._incidents_call(what, call)
+        # status.openIncidents: what a new owner adopts without Alertmanager (IncidentReporter._adopt)
+        self._incidents_call("open_incidents", lambda r: fx.status.set(openIncidents=r.open_incidents(policy)))
         dumped = fx.dump_memory()
         written = self._write_status(policy, fx.status, quiet=fx.quiet)
         if dumped is not None and policy.uid:

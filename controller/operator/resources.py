@@ -282,6 +282,17 @@ class DecisionRecord(_Model):
     message: str = ""
 
 
+class OpenIncident(_Model):
+    """An open incident of the policy, for a new owner (a restart, a shard move) to carry on without a new Warning."""
+
+    id: str = Field(min_length=1, description="the incident's fingerprint (the Events' id=...)")
+    alertname: str = Field(min_length=1)
+    severity: Literal["page", "ticket"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    summary: str = Field(default="", max_length=256, description="as first announced")
+    starts_at: datetime
+
+
 class ScalingPolicyStatus(_Model):
     """ScalingPolicy.status, written by the loop every cycle in every mode except Paused."""
 
@@ -316,6 +327,9 @@ class ScalingPolicyStatus(_Model):
     decisions: list[DecisionRecord] = Field(
         default_factory=list, description="the last decisions that moved replicas or changed reason (pitboss explain)"
     )
+    open_incidents: list[OpenIncident] = Field(
+        default_factory=list, description="the policy's open incidents, adopted by a new owner without Alertmanager"
+        " (absent: none open)")
 
 
 def field_error(exc: ValidationError, prefix: str = "spec") -> tuple[str, str]:

@@ -10,9 +10,9 @@ status.decisions keeps the last ``MAX_DECISIONS`` decisions that moved
 replicas or changed reason, with their numbers and the event that drove them
 (read by ``pitboss explain``); a steady policy appends nothing.
 ``scale_message`` writes the Event text that says why replicas moved.
-The recommendations are the shared ``controller.cycle.memory.RecommendationWindow``;
-the reconcile dumps the whole ``PolicyMemory`` into the builder (``recommend`` and
-``window_recommendations`` are the same window over one status list). Called by
+The recommendations (and the rest of the policy's memory) are the shared
+``controller.cycle.memory.PolicyMemory``, which the reconcile dumps into the
+builder (``Effects.dump_memory``). Called by
 ``controller.operator.reconcile`` and ``controller.operator.effects``; pure (no I/O,
 time passed in).
 """
@@ -20,7 +20,7 @@ time passed in).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ import pandas as pd
 from controller.core.decision import Decision, ObservedState
 from controller.core.durations import format_duration
 from controller.core.headroom import choose
-from controller.cycle.memory import MAX_RECOMMENDATIONS, RecommendationWindow, iso, parse_time
+from controller.cycle.memory import MAX_RECOMMENDATIONS, iso, parse_time
 from controller.operator.resources import CONDITION_TYPES, ScalingPolicySpec
 from forecasting.base import Event, Forecast
 from forecasting.timeutil import stamps_ns, td_ns, ts_ns
@@ -55,17 +55,6 @@ def decision_changed(old: dict[str, Any] | None, decision: Decision) -> bool:
     last = (old or {}).get("lastDecision") or {}
     rec = decision.recommended_replicas if decision.recommended_replicas is not None else decision.desired_replicas
     return last.get("reason") != decision.reason or last.get("desiredReplicas") != rec
-
-
-def window_recommendations(
-    old: dict[str, Any] | None, now: datetime, window: timedelta, *, field: str = "recommendations"
-) -> tuple[tuple[datetime, int], ...]:
-    """The (time, replicas) the stabilization window sees, from the run-length-encoded status list.
-
-    An entry from before the window whose value still held at the window's
-    start counts as if recorded at the start (``RecommendationWindow.view``).
-    """
-    return RecommendationWindow.load((old or {}).get(field)).view(now, window)
 
 
 def next_peak(forecast: Forecast | None, spec: ScalingPolicySpec, now: datetime) -> dict[str, Any] | None:
@@ -140,13 +129,6 @@ class StatusBuilder:
         same = all(last.get(k) == v for k, v in entry.items())
         self.fields["lastDecision"] = {"time": last.get("time") if same and last.get("time") else iso(now), **entry}
 
-    def recommend(self, replicas: int | None, now: datetime, window: timedelta, *,
-                  field: str = "recommendations") -> None:
-        """Append a recommendation when it differs from the last one; drop what the window no longer needs."""
-        memory = RecommendationWindow.load(self.fields.get(field))
-        memory.add(replicas, now)
-        self.fields[field] = memory.dump(now, window)
-
     def remember(
         self, decision: Decision, state: ObservedState, *, after: int, spec: ScalingPolicySpec, events: list[Event]
     ) -> None:
@@ -220,4 +202,4 @@ def scale_message(
 
 
 __all__ = ["MAX_DECISIONS", "MAX_RECOMMENDATIONS", "StatusBuilder", "decision_changed", "driving_event", "iso",
-           "next_peak", "parse_time", "scale_message", "transitioned", "window_recommendations"]
+           "next_peak", "parse_time", "scale_message", "transitioned"]

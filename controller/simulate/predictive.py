@@ -230,6 +230,7 @@ class _StepForecasts:
 
     scaler: Predictive
     t: int
+    note: str | None = None
 
     def at(self, now: datetime, observed: float | None) -> Forecast | None:
         return self.scaler._forecast_at(self.t)

@@ -88,6 +88,15 @@ class OperatorMetrics:
             "pitboss_operator_incident_queue", "Incidents waiting for delivery, per sink.", ["sink"],
             registry=self.registry,
         )
+        self.cache_fallbacks = Counter(
+            "pitboss_operator_cache_fallbacks_total",
+            "Reads that bypassed the watch-fed cache, by resource and reason (unsynced, conflict, miss).",
+            ["resource", "reason"], registry=self.registry,
+        )
+        self.cache_synced = Gauge(
+            "pitboss_operator_cache_synced", "1 while the resource's cache is synced and read, 0 while it is not.",
+            ["resource"], registry=self.registry,
+        )
         self._capacity_metrics()
         self.heartbeat = time.monotonic()
 

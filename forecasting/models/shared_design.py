@@ -14,10 +14,18 @@ bits, so the solve stays per fit.
 
 The operator's fits on one grid fall in the same cycle (the grid moves once
 per step; the fit budget spreads fits over the cycles of a step and the
-next), so a few entries suffice: ``MAX_ENTRIES`` bounds the memory (an entry
-is the observed design, ~15 MB at 14 days of 1-minute points). Entries are
-read-only. ``disabled()`` turns the cache off (a test's baseline). Called by
-``forecasting.models.calendar_fit.fit_prepared``.
+next), and a fit never returns to an older grid, so what the cache must hold
+is one design per event calendar on the current grid. ``MAX_BYTES`` bounds
+it (an entry is the observed design and its Gram matrix, 6.3 MB at 14 days
+of 1-minute points and the casino calendar). A new design evicts designs
+of older grids (they end before it: an earlier step) but never one of the
+current step (whatever its history length): when
+more calendars interleave in a cycle than fit, the newcomer is built and not
+kept, so the calendars that fit keep their hits instead of every fit
+evicting the next one's design (an LRU bounded at K entries shares nothing
+once K + 1 calendars interleave: ``benchmarks/bench_design_cache.py``).
+Entries are read-only. ``disabled()`` turns the cache off (a test's
+baseline). Called by ``forecasting.models.calendar_fit.fit_prepared``.
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ from forecasting.features import EventLayout, plan_layout
 from forecasting.models.calendar_state import Terms, seasonal
 from forecasting.timeutil import td_ns, ts_ns
 
-MAX_ENTRIES = 3  # the grid of this step, of the previous one, and one spare (another event calendar)
+# Two designs at 14 days of 1-minute points (6.3 MB each): the current grid's for two event calendars;
+# more at shorter histories. 16 KB a policy at 1,000 policies.
+MAX_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,19 +63,30 @@ class FitDesign:
     def columns(self) -> int:
         return int(self.observed.shape[1])
 
+    @property
+    def nbytes(self) -> int:
+        return int(self.observed.nbytes + self.gram.nbytes)
+
 
 class DesignCache:
-    """A bounded least-recently-used cache of ``FitDesign`` by key; counts what it built."""
+    """``FitDesign`` by key within ``max_bytes``; older grids make room, the current grid's stay. Counts."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
         self.enabled = True
         self.built = 0  # designs computed (a miss, or every call while disabled)
         self.hits = 0
-        self._entries: OrderedDict[tuple[object, ...], FitDesign] = OrderedDict()
+        self.unkept = 0  # built and not kept: the designs of the current grids fill the bytes
+        self._entries: OrderedDict[tuple[object, ...], tuple[int, FitDesign]] = OrderedDict()  # (grid end, design)
+        self._bytes = 0
         self._lock = threading.Lock()  # fits may run on several threads (the local run, tests)
 
-    def get(self, key: tuple[object, ...], build: Callable[[], FitDesign]) -> FitDesign:
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: tuple[object, ...], build: Callable[[], FitDesign], end: int = 0) -> FitDesign:
+        """The design of ``key`` (``end``: its grid's last stamp, ns), built on a miss."""
         if not self.enabled:
             self.built += 1
             return build()
@@ -74,19 +95,29 @@ class DesignCache:
             if found is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1
-                return found
+                return found[1]
         design = build()  # outside the lock: a fit on another thread need not wait for this one
         with self._lock:
             self.built += 1
-            self._entries[key] = design
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            if key in self._entries:  # another thread built it meanwhile
+                return design
+            size = design.nbytes
+            for old in [k for k, (e, _) in self._entries.items() if e < end]:
+                if self._bytes + size <= self.max_bytes:
+                    break
+                self._bytes -= self._entries.pop(old)[1].nbytes  # an older grid's: no fit goes back to it
+            if self._bytes + size <= self.max_bytes:
+                self._entries[key] = (end, design)
+                self._bytes += size
+            else:
+                self.unkept += 1
         return design
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self.built = self.hits = 0
+            self._bytes = 0
+            self.built = self.hits = self.unkept = 0
 
 
 CACHE = DesignCache()
@@ -125,7 +156,7 @@ def fit_design(
         gram.setflags(write=False)
         return FitDesign(width=int(S.shape[1]), layout=layout, observed=Xo, gram=gram)
 
-    return CACHE.get(key, build)
+    return CACHE.get(key, build, end=ts_ns(idx[-1]))
 
 
-__all__ = ["CACHE", "MAX_ENTRIES", "DesignCache", "FitDesign", "disabled", "fit_design", "seasonal_width"]
+__all__ = ["CACHE", "MAX_BYTES", "DesignCache", "FitDesign", "disabled", "fit_design", "seasonal_width"]

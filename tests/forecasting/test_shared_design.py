@@ -75,11 +75,33 @@ def test_a_policy_with_other_points_events_or_grid_gets_its_own_design(
     assert not _same(first, second)
 
 
-def test_the_cache_is_bounded(casino_30m: tuple[pd.Series, list[Event]]) -> None:
+def test_a_full_cache_makes_room_by_evicting_older_grids(casino_30m: tuple[pd.Series, list[Event]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     history, events = casino_30m
-    for k in range(shared_design.MAX_ENTRIES + 2):  # a new grid every time (the history moves a step)
-        Calendar().fit(history.iloc[k:], events)
-    assert shared_design.CACHE.built == shared_design.MAX_ENTRIES + 2
-    assert len(shared_design.CACHE._entries) == shared_design.MAX_ENTRIES
-    Calendar().fit(history.iloc[shared_design.MAX_ENTRIES + 1:], events)  # the newest is still there
+    Calendar().fit(history.iloc[:-3], events)
+    monkeypatch.setattr(shared_design.CACHE, "max_bytes", shared_design.CACHE.nbytes * 3 // 2)  # room for one
+    for k in range(1, 4):  # a new grid every time (the history moves a step): no fit goes back to the older one
+        Calendar().fit(history.iloc[: len(history) - 3 + k], events)
+        assert len(shared_design.CACHE._entries) == 1 and shared_design.CACHE.unkept == 0
+    assert shared_design.CACHE.built == 4 and shared_design.CACHE.nbytes <= shared_design.CACHE.max_bytes
+    Calendar().fit(history, events)  # the newest is still there
     assert shared_design.CACHE.hits == 1
+
+
+def _design(nbytes: int) -> shared_design.FitDesign:
+    observed = np.zeros((nbytes // 8 - 1, 1))
+    return shared_design.FitDesign(width=1, layout=None, observed=observed, gram=np.zeros((1, 1)))  # type: ignore[arg-type]
+
+
+def test_more_calendars_than_fit_keep_the_hits_of_those_that_fit() -> None:
+    """Fits of three event calendars interleave on one grid, room for two: two keep their hits (an LRU of
+    two entries shares nothing here: each fit evicts the design the next one needs); the next step's
+    designs replace them."""
+    cache = shared_design.DesignCache(max_bytes=2 * 1000)
+    for _ in range(4):
+        for calendar in ("a", "b", "c"):
+            cache.get((calendar, 1), lambda: _design(1000), end=1)
+    assert (cache.built, cache.hits, cache.unkept) == (6, 6, 4) and cache.nbytes <= 2000
+    for calendar in ("a", "b", "c"):
+        cache.get((calendar, 2), lambda: _design(1000), end=2)  # the next step: the older grid makes room
+    assert {k for k in cache._entries} == {("a", 2), ("b", 2)}

@@ -214,6 +214,55 @@ def test_watch_from_a_compacted_resource_version_is_410_gone(kube: Any, api: Any
     assert err.value.status == 410
 
 
+def test_a_watch_asked_for_bookmarks_ends_with_one_at_the_current_resource_version(kube: Any, api: Any) -> None:
+    emu, _ = kube
+    since = create(api, deployment("web", 1))["metadata"]["resourceVersion"]
+    emu.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}}, "namespaces")
+    apps = _apps(api)
+    kinds = [(e["type"], e["raw_object"]["metadata"]["resourceVersion"])
+             for e in watch.Watch().stream(apps.list_namespaced_deployment, NAMESPACE, resource_version=since,
+                                           allow_watch_bookmarks=True, timeout_seconds=1)]
+    assert kinds == [("BOOKMARK", str(emu._rv))]  # no Deployment event; the Namespace moved the counter
+    plain = list(watch.Watch().stream(apps.list_namespaced_deployment, NAMESPACE, resource_version=since,
+                                      timeout_seconds=1))
+    assert plain == []  # not asked for: none
+
+
+def test_a_running_watch_that_falls_behind_the_event_log_ends_with_410() -> None:
+    """More writes between two polls of a running watch than the log keeps: ERROR 410, not a silent gap."""
+    import threading
+
+    from tests.kube.emulator import EmulatorThread
+    from tests.kube.fixtures import api_client_for, served
+
+    thread = EmulatorThread()
+    running = served(thread)
+    emu, url = next(running)
+    emu.event_log_size = 3
+    api = api_client_for(url)
+    try:
+        since = create(api, deployment("web", 1))["metadata"]["resourceVersion"]
+        done = threading.Event()
+
+        def burst() -> None:  # on the emulator's own loop: the watch cannot poll in between
+            for replicas in range(2, 8):
+                emu.write_scale("apps/v1", "deployments", NAMESPACE, "web", replicas)
+            done.set()
+
+        def later() -> None:
+            time.sleep(0.3)  # the watch is running and has sent nothing yet
+            thread.loop.call_soon_threadsafe(burst)
+
+        threading.Thread(target=later, daemon=True).start()
+        with pytest.raises(ApiException) as err:
+            list(watch.Watch().stream(_apps(api).list_namespaced_deployment, NAMESPACE, resource_version=since,
+                                      timeout_seconds=3))
+        assert done.is_set() and err.value.status == 410
+    finally:
+        api.close()
+        running.close()
+
+
 def test_rbac_enforcement_honours_verbs_resource_names_and_role_namespaces(kube: Any) -> None:
     from tests.kube.fixtures import SYSTEM_NAMESPACE, api_client_for
 

@@ -114,7 +114,9 @@ def test_rbac_is_least_privilege() -> None:
     cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")
     granted = _rules(cluster_role)
     assert not any("*" in item for triple in granted for item in triple)
-    assert {r for _, r, _ in granted if r in ("deployments", "statefulsets")} == set(), "no whole workloads"
+    # Whole workloads: only listed and watched (the operator's cache of their replicas), never written.
+    assert {(r, v) for _, r, v in granted if r in ("deployments", "statefulsets")} == {
+        (r, v) for r in ("deployments", "statefulsets") for v in ("list", "watch")}, "workloads read-only"
     assert ("apps", "deployments/scale", "patch") in granted and ("", "events", "create") in granted
     assert {v for g, r, v in granted if r == "events"} == {"create"}
     role = next(d for d in docs if d["kind"] == "Role")

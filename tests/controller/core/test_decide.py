@@ -49,6 +49,7 @@ class Case:
     message_has: tuple[str, ...] = ()
     recommended: int | None = None
     forecast_start: datetime = NOW
+    forecast_note: str | None = None  # the forecast port's note (a queued refit, or why there is none)
 
 
 BASE = {"capacityPerReplica": 50, "minReplicas": 1, "maxReplicas": 100, "leadTime": "10m"}
@@ -329,6 +330,29 @@ CASES = [
         flags={"MetricsUnavailable", "ForecastUnavailable"},
     ),
     Case(
+        "no forecast while a refit waits: the note says why",
+        forecast=None,
+        observed=100.0,
+        current=10,
+        expected=10,
+        reason="MetricsUnavailable",
+        flags={"MetricsUnavailable", "ForecastUnavailable"},
+        forecast_note="previous forecast dropped (the demand metric changed)",
+        message_has=("no forecast: previous forecast dropped (the demand metric changed)",),
+    ),
+    Case(
+        "the previous forecast while its refit waits: it decides, and the message says so",
+        forecast=[900.0] * 30,
+        observed=500.0,
+        current=10,
+        expected=18,
+        reason="ScaleUpForecast",
+        flags={"ForecastStale"},
+        forecast_note="deciding on the previous forecast: the event calendar changed",
+        message_has=("needs 18 replicas (50 req/s each) within lead 10m; deciding on the previous forecast: the"
+                     " event calendar changed; observed",),
+    ),
+    Case(
         "nothing at all: hold",
         forecast=None,
         observed=None,
@@ -398,9 +422,11 @@ def test_decide_scenarios(case: Case) -> None:
         ready_replicas=case.current,
         observed_demand=case.observed,
         recommendations=tuple((NOW - timedelta(seconds=ago), r) for ago, r in case.recommendations),
+        forecast_note=case.forecast_note,
     )
     decision = decide(policy, forecast, state)
     assert decision.desired_replicas == case.expected, decision.message
+    assert ("ForecastStale" in decision.flags) is (forecast is not None and case.forecast_note is not None)
     assert decision.reason == case.reason, decision.message
     assert case.flags <= decision.flags, decision.flags
     for text in case.message_has:

@@ -103,30 +103,43 @@ class _Frozen(Flat):
     update = None  # type: ignore[assignment]
 
 
-def _deferred(feed: ForecastFeed, minute: int, value: float = 1.0, key: object = None) -> Forecast | None:
+def _deferred(feed: ForecastFeed, minute: int, value: float = 1.0, key: object = None, basis: object = None,
+              horizon: int = 5) -> Forecast | None:
     end = T0 + minute * STEP
     return feed.refresh(end, history=lambda: _series(end, value), new_points=lambda: _series(end, value).tail(1),
-                        horizon=5, key=key, defer_refit=True)
+                        horizon=horizon, key=key, basis=basis, defer_refit=True, changed="the event calendar changed")
 
 
-@pytest.mark.parametrize(("model", "first", "minute", "key", "fits", "updates", "deferred", "level"), [
-    (Flat, False, 0, None, 0, 0, 1, None),  # a first fit waits: no forecast, and the error says why
-    (Flat, True, 10, None, 1, 1, 1, 2.0),  # due by age: the current model updates instead
-    (_Frozen, True, 10, None, 1, 0, 1, 1.0),  # due by age, no update(): the current forecast stays
-    (Flat, True, 1, "v2", 2, 0, 0, 2.0),  # a changed key (spec, events) refits even over budget
+@pytest.mark.parametrize(("model", "first", "minute", "key", "basis", "fits", "updates", "deferred", "level"), [
+    (Flat, False, 0, None, None, 0, 0, 1, None),  # a first fit waits: no forecast, and the error says why
+    (Flat, True, 10, None, None, 1, 1, 1, 2.0),  # due by age: the current model updates instead
+    (_Frozen, True, 10, None, None, 1, 0, 1, 1.0),  # due by age, no update(): the current forecast stays
+    # A changed key (spec, events) waits for the budget too: the previous model decides, updated ...
+    (Flat, True, 1, "v2", None, 1, 1, 1, 2.0),
+    (_Frozen, True, 1, "v2", None, 1, 0, 1, 1.0),  # ... or predicting the new horizon and events, no fit
+    (Flat, True, 1, "v2", "other series", 1, 0, 1, None),  # another series or grid: no forecast till the refit
 ])
 def test_a_deferred_refit_keeps_deciding_on_the_forecast_it_has(model: type[Flat], first: bool, minute: int,
-                                                                 key: object, fits: int, updates: int,
+                                                                 key: object, basis: object, fits: int, updates: int,
                                                                  deferred: int, level: float | None) -> None:
     feed = ForecastFeed(model, OPERATOR)
     if first:
         _refresh(feed, 0, 1.0)
-    forecast = _deferred(feed, minute, 2.0, key)
+    forecast = _deferred(feed, minute, 2.0, key, basis, horizon=7)
     assert (feed.fits, feed.updates, feed.deferred) == (fits, updates, deferred)
     if level is None:
         assert forecast is None and feed.error is not None and "fit budget" in feed.error
     else:
         assert forecast is not None and forecast.mean[0] == level
+        assert key is None or len(forecast.index) == 7  # a changed key predicts its new horizon (was 5)
+    stale = key is not None and level is not None
+    assert (feed.note is not None and "previous forecast" in feed.note
+            and "the event calendar changed" in feed.note) is stale, feed.note
+    if key is not None:  # the budget again: the queued refit runs, and the forecast is a fit for the key
+        end = T0 + minute * STEP
+        got = feed.refresh(end, history=lambda: _series(end, 3.0), new_points=lambda: _series(end, 3.0).tail(1),
+                           horizon=7, key=key, basis=basis)
+        assert got is not None and got.mean[0] == 3.0 and feed.fits == fits + 1 and feed.note is None
 
 
 @pytest.mark.parametrize("minute", [1, 10])  # the update was due (a new step), or the refit was due by age

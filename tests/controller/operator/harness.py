@@ -118,8 +118,8 @@ def tournament_specs() -> list[tuple[str, dict[str, Any]]]:
 
 def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str = "op-a",
                   leader_election: bool = True, lease_duration: timedelta = timedelta(seconds=15),
-                  token: str | None = None) -> Operator:
-    """An operator instance with its own ApiClient, on the shared fake clock."""
+                  token: str | None = None, cache: bool = False, cache_timeout: int = 300) -> Operator:
+    """An operator instance with its own ApiClient, on the shared fake clock (``cache``: its informers)."""
     return build_operator(
         api_client_for(url, token),
         namespace=None,
@@ -129,6 +129,8 @@ def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str 
         lease_namespace=SYSTEM_NAMESPACE,
         lease_duration=lease_duration,
         identity=identity,
+        cache=cache,
+        cache_timeout=cache_timeout,
     )
 
 

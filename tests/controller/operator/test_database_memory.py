@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from controller.core.decide import decide
 from controller.core.decision import Decision, ObservedState, ReplicaLag
+from controller.cycle.memory import DatabaseMemory
 from controller.operator import database as db
 from controller.operator import status as st
 from controller.operator.resources import parse_policy_spec
@@ -46,8 +47,8 @@ def test_first_sight_is_remembered_so_nothing_drops_at_once() -> None:
     db.record(builder, DB, decision, db.LagReading(measured=False), found=4, after=4, ready=4, now=NOW)
     status = builder.build()
     assert [r["replicas"] for r in status["databaseRecommendations"]] == [4, 1]
-    later = st.window_recommendations(status, NOW + timedelta(minutes=10), DB.scale_down.stabilization_window,
-                                      field=db.RECOMMENDATIONS)
+    later = DatabaseMemory.load(status).recommendations.view(NOW + timedelta(minutes=10),
+                                                             DB.scale_down.stabilization_window)
     assert max(r for _, r in later) == 4  # the first sight holds for the window
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["DatabaseMetricsAvailable"]["reason"] == "LagNotMeasured"

@@ -116,8 +116,12 @@ def test_timings_follow_client_go_rules(lease: timedelta, deadline: timedelta | 
         timedelta(seconds=15), timedelta(seconds=10), timedelta(seconds=2))
 
 
-def test_watch_picks_up_a_new_policy_before_the_sync_period(kube: Any, api: Any) -> None:
-    """The loop runs for real (threads, a 60 s sync period); a new ScalingPolicy is reconciled within seconds."""
+@pytest.mark.parametrize("cache", [False, True], ids=["watches", "informers"])
+def test_watch_picks_up_a_new_policy_before_the_sync_period(kube: Any, api: Any, cache: bool) -> None:
+    """The loop runs for real (threads, a 60 s sync period); a new ScalingPolicy is reconciled within seconds.
+
+    With ``cache`` the informers' events wake the loop (``start_watches`` opens no watch of its own).
+    """
     import threading
     import time
 
@@ -126,9 +130,10 @@ def test_watch_picks_up_a_new_policy_before_the_sync_period(kube: Any, api: Any)
     emu, url = kube
     create(api, deployment("slots-api", 4))
     clock = FakeClock(EVENT_START - timedelta(hours=2))
-    op = make_operator(url, clock, TraceDemand(), leader_election=False)
+    op = make_operator(url, clock, TraceDemand(), leader_election=False, cache=cache)
     op.loop.sync_period = timedelta(seconds=60)
     start_watches(op, NAMESPACE)
+    assert cache == (op.informers is not None) and (op.loop._watchers == []) == cache
     runner = threading.Thread(target=op.loop.run, daemon=True)
     runner.start()
     try:
@@ -161,6 +166,7 @@ def test_watch_picks_up_a_new_policy_before_the_sync_period(kube: Any, api: Any)
     finally:
         op.loop.stop()
         runner.join(10)
+        op.close()
     assert not runner.is_alive()
 
 

@@ -151,3 +151,46 @@ def test_a_new_owner_does_not_repeat_the_loops_warning_event() -> None:
     warnings = [e for e in recorder.events if e.reason == "MetricsUnavailable"]
     assert len(warnings) == 1 and warnings[0].event_type == "Warning" and "connection refused" in warnings[0].message
     assert outcome.current == 4 and not outcome.scaled  # held without metrics
+
+
+def test_a_new_operator_without_alertmanager_adopts_the_open_incident_from_status(
+        kube: Any, api: Any, tmp_path: Path) -> None:
+    """Without Alertmanager to read what was announced, the open incidents in status are: an operator with
+    nothing in memory and a fresh incident log (a new pod, a new shard owner) carries the open incident on
+    (one Warning Event, the first owner's, and its startsAt) and resolves it when it clears."""
+    emu, url = kube
+    create(api, deployment("slots-api", 4))
+    create(api, scaling_policy("slots", policy_spec(targetRef={"kind": "Deployment", "name": "slots-api"})))
+    for name, event in tournament_specs():
+        create(api, traffic_event(name, event, labels={"service": "slots"}))
+    clock = FakeClock(EVENT_START - timedelta(minutes=9))
+    demand = TraceDemand()
+    demand.default.down = True  # Prometheus is down: MetricsUnavailable fires
+    first = make_incident_operator(url, clock, demand, tmp_path / "a.db")
+    try:
+        _run(first, clock, 2)
+        (incident,) = _incidents(tmp_path / "a.db", "MetricsUnavailable")
+        wait_until(lambda: _k8s_events(emu, "MetricsUnavailable"), timeout=10, what="the Warning Event")
+    finally:
+        first.close()
+    (entry,) = _status(emu)["openIncidents"]
+    assert entry["id"] == incident.id and entry["alertname"] == "MetricsUnavailable"
+    second = make_incident_operator(url, clock, demand, tmp_path / "b.db", identity="op-b")
+    try:
+        _run(second, clock, 3)
+        worker = second.incidents.worker if second.incidents is not None else None
+        assert worker is not None
+        wait_until(lambda: worker.pending() == 0 or None, timeout=10, what="empty queues")
+        warnings = [e for e in _k8s_events(emu, "MetricsUnavailable") if e["type"] == "Warning"]
+        assert [e["reportingInstance"] for e in warnings] == ["op-a"], warnings
+        (carried,) = _incidents(tmp_path / "b.db", "MetricsUnavailable")
+        assert carried.id == incident.id and carried.firing and carried.starts_at == incident.starts_at
+        assert second.incidents is not None and second.incidents.adopted == 1
+        demand.default.down = False  # metrics return: the new owner resolves what the first announced
+        _run(second, clock, 1)
+        resolved = wait_until(lambda: _k8s_events(emu, "MetricsUnavailableResolved"), timeout=10,
+                              what="the resolve Event")
+        assert len(resolved) == 1 and incident.id in resolved[0]["message"]
+        assert "openIncidents" not in _status(emu)
+    finally:
+        second.close()

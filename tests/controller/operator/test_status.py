@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from controller.core.decision import Decision
+from controller.cycle.memory import PolicyMemory, RecommendationWindow
 from controller.operator import status as st
 from controller.operator.resources import ScalingPolicyStatus, parse_policy_spec
 from forecasting.base import Forecast
@@ -29,29 +31,40 @@ def test_condition_transition_time_moves_only_on_flips() -> None:
     assert flipped["lastTransitionTime"] == st.iso(T0 + timedelta(minutes=2))
 
 
+POLICY = parse_policy_spec({"targetRef": {"kind": "Deployment", "name": "a"}, "metric": {"promql": "x"},
+                            "capacityPerReplica": 100, "maxReplicas": 10,
+                            "scaleDown": {"stabilizationWindow": "5m"}}).to_policy()
+
+
+def _cycle(status: dict[str, Any] | None, at: datetime, recommended: int,
+           decision: Decision | None = None) -> dict[str, Any]:
+    """One cycle's status as the reconcile writes it: the memory loaded from status, changed, dumped back."""
+    memory = PolicyMemory.load({"namespace": "casino", "policy": "a"}, status, steps=10, step=timedelta(minutes=1))
+    memory.recommendations.add(recommended, at)
+    memory.recommendations.forget_before(at, POLICY.scale_down.stabilization_window)
+    b = st.StatusBuilder(status, 1, at)
+    if decision is not None:
+        b.decision(decision, at)
+    b.set(**memory.dump(POLICY, at, timedelta(minutes=1)))
+    return b.build()
+
+
 def test_steady_decisions_keep_the_status_identical() -> None:
     decision = Decision(desired_replicas=4, reason="Hold", message="holding 4", recommended_replicas=4)
-    b = st.StatusBuilder(None, 1, T0)
-    b.decision(decision, T0)
-    b.recommend(4, T0, timedelta(minutes=5))
-    first = b.build()
-    b2 = st.StatusBuilder(first, 1, T0 + timedelta(seconds=15))
-    b2.decision(decision, T0 + timedelta(seconds=15))
-    b2.recommend(4, T0 + timedelta(seconds=15), timedelta(minutes=5))
-    assert b2.build() == first
+    first = _cycle(None, T0, 4, decision)
+    assert _cycle(first, T0 + timedelta(seconds=15), 4, decision) == first
     ScalingPolicyStatus.model_validate(first)
 
 
 def test_recommendations_are_run_length_encoded_and_windowed() -> None:
-    window = timedelta(minutes=5)
-    status: dict[str, object] = {}
+    window = POLICY.scale_down.stabilization_window
+    status: dict[str, Any] | None = None
     for minute, replicas in [(0, 10), (1, 10), (2, 6), (8, 4)]:
-        b = st.StatusBuilder(status, 1, T0 + timedelta(minutes=minute))
-        b.recommend(replicas, T0 + timedelta(minutes=minute), window)
-        status = b.build()
+        status = _cycle(status, T0 + timedelta(minutes=minute), replicas)
+    assert status is not None
     items = status["recommendations"]
     assert [i["replicas"] for i in items] == [6, 4]  # 10 fell out of the window; 6 held until minute 8
-    seen = st.window_recommendations(status, T0 + timedelta(minutes=9), window)
+    seen = RecommendationWindow.load(items).view(T0 + timedelta(minutes=9), window)
     assert seen[0] == (T0 + timedelta(minutes=4), 6) and seen[-1][1] == 4
 
 

@@ -1,0 +1,199 @@
+"""The operator on its watch-fed caches (``build_operator(cache=True)``, what ``pitboss operator run`` uses).
+
+Against the strict emulator, with every request it answered in its log: a
+steady cycle sends no LIST and no GET per policy (and no /status PATCH when
+the status did not change); a scale someone else made is what the next
+decision starts from; a 409 on /scale re-reads the target from the API, not
+from the cache; a cache that has not synced (or whose stream broke) is not
+read, the cycle reads the API directly and counts it; the manifests' RBAC
+allows the watches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from controller.operator.app import Operator
+from controller.operator.clock import FakeClock
+from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, make_operator, policy_spec
+from tests.controller.operator.test_rbac import TOKEN, _roles, _setup
+from tests.kube.fixtures import NAMESPACE, create, deployment, scaling_policy
+
+POLICIES = ("pitboss.dev/v1alpha1", "scalingpolicies")
+FLAT = casino_trace(spikes=())  # ~300 req/s: 4 replicas at 100 each
+WORKLOADS = r"^/apis/apps/v1/deployments$"
+
+
+def wait_for(what: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := what():
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout}s")
+
+
+def cached_operator(url: str, clock: FakeClock, *, timeout: int = 300, wait: bool = True,
+                    demand: TraceDemand | None = None, **kw: Any) -> Operator:
+    op = make_operator(url, clock, demand or TraceDemand(FLAT), leader_election=False, cache=True,
+                       cache_timeout=timeout, **kw)
+    assert op.informers is not None
+    if wait:
+        assert op.informers.wait_synced(10)
+    return op
+
+
+def fallbacks(op: Operator, resource: str, reason: str) -> float:
+    value = op.metrics.registry.get_sample_value("pitboss_operator_cache_fallbacks_total",
+                                                 {"resource": resource, "reason": reason})
+    return value or 0.0
+
+
+def reads(emu: Any, since: int) -> list[str]:
+    """The GETs answered after log entry ``since`` that were not watches: every LIST and every GET."""
+    return [f"{r.method} {r.path}" for r in emu.log[since:] if r.method == "GET" and r.query.get("watch") != "true"]
+
+
+def test_a_steady_cycle_sends_no_list_no_get_and_no_unchanged_status(kube: Any, api: Any) -> None:
+    emu, url = kube
+    for i in range(3):
+        create(api, deployment(f"svc-{i}", 4))
+        create(api, deployment(f"db-{i}", 2, kind="StatefulSet", labels={"app": f"db-{i}"}))
+        db = {"targetRef": {"kind": "StatefulSet", "name": f"db-{i}"}, "capacityPerReplica": 300, "maxReplicas": 5,
+              "leadTime": "10m"}
+        create(api, scaling_policy(f"p-{i}", policy_spec(targetRef={"kind": "Deployment", "name": f"svc-{i}"},
+                                                         databaseReplicas=db)))
+    clock = FakeClock(EVENT_START - timedelta(hours=2))
+    op = cached_operator(url, clock)
+    try:
+        first = op.loop.step()
+        assert first is not None and all(o.error is None for o in first.outcomes)
+        assert len(emu.requests("PATCH", r"/scalingpolicies/p-\d/status$")) == 3  # the first status, written
+        since = len(emu.log)
+        for _ in range(2):  # the same minute: nothing changed, nothing to write
+            clock.advance(timedelta(seconds=15))
+            report = op.loop.step()
+            assert report is not None and [o.current for o in report.outcomes] == [4, 4, 4]
+        assert reads(emu, since) == []
+        writes = [f"{r.method} {r.path}" for r in emu.log[since:] if r.method != "GET"]
+        assert writes == []
+        assert op.metrics.registry.get_sample_value("pitboss_operator_cache_synced", {"resource": "deployments"}) == 1
+    finally:
+        op.close()
+
+
+def test_a_scale_someone_else_made_is_what_the_next_decision_starts_from(kube: Any, api: Any) -> None:
+    emu, url = kube
+    create(api, deployment("slots-api", 10))
+    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
+    clock = FakeClock(EVENT_START - timedelta(hours=2))
+    op = cached_operator(url, clock)
+    try:
+        assert op.loop.step() is not None  # 10 -> 9 (one 10% step down)
+        emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 30)  # kubectl scale, between cycles
+        assert op.informers is not None
+        wait_for(lambda: (s := op.informers.workloads["Deployment"].get((NAMESPACE, "slots-api"))) is not None  # type: ignore[union-attr]
+                 and s.replicas == 30)
+        since = len(emu.log)
+        clock.advance(timedelta(seconds=15))
+        report = op.loop.step()
+        assert report is not None
+        assert reads(emu, since) == []  # from the cache, not from a GET
+        patches = emu.requests("PATCH", r"/deployments/slots-api/scale$")
+        assert [(r.status, r.body["spec"]["replicas"]) for r in patches] == [(200, 9), (200, 27)]  # from 30, not 9
+        status = emu.get(*POLICIES, NAMESPACE, "slots")["status"]
+        assert "scaling 30 -> 27" in status["lastDecision"]["message"]
+    finally:
+        op.close()
+
+
+def test_a_409_re_reads_the_target_from_the_api_not_the_cache(kube: Any, api: Any) -> None:
+    emu, url = kube
+    create(api, deployment("slots-api", 10))
+    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
+    emu.on_request("PATCH", r"/deployments/slots-api/scale$",
+                   lambda: emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 20))
+    op = cached_operator(url, FakeClock(EVENT_START - timedelta(hours=2)))
+    try:
+        since = len(emu.log)
+        assert op.loop.step() is not None
+        answered = [(r.method, r.path.rsplit("/", 2)[-2:], r.status) for r in emu.log[since:]
+                    if "/deployments/slots-api" in r.path]
+        # the stale cached 10 asked for 9 and met the human's 20; then a GET, not the cache, and 20 -> 18
+        assert answered == [("PATCH", ["slots-api", "scale"], 409), ("GET", ["slots-api", "scale"], 200),
+                            ("GET", ["slots-api", "status"], 200), ("PATCH", ["slots-api", "scale"], 200)]
+        patches = emu.requests("PATCH", r"/deployments/slots-api/scale$")
+        assert [r.body["spec"]["replicas"] for r in patches] == [9, 18]
+        assert fallbacks(op, "deployments", "conflict") == 1
+        assert emu.get(*POLICIES, NAMESPACE, "slots")["status"]["currentReplicas"] == 18
+    finally:
+        op.close()
+
+
+def test_an_unsynced_policy_cache_is_not_read_the_cycle_lists_from_the_api(kube: Any, api: Any) -> None:
+    emu, url = kube
+    for i in range(3):
+        create(api, deployment(f"svc-{i}", 4))
+        create(api, scaling_policy(f"p-{i}", policy_spec(targetRef={"kind": "Deployment", "name": f"svc-{i}"})))
+    held = emu.stall("GET", r"^/apis/pitboss.dev/v1alpha1/scalingpolicies$")  # the informer's first LIST
+    op = cached_operator(url, FakeClock(EVENT_START - timedelta(hours=2)), wait=False)
+    try:
+        assert held.entered.wait(5)
+        assert op.informers is not None and not op.informers.policies.synced
+        report = op.loop.step()
+        assert report is not None
+        assert sorted(o.name for o in report.outcomes) == ["p-0", "p-1", "p-2"]  # not an empty cache's none
+        assert all(o.error is None for o in report.outcomes)
+        assert fallbacks(op, "scalingpolicies", "unsynced") == 1
+        assert op.metrics.registry.get_sample_value("pitboss_operator_cache_synced",
+                                                    {"resource": "scalingpolicies"}) == 0
+    finally:
+        held.release()
+        op.close()
+
+
+def test_a_broken_workload_stream_is_not_read_the_cycle_reads_the_scale(kube: Any, api: Any) -> None:
+    """The watch broke and the relist fails: the cache holds a stale 10; the decision starts from the API's 30."""
+    emu, url = kube
+    create(api, deployment("slots-api", 10))
+    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
+    clock = FakeClock(EVENT_START - timedelta(hours=2))
+    op = cached_operator(url, clock, timeout=1)
+    try:
+        assert op.loop.step() is not None  # 10 -> 9
+        emu.fail("GET", WORKLOADS, 503, times=None)  # from the next watch on: no watch, no list of Deployments
+        assert op.informers is not None
+        informer = op.informers.workloads["Deployment"]
+        wait_for(lambda: not informer.synced, timeout=5)
+        emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 30)  # the cache cannot see this
+        assert informer.get((NAMESPACE, "slots-api")).replicas == 9  # type: ignore[union-attr]
+        clock.advance(timedelta(seconds=15))
+        assert op.loop.step() is not None
+        patches = emu.requests("PATCH", r"/deployments/slots-api/scale$")
+        assert [(r.status, r.body["spec"]["replicas"]) for r in patches] == [(200, 9), (200, 27)]
+        assert fallbacks(op, "deployments", "unsynced") >= 1
+    finally:
+        emu.clear_rules()
+        op.close()
+
+
+def test_the_cached_loop_needs_nothing_beyond_the_manifests_rbac(kube: Any, api: Any) -> None:
+    """The informers' lists and watches (policies, events, Deployments, StatefulSets) are granted."""
+    emu, url = kube
+    _setup(api)
+    emu.enforce_rbac(TOKEN, _roles())
+    clock = FakeClock(EVENT_START - timedelta(minutes=10) - timedelta(seconds=30))
+    op = cached_operator(url, clock, token=TOKEN, demand=TraceDemand())  # the tournament's trace
+    try:
+        for _ in range(4):  # as test_rbac's: the fourth crosses the tournament's pre-scale moment
+            report = op.loop.step()
+            assert report is not None and all(o.error is None for o in report.outcomes)
+            clock.advance(timedelta(seconds=15))
+        assert [f"{r.method} {r.path} {r.status}" for r in emu.log if r.status == 403] == []
+        assert emu.get("apps/v1", "deployments", NAMESPACE, "slots-api")["spec"]["replicas"] >= 11
+        assert op.informers is not None and all(i.lists == 1 for i in op.informers.all())
+    finally:
+        op.close()
