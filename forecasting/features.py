@@ -115,12 +115,15 @@ def seasonal_design(
     day_types: int,
     day_levels: bool = False,
     yearly: int = 0,
+    weekdays: bool = False,
 ) -> np.ndarray:
     """Intercept, daily, weekly and ``yearly`` Fourier terms and, with ``day_types`` > 0,
     a level and ``day_types`` daily harmonics again for Fridays, Saturdays and Sundays
     (each relative to Monday-Thursday), so each day type gets its own daily shape.
     With ``day_levels`` (and no day types) only those three levels: a weekend that
     starts and ends sharply at midnight is a step, which few weekly harmonics smear.
+    With ``weekdays`` every day but Monday gets its own level (and shape), each relative
+    to Monday: a long history shows Tuesday's rush is not Thursday's (``DAYS``).
 
     Up to ``SHARED_ROWS`` rows on a regular grid the matrix is cached (read-only): the
     operator's policies all forecast the same steps after the same last point."""
@@ -128,21 +131,26 @@ def seasonal_design(
     step_ns = td_ns(step)
     n = len(stamps)
     if 0 < n <= SHARED_ROWS and (n == 1 or bool((np.diff(stamps) == step_ns).all())):
-        return _shared_seasonal(int(stamps[0]), n, step_ns, daily, weekly, day_types, day_levels, yearly)
-    return _seasonal(stamps, step_ns, daily, weekly, day_types, day_levels, yearly)
+        return _shared_seasonal(int(stamps[0]), n, step_ns, daily, weekly, day_types, day_levels, yearly,
+                                weekdays)
+    return _seasonal(stamps, step_ns, daily, weekly, day_types, day_levels, yearly, weekdays)
 
 
 @lru_cache(maxsize=64)
 def _shared_seasonal(first: int, n: int, step_ns: int, daily: int, weekly: int, day_types: int,
-                     day_levels: bool, yearly: int) -> np.ndarray:
+                     day_levels: bool, yearly: int, weekdays: bool) -> np.ndarray:
     stamps = first + step_ns * np.arange(n, dtype=np.int64)
-    out = _seasonal(stamps, step_ns, daily, weekly, day_types, day_levels, yearly)
+    out = _seasonal(stamps, step_ns, daily, weekly, day_types, day_levels, yearly, weekdays)
     out.setflags(write=False)
     return out
 
 
+DAY_TYPES = (4, 5, 6)  # Friday, Saturday, Sunday: own shapes once three weeks are seen
+DAYS = (1, 2, 3, 4, 5, 6)  # every day but Monday (the reference): own shapes on a long history
+
+
 def _seasonal(stamps: np.ndarray, step_ns: int, daily: int, weekly: int, day_types: int, day_levels: bool,
-              yearly: int) -> np.ndarray:
+              yearly: int, weekdays: bool = False) -> np.ndarray:
     cols = [np.ones((len(stamps), 1))]
     day_terms = _fourier(stamps, step_ns, DAY_NS, daily)
     cols.append(day_terms)
@@ -151,7 +159,7 @@ def _seasonal(stamps: np.ndarray, step_ns: int, daily: int, weekly: int, day_typ
     if day_types > 0 or day_levels:
         dow = ((stamps + MONDAY_OFFSET_NS) % WEEK_NS) // DAY_NS
         shape = day_terms[:, : 2 * day_types]
-        for day in (4, 5, 6):
+        for day in DAYS if weekdays else DAY_TYPES:
             flag = (dow == day).astype(float)[:, None]
             cols.append(flag)
             if day_types > 0:

@@ -2,8 +2,8 @@
 
 Log demand is a ridge-regularised least-squares fit of a calendar design
 matrix (daily and weekly Fourier terms; own daily shapes for Fridays,
-Saturdays and Sundays once the history holds three weeks; see
-``forecasting.features``) plus event regressors: per event ``kind`` a
+Saturdays and Sundays once the history holds three weeks, for every weekday
+once it holds 26; see ``forecasting.features``) plus event regressors: per event ``kind`` a
 ramp-up / plateau / decay shape whose log lift is learned from the past
 events in the history (day-long kinds, such as holidays, also learn a daily
 shape), and per recurring event *name* (a yearly holiday) a deviation from
@@ -19,7 +19,9 @@ tracked by a steady-state Kalman filter on the residuals (AR(1) signal +
 white noise), so short horizons start from the current level and decay to
 the calendar. Week slots that were zero in every observed week (closed
 hours) are forecast as zero and left out of the fit; other zeros (outages)
-are Huber-weighted (``calendar_kernels``).
+are Huber-weighted (``calendar_kernels``). On a history of 26 weeks or more
+(sub-daily steps) the fit is recency-weighted: a point's weight halves
+every 8 weeks of age, down to 0.3 (``shared_design.recency_weights``).
 
 Quantiles: split conformal on the model's own h-step errors over the recent
 eight weeks (the residual filter's forecasts from the state before each
@@ -88,6 +90,8 @@ class Calendar:
         lift_sigma: float = 0.2,
         unseen_sigma: float = 0.35,
         unknown_sigma: float = 0.5,
+        recency_half_life: float = 8.0,
+        recency_floor: float = 0.3,
     ) -> None:
         self.config = CalendarConfig(
             daily_harmonics=daily_harmonics,
@@ -101,6 +105,8 @@ class Calendar:
             lift_sigma=lift_sigma,
             unseen_sigma=unseen_sigma,
             unknown_sigma=unknown_sigma,
+            recency_half_life=recency_half_life,
+            recency_floor=recency_floor,
             shape_spread=self.SHAPE_SPREAD,
         )
         self.fitted: CalendarFit | None = None  # the last fit (and updates), None before or on fallback

@@ -43,6 +43,7 @@ from forecasting.timeutil import stamps_ns, td_ns
 MIN_SPAN = 2 * DAY  # sub-daily steps
 MIN_COARSE_POINTS = 14  # daily and coarser steps: two weeks of daily data
 YEAR = pd.Timedelta(days=365)
+LONG_SPAN = 26 * WEEK  # sub-daily: from half a year on, own shapes for every weekday and recency weights
 PRIOR_SD = 0.5  # prior spread of an event bin's log lift around its prior (daily and coarser steps)
 
 
@@ -85,20 +86,32 @@ def _terms(config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta) -> Te
         day_types=min(daily, config.day_type_harmonics) if span >= 3 * WEEK else 0,
         day_levels=span >= 2 * WEEK - DAY,
         yearly=0,
+        # Half a year holds ~26 of each weekday: enough for each its own shape, not just Fri/Sat/Sun.
+        weekdays=span >= LONG_SPAN and daily > 0 and config.day_type_harmonics > 0,
     )
+
+
+def _recency(config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta) -> tuple[pd.Timedelta, float] | None:
+    """(half-life, floor) of the regression's recency weights, or None (off: daily and coarser steps,
+    whose yearly terms need every year, and histories under ``LONG_SPAN``, whose habits had no time to drift)."""
+    if step >= DAY or span < LONG_SPAN or not config.recency_half_life:
+        return None
+    return config.recency_half_life * WEEK, config.recency_floor
 
 
 def _regress(
     design: FitDesign, z: np.ndarray, obs: np.ndarray, prior: np.ndarray, config: CalendarConfig, coarse: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ridge coefficients of ``z`` on the design over the observed rows, Huber-reweighted, and the
-    residuals of those rows. The design's observed rows and Gram matrix are shared (``shared_design``)."""
-    penalty = np.full(design.columns, 1e-6 * max(1, int(obs.sum())))
+    residuals of those rows. The design's observed rows and Gram matrix are shared (``shared_design``);
+    with recency weights (``design.weights``) it is the weighted least-squares fit."""
+    rw = design.weights
+    penalty = np.full(design.columns, 1e-6 * (max(1, int(obs.sum())) if rw is None else max(1.0, float(rw.sum()))))
     penalty[0] = 0.0
     penalty[design.width:] = config.prior_weight
     Xo, zo = design.observed, z[obs]
     A = design.gram + np.diag(penalty)
-    b = Xo.T @ zo + penalty * prior
+    b = (Xo.T @ zo if rw is None else Xo.T @ (rw * zo)) + penalty * prior
     beta = np.linalg.solve(A, b)
     # Gross outliers (an outage's zeros, sporadic dropped samples) are down-weighted (Huber).
     A0, b0 = A, b
@@ -107,7 +120,7 @@ def _regress(
         if w is None:
             break
         out = np.flatnonzero(w < 1)  # few rows: update the normal equations, do not rebuild them
-        cut = Xo[out] * (1 - w[out])[:, None]
+        cut = Xo[out] * ((1 - w[out]) if rw is None else rw[out] * (1 - w[out]))[:, None]
         A, b = A0 - cut.T @ Xo[out], b0 - cut.T @ zo[out]
         beta = np.linalg.solve(A, b)
     if coarse:
@@ -195,7 +208,8 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
         z = np.log(y + offset)
         obs = np.isfinite(z)
     zlo, zhi = float(np.min(z[obs])), float(np.max(z[obs]))
-    design = fit_design(terms, idx, step, evs, obs, config.shape_harmonics)  # shared by fits on this grid
+    recency = _recency(config, step, span)
+    design = fit_design(terms, idx, step, evs, obs, config.shape_harmonics, recency)  # shared by fits on this grid
     layout, width = design.layout, design.width
     prior = np.zeros(design.columns)
     prior[width:] = _event_prior(layout, evs, design.columns - width, bins)

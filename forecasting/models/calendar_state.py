@@ -46,6 +46,11 @@ class CalendarConfig:
     unseen_sigma: float = 0.35
     unknown_sigma: float = 0.5
     shape_spread: bool = True  # widen event intervals by what a kind's shape bins missed (its ramp)
+    # Recency weights of the calendar regression on a long history (sub-daily steps, >= 26 weeks):
+    # a point's weight halves every ``recency_half_life`` weeks of age, down to ``recency_floor``,
+    # so this season's habits outweigh last year's. 0 turns them off.
+    recency_half_life: float = 8.0
+    recency_floor: float = 0.3
 
     def __post_init__(self) -> None:
         harmonics = (
@@ -56,6 +61,10 @@ class CalendarConfig:
             raise ValueError("harmonics: expected a non-negative number")
         if self.prior_weight <= 0:
             raise ValueError(f"prior_weight: expected a positive weight, got {self.prior_weight}")
+        if self.recency_half_life < 0:
+            raise ValueError(f"recency_half_life: expected weeks >= 0 (0: off), got {self.recency_half_life}")
+        if not 0 < self.recency_floor <= 1:
+            raise ValueError(f"recency_floor: expected a weight in (0, 1], got {self.recency_floor}")
         if self.max_points < 100:
             raise ValueError(f"max_points: expected at least 100, got {self.max_points}")
 
@@ -69,6 +78,7 @@ class Terms:
     day_types: int
     day_levels: bool
     yearly: int
+    weekdays: bool = False  # own shapes for every weekday, not just Fri/Sat/Sun (a long history)
 
 
 def seasonal(terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
@@ -81,6 +91,7 @@ def seasonal(terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndar
         day_types=terms.day_types,
         day_levels=terms.day_levels,
         yearly=terms.yearly,
+        weekdays=terms.weekdays,
     )
 
 

@@ -12,6 +12,12 @@ them itself (``tests/forecasting/test_shared_design.py``). A factorisation
 (Cholesky) shared as well would save ~0.1 ms more per fit and change the last
 bits, so the solve stays per fit.
 
+On a long history the regression is recency-weighted (``recency_weights``):
+the weights depend only on the stamps (each point's age from the last one),
+so they are part of the design, and the cached Gram matrix is the weighted
+X'WX. Without weights (``half_life`` None) the design and every forecast are
+exactly as before.
+
 The operator's fits on one grid fall in the same cycle (the grid moves once
 per step; the fit budget spreads fits over the cycles of a step and the
 next), and a fit never returns to an older grid, so what the cache must hold
@@ -43,7 +49,7 @@ import pandas as pd
 from forecasting.base import Event
 from forecasting.features import EventLayout, plan_layout
 from forecasting.models.calendar_state import Terms, seasonal
-from forecasting.timeutil import td_ns, ts_ns
+from forecasting.timeutil import stamps_ns, td_ns, ts_ns
 
 # Two designs at 14 days of 1-minute points (6.3 MB each): the current grid's for two event calendars;
 # more at shorter histories. 16 KB a policy at 1,000 policies.
@@ -57,7 +63,8 @@ class FitDesign:
     width: int  # seasonal columns (the event columns follow)
     layout: EventLayout  # the event columns
     observed: np.ndarray  # the design's observed rows, (observed points, columns), read-only
-    gram: np.ndarray  # observed.T @ observed, read-only
+    gram: np.ndarray  # observed.T @ W @ observed (W: ``weights``, else the identity), read-only
+    weights: np.ndarray | None = None  # recency weight of each observed row (None: unweighted)
 
     @property
     def columns(self) -> int:
@@ -65,7 +72,7 @@ class FitDesign:
 
     @property
     def nbytes(self) -> int:
-        return int(self.observed.nbytes + self.gram.nbytes)
+        return int(self.observed.nbytes + self.gram.nbytes + (0 if self.weights is None else self.weights.nbytes))
 
 
 class DesignCache:
@@ -138,25 +145,41 @@ def seasonal_width(terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta) -> i
     return int(seasonal(terms, idx[:1], step).shape[1])
 
 
+def recency_weights(stamps: np.ndarray, half_life: pd.Timedelta, floor: float) -> np.ndarray:
+    """Weight of each point by its age from the last stamp: halves every ``half_life``, at least ``floor``."""
+    age = (stamps[-1] - stamps).astype(float) / td_ns(half_life)
+    return np.asarray(np.maximum(floor, np.exp2(-age)))
+
+
 def fit_design(
     terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta, events: Sequence[Event], observed: np.ndarray,
-    shape_harmonics: int,
+    shape_harmonics: int, recency: tuple[pd.Timedelta, float] | None = None,
 ) -> FitDesign:
-    """The (shared) design of a fit over ``idx`` with these relevant ``events`` and ``observed`` points."""
+    """The (shared) design of a fit over ``idx`` with these relevant ``events`` and ``observed`` points;
+    ``recency`` (half-life, floor) weighs the rows by age (``recency_weights``), None leaves them equal."""
     mask = np.asarray(observed, dtype=bool)
     key = (terms, ts_ns(idx[0]), len(idx), td_ns(step), tuple(events), shape_harmonics,
+           None if recency is None else (td_ns(recency[0]), recency[1]),
            hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).digest())
 
     def build() -> FitDesign:
         S = seasonal(terms, idx, step)
         layout = plan_layout(events, idx, mask, step, shape_harmonics)
         Xo = np.hstack([S, layout.design(idx, events, step)])[mask]
-        gram = Xo.T @ Xo
+        weights = None
+        if recency is None:
+            gram = Xo.T @ Xo
+        else:
+            weights = recency_weights(stamps_ns(idx), *recency)[mask]
+            gram = Xo.T @ (Xo * weights[:, None])
+            weights.setflags(write=False)
         Xo.setflags(write=False)
         gram.setflags(write=False)
-        return FitDesign(width=int(S.shape[1]), layout=layout, observed=Xo, gram=gram)
+        return FitDesign(width=int(S.shape[1]), layout=layout, observed=Xo, gram=gram, weights=weights)
 
     return CACHE.get(key, build, end=ts_ns(idx[-1]))
 
 
-__all__ = ["CACHE", "MAX_BYTES", "DesignCache", "FitDesign", "disabled", "fit_design", "seasonal_width"]
+__all__ = [
+    "CACHE", "MAX_BYTES", "DesignCache", "FitDesign", "disabled", "fit_design", "recency_weights", "seasonal_width",
+]

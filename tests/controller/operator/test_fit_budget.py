@@ -34,7 +34,8 @@ def _forecast_ready(emu: Any, name: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == "ForecastReady")
 
 
-def test_fits_wait_for_later_cycles_and_no_policy_waits_for_a_fit(kube: Any, api: Any) -> None:
+def _cluster(kube: Any, api: Any) -> tuple[Any, Any, FakeClock]:
+    """Three policies on one tournament calendar and the production operator, two hours before the event."""
     emu, url = kube
     for name in NAMES:
         create(api, deployment(f"{name}-api", 4))
@@ -46,6 +47,11 @@ def test_fits_wait_for_later_cycles_and_no_policy_waits_for_a_fit(kube: Any, api
     op = build_operator(api_client_for(url), namespace=None, demand=TraceDemand(), clock=clock,
                         leader_election=False, lease_namespace=SYSTEM_NAMESPACE,
                         fit_budget=timedelta(microseconds=1))
+    return emu, op, clock
+
+
+def test_fits_wait_for_later_cycles_and_no_policy_waits_for_a_fit(kube: Any, api: Any) -> None:
+    emu, op, clock = _cluster(kube, api)
     seen = []
     for _ in range(4):
         report = op.loop.step()
@@ -75,17 +81,7 @@ MERGE = "application/merge-patch+json"
 
 def _fitted(kube: Any, api: Any) -> tuple[Any, Any, FakeClock]:
     """Three policies, each fitted (one per cycle within the one-microsecond budget)."""
-    emu, url = kube
-    for name in NAMES:
-        create(api, deployment(f"{name}-api", 4))
-        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{name}-api"}
-        create(api, scaling_policy(name, policy_spec(targetRef=target)))
-    for name, event in tournament_specs():
-        create(api, traffic_event(name, event, labels={"service": "slots"}))
-    clock = FakeClock(EVENT_START - timedelta(hours=2))
-    op = build_operator(api_client_for(url), namespace=None, demand=TraceDemand(), clock=clock,
-                        leader_election=False, lease_namespace=SYSTEM_NAMESPACE,
-                        fit_budget=timedelta(microseconds=1))
+    emu, op, clock = _cluster(kube, api)
     for _ in range(3):
         op.loop.step()
         clock.advance(SYNC)
