@@ -27,6 +27,7 @@ import typer
 from cli.cluster import ContextOption, KubeconfigOption, connected, event_time
 from cli.common import console, guarded
 from controller.core.durations import format_duration, parse_duration
+from controller.core.headroom import label as quantile_label
 from controller.errors import InputError, PermanentError, RetryableError
 
 EPILOG = """Example: pitboss explain slots -n casino --last 20
@@ -71,7 +72,7 @@ def sentence(d: dict[str, Any], mode: str, same_day: bool) -> str:
     parts = []
     if d.get("forecastPeak") is not None:
         q = d.get("headroomQuantile")
-        label = f"p{round(float(q) * 100)}" if q is not None else "peak"
+        label = quantile_label(float(q)) if q is not None else "peak"  # p95, q0.973, q0.999
         when = ""
         if d.get("forecastPeakAt"):
             when = f" at {_clock(pd.Timestamp(d['forecastPeakAt']), same_day)}"

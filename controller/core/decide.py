@@ -4,7 +4,10 @@ The default sizing rule of the design: desired replicas =
 ceil(headroom-quantile peak of the forecast over [now, now + leadTime +
 syncPeriod] / capacityPerReplica), the quantile being ``headroomQuantile``
 or the newsvendor quantile from ``costs`` (``controller.core.headroom``,
-quoted in every message), never below what the observed demand needs
+quoted in every message); a replica added now is ready a lead time later,
+so replicas are added only as far as the forecast from now + leadTime on
+needs (a peak before it keeps the replicas there are, never adds ones
+that arrive after it); never below what the observed demand needs
 now (unless that demand is already served and a fresh forecast, one whose
 first point is now, says it falls), clamped to [min, max] (flagged when the forecast wants more than max).
 Scale up at once; scale down only as far as the stabilization window allows
@@ -13,8 +16,10 @@ The window looks back because an observation cannot see ahead; a forecast
 can: when it covers the whole next lead + sync + window and its headroom
 quantile there needs fewer replicas than the window's past maximum, the
 scale-down goes as far as that forward need (``ScaleDownForecast``), still
-by bounded steps and never below what is observed now. A forecast that
-does not reach that far leaves the backward window in charge. Either way a
+by bounded steps and never below what is observed now, but only once the
+last scale-up lies a whole dwell (lead + sync + window) back (``_settled``):
+replicas a forecast just asked for are not taken away by its next revision.
+A forecast that does not reach that far leaves the backward window in charge. Either way a
 forecast-backed scale-down is guarded (``scale_down_guard``): down to n only
 while the forecast over that dwell horizon (carried on its rising trend when
 it stops short) stays at or below (n - scaleDown.margin) x capacity, a
@@ -193,7 +198,7 @@ def scale_down_guard(policy: Policy, forecast: Forecast, quantile: float, now: p
     says demand rises again, and a replica removed now would be wanted back.
     """
     cap, margin = policy.capacity_per_replica, policy.scale_down.margin
-    ahead = policy.lead_time + policy.sync_period + policy.scale_down.stabilization_window
+    ahead = dwell(policy)
     fwd = forward_peak(forecast, quantile, now, now + ahead)
     covered = fwd is not None
     if fwd is None:
@@ -217,6 +222,31 @@ def scale_down_guard(policy: Policy, forecast: Forecast, quantile: float, now: p
     else:
         text += f", needs {need} with scaleDown.margin {margin:g}"
     return Guard(need=need, covered=covered, text=text)
+
+
+def dwell(policy: Policy) -> timedelta:
+    """The scale-down guard's horizon: a replica taken away now is back a lead + sync later, and the
+    stabilization window is the promise that a scale-down is not taken back within it."""
+    return policy.lead_time + policy.sync_period + policy.scale_down.stabilization_window
+
+
+def _settled(policy: Policy, state: ObservedState, now: pd.Timestamp) -> str | None:
+    """Why the forecast may not yet cut the stabilization window short (None: it may).
+
+    The dwell runs both ways. A scale-down must not be wanted back within the dwell (``scale_down_guard``);
+    and replicas added at the last scale-up, which a forecast asked for within lead + sync, are kept for
+    the dwell before a forecast may take them away past the window. A forecast that changes its mind
+    sooner is one revision of a noisy estimate (the demo's tournament ramp pulled its plateau 10 req/s
+    down for ten minutes), and following it flaps; within the dwell the backward window rules, as the HPA's.
+    """
+    up = state.last_scale_up_time
+    if up is None:
+        return None
+    since = now - _utc(up)
+    if since >= dwell(policy):
+        return None
+    return (f"the last scale-up was {format_duration(since)} ago ({_when(_utc(up), now)}), within the dwell"
+            f" {format_duration(dwell(policy))} (lead + sync + stabilization window)")
 
 
 def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> Decision:
@@ -264,6 +294,16 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
     if observed is None:
         flags.add("ObservedUnavailable")
 
+    if forecast is not None and peak is not None and fc_need is not None and fc_need > current:
+        # Replicas added now are ready a lead time later: only the forecast from then on can use them. A peak
+        # before it is served by the replicas there are (and those on the way); adding for it buys replicas
+        # that arrive after it and idle for a stabilization window. Keep what there is for it, add for the rest.
+        ready_at = now + lead
+        arrival = forecast_peak(forecast, q, ready_at, ready_at + policy.sync_period)
+        if arrival is not None and replicas_for(arrival.value, cap) < fc_need:
+            fc_need = max(current, replicas_for(arrival.value, cap))
+            why.append(f"replicas added now are ready from {_when(ready_at, now)}, when the forecast"
+                       f" {label(q)} peak is {_num(arrival.value)} req/s: adding only up to {fc_need}")
     needs = [n for n in (fc_need, obs_need) if n is not None]
     if (
         observed is not None
@@ -290,7 +330,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
         if capacity_limited:
             flags.add(CAPACITY_LIMITED)
             why.append(f"needs {raw} but maxReplicas is {policy.max_replicas}")
-        step_limited = stabilizing = forecast_led = forecast_held = False
+        step_limited = stabilizing = forecast_led = forecast_held = stabilizing_text = False
         if not metrics_ok:
             target = max(recommended, held_current)  # never scale down without metrics
         else:
@@ -300,7 +340,11 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
             stable = min(stabilized(recommended, state.recommendations, now, window), max(current, recommended))
             if forecast is not None and recommended < current:
                 guard = scale_down_guard(policy, forecast, q, now, recommended, current)
-                if guard.covered and guard.need < stable:
+                settled = _settled(policy, state, now)
+                if guard.covered and guard.need < stable and settled is not None:
+                    why.append(f"{guard.text}, but {settled}: holding the last {format_duration(window)}'s {stable}")
+                    stabilizing_text = True
+                elif guard.covered and guard.need < stable:
                     stable, forecast_led = guard.need, True
                     why.append(f"{guard.text}: not holding the last {format_duration(window)}'s"
                                f" {stabilized(recommended, state.recommendations, now, window)}")
@@ -310,7 +354,7 @@ def decide(policy: Policy, forecast: Forecast | None, state: ObservedState) -> D
             target, step_limited = bounded_scale_down(current, stable, policy.scale_down.max_step_percent)
             target = min(target, policy.max_replicas)
             stabilizing = stable > recommended and recommended < current
-            if stabilizing and not forecast_led and not forecast_held:
+            if stabilizing and not forecast_led and not forecast_held and not stabilizing_text:
                 why.append(f"highest recommendation in the last {format_duration(window)} is {stable}")
             if step_limited:
                 why.append(f"scale-down step limited to {policy.scale_down.max_step_percent}% of {current}")

@@ -32,6 +32,9 @@ class ObservedState:
     # scale-down stabilization window.
     recommendations: tuple[tuple[datetime, int], ...] = ()
     last_scale_time: datetime | None = None
+    # The last time the replicas went up (None: unknown). Within the dwell after it (lead + sync +
+    # stabilization window) the forecast may not cut the stabilization window short.
+    last_scale_up_time: datetime | None = None
     # Database read replicas: the lag series the lag query returned (one per replica it knows),
     # the replicas asked for (/scale spec) and ready (None: as many as asked for).
     database_replicas: tuple[ReplicaLag, ...] = ()

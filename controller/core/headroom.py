@@ -10,10 +10,13 @@ critical ratio). Over the sizing window W (lead time + sync period):
 * quantile = c_u / (c_u + c_o).
 
 W cancels in the ratio (both costs grow with it), but the message quotes
-both costs over the window so a reader can check them. The ratio is
-clamped to the quantiles the forecast holds (linear interpolation between
-its quantile columns in between); when it falls outside them, the message
-says so. Pure (no clock, no I/O): called by ``controller.core.decide``.
+both costs over the window so a reader can check them. Any ratio in (0, 1)
+is used as it is: between the forecast's quantile columns it is read
+linearly, beyond its outermost ones on an exponential tail fitted to the
+two outermost (``Forecast.quantile``); then the message names the levels
+the tail reads. A ratio past p99 (a dropped request costing a lot more
+than an idle replica) is sized above p99 rather than capped there. Pure
+(no clock, no I/O): called by ``controller.core.decide``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import timedelta
 
 from controller.core.durations import format_duration
 from controller.core.policy import Costs, Policy
-from forecasting.base import Forecast
+from forecasting.base import Forecast, tail_levels
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,8 @@ class Headroom:
 
     quantile: float
     source: str  # "headroomQuantile" | "newsvendor"
-    ratio: float | None = None  # the newsvendor critical ratio before clamping
-    clamped: bool = False  # the ratio lay outside the forecast's quantiles
+    ratio: float | None = None  # the newsvendor critical ratio (what is sized at)
+    extrapolated: bool = False  # the ratio lies beyond the forecast's stored quantiles: read on its tail
     text: str = ""
 
 
@@ -56,7 +59,7 @@ def critical_ratio(costs: Costs, capacity_per_replica: float, window: timedelta)
 
 
 def forecast_levels(forecast: Forecast | None) -> tuple[float, float] | None:
-    """The lowest and highest quantile ``forecast`` holds (``Forecast.quantile`` interpolates in between)."""
+    """The lowest and highest quantile ``forecast`` holds (``Forecast.quantile`` extrapolates beyond them)."""
     if forecast is None:
         return None
     stored = sorted(forecast.quantiles)
@@ -80,19 +83,21 @@ def choose(policy: Policy, forecast: Forecast | None, window: timedelta) -> Head
         q = policy.headroom_quantile
         return Headroom(quantile=q, source="headroomQuantile", text=f"headroom {label(q)} (headroomQuantile)")
     under, over, ratio = critical_ratio(costs, policy.capacity_per_replica, window)
-    q, clamped, note = ratio, False, ""
+    extrapolated, note = False, ""
     levels = forecast_levels(forecast)
-    if levels is not None:
-        lo, hi = levels
-        if ratio > hi:
-            q, clamped = hi, True
-            note = f"; the forecast's highest quantile is {label(hi)}, so sized at {label(hi)}"
-        elif ratio < lo:
-            q, clamped = lo, True
-            note = f"; the forecast's lowest quantile is {label(lo)}, so sized at {label(lo)}"
+    if forecast is not None and levels is not None and not levels[0] <= ratio <= levels[1] \
+            and len(forecast.quantiles) >= 2:
+        extrapolated = True
+        a, b = tail_levels(list(forecast.quantiles), ratio)
+        side = "highest" if ratio > a else "lowest"
+        note = (f"; beyond the forecast's {side} quantile {label(a)}: read on its exponential tail"
+                f" (scale from {label(b)}..{label(a)})")
     text = (
         f"headroom newsvendor q{_ratio(ratio)} from costs (unservedRequest {_money(costs.unserved_request)},"
         f" replicaHour {_money(costs.replica_hour)}): over {format_duration(window)} a missing replica costs"
         f" {_money(under)} in unserved demand, an idle one {_money(over)}{note}"
     )
-    return Headroom(quantile=q, source="newsvendor", ratio=ratio, clamped=clamped, text=text)
+    # A ratio that rounds to 1 (a dropped request priced astronomically above a replica-hour) is sized at the
+    # largest level below 1 the tail can read, never at an infinite quantile.
+    q = min(ratio, 1.0 - 1e-12)
+    return Headroom(quantile=q, source="newsvendor", ratio=ratio, extrapolated=extrapolated, text=text)

@@ -22,7 +22,7 @@ before it, the same in every shell:
   last seen); ``controller.cycle.database`` reads and changes it.
 
 ``PolicyMemory.dump`` / ``PolicyMemory.load`` write and read all of it as
-status fields (``recommendations``, ``lastScaleTime``, ``scaleFailures``,
+status fields (``recommendations``, ``lastScaleTime``, ``lastScaleUpTime``, ``scaleFailures``,
 ``forecastChecks``, ``database*``), so a restarted operator or a new shard
 owner continues where the last one left off. A healthy policy dumps the same
 fields every cycle (no failures, no forecast check that could still count),
@@ -266,6 +266,7 @@ class PolicyMemory:
     scale: ScaleFailures = field(default_factory=ScaleFailures)
     recommendations: RecommendationWindow = field(default_factory=RecommendationWindow)
     last_scale_time: datetime | None = None
+    last_scale_up_time: datetime | None = None  # the scale-down guard's dwell starts here (controller.core.decide)
     database: DatabaseMemory = field(default_factory=DatabaseMemory)
 
     @classmethod
@@ -277,6 +278,7 @@ class PolicyMemory:
                    scale=ScaleFailures.load(status.get("scaleFailures")),
                    recommendations=RecommendationWindow.load(status.get("recommendations")),
                    last_scale_time=parse_time(status.get("lastScaleTime")),
+                   last_scale_up_time=parse_time(status.get("lastScaleUpTime")),
                    database=DatabaseMemory.load(status))
 
     def dump(self, policy: Policy, now: datetime, step: timedelta) -> dict[str, Any]:
@@ -284,6 +286,7 @@ class PolicyMemory:
         fields: dict[str, Any] = {
             "recommendations": self.recommendations.dump(now, policy.scale_down.stabilization_window),
             "lastScaleTime": None if self.last_scale_time is None else iso(self.last_scale_time),
+            "lastScaleUpTime": None if self.last_scale_up_time is None else iso(self.last_scale_up_time),
             "scaleFailures": self.scale.dump(),
             "forecastChecks": self.checks.dump(step),
         }

@@ -14,7 +14,7 @@
    is off (the operator's ForecastOnly) -> ``Acted``, whose ``scale_error``
    (and ``failure``, the exception) says why not;
 4. ``record``: the memory's changes (recommendations, scale failures, last
-   scale time, database memory) applied in one place, ``apply``, as kopf
+   scale time and last scale-up time, database memory) applied in one place, ``apply``, as kopf
    applies its accumulated patches once; then the incident rules and the
    recorder.
 
@@ -181,7 +181,8 @@ def plan(policy: Policy, obs: Observation, memory: PolicyMemory, decide: DecideF
     state = ObservedState(now=obs.now, current_replicas=obs.scale.replicas, ready_replicas=obs.scale.ready_replicas,
                           observed_demand=obs.observed,
                           recommendations=memory.recommendations.view(obs.now, window),
-                          last_scale_time=memory.last_scale_time, forecast_note=obs.forecast_note,
+                          last_scale_time=memory.last_scale_time, last_scale_up_time=memory.last_scale_up_time,
+                          forecast_note=obs.forecast_note,
                           **_database_fields(policy, obs.database, None if obs.database is None
                                              else obs.database.scale, memory, obs.now))
     decision = decide(policy, obs.forecast, state)
@@ -243,6 +244,8 @@ def apply(memory: PolicyMemory, policy: Policy, acted: Acted) -> None:
     memory.scale.record(acted.scale_error)
     if acted.scaled:
         memory.last_scale_time = now
+        if acted.desired > acted.state.current_replicas:
+            memory.last_scale_up_time = now
     if policy.database_replicas is not None and acted.database_replicas is not None:
         db.apply(memory.database, policy.database_replicas, acted.decision,
                  acted.state.database_current_replicas or 0, acted.database_replicas, now)

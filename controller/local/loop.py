@@ -105,6 +105,12 @@ class FakeClock:
 LOCAL_FEED = FeedPolicy(refit_every=None, on_update_failure="plan", max_update_failures=3)
 
 
+def dwell_steps(policy: Policy, step: pd.Timedelta) -> int:
+    """Forecast steps that cover the scale-down guard's dwell (lead + sync + stabilization window), plus 3."""
+    dwell = policy.lead_time + policy.sync_period + policy.scale_down.stabilization_window
+    return math.ceil(dwell / step) + 3
+
+
 class StepFeed(ForecastFeed):
     """The fitted model, kept current with observed demand each completed simulated step."""
 
@@ -301,8 +307,7 @@ class ControlLoop:
             self.policy = self.policy.model_copy(update={"lead_time": lead})
             self.lead_changes.append((now, lead))
             if self.feed is not None:
-                self.feed.horizon_steps = max(self.feed.horizon_steps,
-                                              math.ceil((lead + self.policy.sync_period) / self.feed.step) + 3)
+                self.feed.horizon_steps = max(self.feed.horizon_steps, dwell_steps(self.policy, self.feed.step))
 
     @property
     def scale_failures(self) -> int:

@@ -48,7 +48,7 @@ from controller.incidents.engine import IncidentEngine
 from controller.incidents.rules import RuleSettings
 from controller.incidents.store import IncidentLog
 from controller.local.loadgen import LoadGenerator, SpinWorkload
-from controller.local.loop import Clock, ControlLoop, StepFeed, SystemClock
+from controller.local.loop import Clock, ControlLoop, StepFeed, SystemClock, dwell_steps
 from controller.local.observe import business_fetch
 from controller.local.recorder import CycleRecord, EventSpan, RunRecord
 from controller.local.scenario import STEP, Scenario, build_scenario
@@ -200,8 +200,10 @@ def run_local(config: RunConfig, hooks: Hooks | None = None, clock: Clock | None
                         headroom_quantile=0.95, scale_down=ScaleDown(stabilization_window=config.stabilization))
         lead_steps = math.ceil(lead / STEP)
         plan = model.predict(len(scenario.live) + lead_steps + 5, scenario.events)
+        # The forecast reaches the scale-down guard's whole dwell (lead + sync + stabilization window), as the
+        # operator's 6 h forecast does, so the local loop decides on the same paths as the operator.
         feed = StepFeed(model, scenario.events, scenario.history.index[-1], STEP, plan,
-                            horizon_steps=lead_steps + math.ceil(sync / STEP) + 3)
+                        horizon_steps=dwell_steps(policy, STEP))
 
         hooks.stage("registering demo players")
         workload = SpinWorkload(players=config.players)

@@ -118,8 +118,8 @@ class ReporterSink:
 
 
 # The status fields a PolicyMemory dumps (PolicyMemory.dump): compared to tell whose memory the status holds.
-MEMORY_FIELDS = ("recommendations", "lastScaleTime", "scaleFailures", "forecastChecks", "databaseRecommendations",
-                 "databaseScaleUps", "databaseCurrentReplicas")
+MEMORY_FIELDS = ("recommendations", "lastScaleTime", "lastScaleUpTime", "scaleFailures", "forecastChecks",
+                 "databaseRecommendations", "databaseScaleUps", "databaseCurrentReplicas")
 
 
 def fragment(status: Mapping[str, Any] | None) -> dict[str, Any]:

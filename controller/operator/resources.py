@@ -309,6 +309,9 @@ class ScalingPolicyStatus(_Model):
     next_peak: NextPeak | None = None
     last_decision: LastDecision | None = None
     last_scale_time: datetime | None = None
+    last_scale_up_time: datetime | None = Field(
+        default=None, description="the last scale-up; within lead + sync + stabilization window after it the"
+        " forecast does not cut the scale-down stabilization window short")
     recommendations: list[Recommendation] = Field(default_factory=list)
     database_recommendations: list[Recommendation] = Field(
         default_factory=list, description="database read-replica recommendations, for their stabilization window")

@@ -2,7 +2,10 @@
 
 * unserved_fraction: demand not served / total demand (gaps excluded);
 * underprovisioned_steps: steps whose ready capacity was below demand;
-* replica_hours: replicas that existed (ready or still warming: both cost) x hours;
+* replica_hours: replicas that existed (ready or still warming: both cost) x hours, over the
+  steps whose demand is known: at a gap no policy can tell what was needed (the oracle would be
+  handed a zero there and ask for minReplicas, while a policy that sees no metrics rightly holds),
+  so a gap counts neither way, as for unserved;
 * peak_replicas, scale_changes: the largest replica count and how often it changed;
 * cost_vs_oracle: replica_hours / the oracle's (filled in by the engine).
 
@@ -59,7 +62,7 @@ def compute_metrics(
     return PolicyMetrics(
         unserved_fraction=unserved,
         underprovisioned_steps=int(np.count_nonzero(short > 1e-9 * max(capacity_per_replica, 1.0))),
-        replica_hours=float(asked.sum()) * step.total_seconds() / 3600.0,
+        replica_hours=float(asked[known].sum()) * step.total_seconds() / 3600.0,
         peak_replicas=int(asked.max()) if len(asked) else 0,
         scale_changes=changes,
     )

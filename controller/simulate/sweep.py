@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from controller.core.headroom import label
 from controller.core.limits import replicas_for
 from controller.core.policy import HEADROOM_QUANTILES
 from controller.simulate.engine import Progress, SimConfig, SimContext, make_context, run_policy
@@ -89,7 +90,7 @@ class SweepPoint:
             return "last time" if self.policy == "keda-cron" else "-"
         if self.knob == "floor":
             return str(int(self.value))
-        return f"p{round(self.value * 100)}" if self.knob == "quantile" else f"{self.value:g}"
+        return label(self.value) if self.knob == "quantile" else f"{self.value:g}"  # p95, q0.995
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,44 @@ FLAT_500 = [500.0] * 30  # 10 replicas of 50
 
 CASES = [
     Case(
-        "forecast peak inside the lead window scales up at once",
-        forecast=[500.0] * 5 + [1840.0] + [500.0] * 24,
+        "forecast peak where replicas added now are ready scales up at once",
+        forecast=[500.0] * 10 + [1840.0] + [500.0] * 19,
         observed=400.0,
         current=12,
         expected=37,
         reason="ScaleUpForecast",
-        message_has=("p95 peak 1840 req/s at 20:05", "needs 37 replicas (50 req/s each)", "lead 10m", "12 -> 37"),
+        message_has=("p95 peak 1840 req/s at 20:10", "needs 37 replicas (50 req/s each)", "lead 10m", "12 -> 37"),
         recommended=37,
+    ),
+    Case(
+        "forecast peak inside the lead window, gone before replicas added now are ready: keep, do not add",
+        forecast=[500.0] * 5 + [1840.0] + [500.0] * 24,
+        observed=400.0,
+        current=12,
+        expected=12,
+        reason="Hold",
+        message_has=("p95 peak 1840 req/s at 20:05", "needs 37 replicas", "replicas added now are ready from 20:10,"
+                     " when the forecast p95 peak is 500 req/s: adding only up to 12", "holding 12"),
+        recommended=12,
+    ),
+    Case(
+        "a peak inside the lead window still adds what the forecast needs when they are ready",
+        forecast=[500.0] * 5 + [1840.0] + [500.0] * 4 + [800.0] * 20,
+        observed=400.0,
+        current=12,
+        expected=16,
+        reason="ScaleUpForecast",
+        message_has=("adding only up to 16", "12 -> 16"),
+        recommended=16,
+    ),
+    Case(
+        "a peak inside the lead window never lowers the count it finds",
+        forecast=[500.0] * 5 + [1840.0] + [300.0] * 24,
+        observed=400.0,
+        current=12,
+        expected=12,
+        reason="Hold",
+        recommended=12,
     ),
     Case(
         "peak beyond lead + sync is ignored",

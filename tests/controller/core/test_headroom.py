@@ -1,7 +1,8 @@
 """Headroom from economics: the newsvendor quantile, table-driven and as a property (hypothesis).
 
-The critical ratio c_u / (c_u + c_o) over the sizing window, clamped to the
-forecast's quantiles, and what decide() does and says with it.
+The critical ratio c_u / (c_u + c_o) over the sizing window, read off the
+forecast's quantiles (on their exponential tail beyond the outermost), and
+what decide() does and says with it.
 """
 
 from __future__ import annotations
@@ -65,25 +66,50 @@ def costs_for(q: float, capacity: float = 50.0, replica_hour: float = 1.0) -> di
 
 
 @pytest.mark.parametrize(
-    ("q", "levels", "used", "clamped", "says"),
+    ("q", "levels", "extrapolated", "says"),
     [
-        (0.95, (0.5, 0.9, 0.95, 0.99), 0.95, False, "newsvendor q0.95"),
-        (0.97, (0.5, 0.9, 0.95, 0.99), 0.97, False, "newsvendor q0.97"),  # between two columns
-        (0.7, (0.5, 0.9, 0.95, 0.99), 0.7, False, "newsvendor q0.7"),
-        (0.999, (0.5, 0.9, 0.95, 0.99), 0.99, True, "highest quantile is p99, so sized at p99"),
-        (0.3, (0.5, 0.9, 0.95, 0.99), 0.5, True, "lowest quantile is p50, so sized at p50"),
-        (0.97, (0.1, 0.5, 0.9, 0.95), 0.95, True, "highest quantile is p95"),
+        (0.95, (0.5, 0.9, 0.95, 0.99), False, "newsvendor q0.95"),
+        (0.97, (0.5, 0.9, 0.95, 0.99), False, "newsvendor q0.97"),  # between two columns
+        (0.7, (0.5, 0.9, 0.95, 0.99), False, "newsvendor q0.7"),
+        (0.999, (0.5, 0.9, 0.95, 0.99), True, "beyond the forecast's highest quantile p99: read on its exponential"
+         " tail (scale from p95..p99)"),
+        (0.3, (0.5, 0.9, 0.95, 0.99), True, "beyond the forecast's lowest quantile p50"),
+        (0.97, (0.1, 0.5, 0.9, 0.95), True, "highest quantile p95: read on its exponential tail (scale from p90..p95)"),
     ],
 )
-def test_choose_clamps_to_the_forecast_quantiles(
-    q: float, levels: tuple[float, ...], used: float, clamped: bool, says: str
-) -> None:
+def test_choose_sizes_at_the_ratio_and_names_a_tail(q: float, levels: tuple[float, ...], extrapolated: bool,
+                                                     says: str) -> None:
     h = choose(policy(costs=costs_for(q)), forecast(levels), WINDOW)
     assert h.source == "newsvendor"
-    assert h.quantile == pytest.approx(used)
-    assert h.clamped is clamped
-    assert h.ratio == pytest.approx(q)
+    assert h.quantile == pytest.approx(q) == h.ratio
+    assert h.extrapolated is extrapolated
     assert says in h.text and "unservedRequest" in h.text and "replicaHour" in h.text
+    if not extrapolated:
+        assert "tail" not in h.text
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        # levels 0.5 .. 0.99 of base * (1 + q), base 1000: the tail's scale is (1990 - 1950) / ln(0.05 / 0.01)
+        (0.99, 1990.0),
+        (0.995, 1990.0 + 40.0 * np.log(2) / np.log(5)),
+        (0.999, 1990.0 + 40.0 * np.log(10) / np.log(5)),
+        (0.3, 1500.0 - 400.0 * np.log(0.5 / 0.3) / np.log(0.9 / 0.5)),
+    ],
+)
+def test_the_tail_is_exponential_from_the_two_outermost_levels(q: float, expected: float) -> None:
+    assert forecast().quantile(q) == pytest.approx(np.full(30, expected))
+
+
+def test_the_tail_is_monotone_and_finite_to_the_edges() -> None:
+    fc = forecast()
+    qs = [1e-9, 0.01, 0.3, 0.5, 0.9, 0.97, 0.99, 0.995, 0.999, 1 - 1e-9]
+    values = [float(fc.quantile(q)[0]) for q in qs]
+    assert values == sorted(values) and all(np.isfinite(values))
+    for bad in (0.0, 1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"quantile: expected a level in \(0, 1\)"):
+            fc.quantile(bad)
 
 
 def test_without_costs_the_fixed_quantile_is_quoted() -> None:
@@ -111,12 +137,14 @@ def test_decide_sizes_at_the_newsvendor_quantile_and_says_so(q: float, replicas:
     assert f"forecast {label(q)} peak" in d.message
 
 
-def test_decide_quotes_a_clamp() -> None:
+def test_decide_sizes_above_p99_on_the_tail() -> None:
+    """A ratio past the forecast's p99 buys more than p99's replicas (it used to be capped at p99's 40)."""
     state = ObservedState(NOW, current_replicas=10, ready_replicas=10, observed_demand=400.0)
     d = decide(policy(costs=costs_for(0.9999)), forecast(), state)
-    assert d.headroom_quantile == 0.99 and d.desired_replicas == 40
+    # 1990 + 40 ln(100) / ln(5) = 2102 req/s at 50 each
+    assert d.headroom_quantile == pytest.approx(0.9999) and d.desired_replicas == 43
     assert "newsvendor q0.9999 from costs" in d.message
-    assert "so sized at p99" in d.message
+    assert "beyond the forecast's highest quantile p99: read on its exponential tail" in d.message
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -156,3 +157,16 @@ def test_a_failed_update_over_budget_waits_for_the_next_cycle_instead_of_refitti
     model.fail = "update"
     refitted = _refresh(feed, minute + 1, 3.0)  # within budget a failed update refits at once, as before
     assert refitted is not None and refitted.mean[0] == 3.0
+
+
+def test_value_at_reads_a_quantile_beyond_the_stored_levels() -> None:
+    """The operator's and the local loop's gauges read the forecast at the decision's quantile, which the
+    newsvendor rule may put above p99 or below the lowest level: read on the tail, never an error."""
+    index = pd.date_range(T0, periods=3, freq=STEP)
+    levels = {0.5: 100.0, 0.9: 110.0, 0.95: 115.0, 0.99: 120.0}
+    fc = Forecast(index, np.full(3, 100.0), {q: np.full(3, v) for q, v in levels.items()}, model="test")
+    at = (T0 + pd.Timedelta(seconds=30)).to_pydatetime()
+    high, top, low = value_at(fc, 0.999, at), value_at(fc, 0.99, at), value_at(fc, 0.2, at)
+    assert high is not None and top is not None and low is not None
+    assert high == pytest.approx(120.0 + 5.0 * np.log(10) / np.log(5)) and high > top
+    assert low == pytest.approx(100.0 - 10.0 * np.log(0.5 / 0.2) / np.log(0.9 / 0.5))

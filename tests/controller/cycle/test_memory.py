@@ -125,6 +125,7 @@ def test_policy_memory_round_trips_through_status() -> None:
     memory = PolicyMemory({"namespace": "ns", "policy": "p"}, checks=ForecastChecks(steps=3))
     memory.recommendations.add(4, T0)
     memory.last_scale_time = T0
+    memory.last_scale_up_time = T0 - MIN
     memory.scale.record("scale: 503")
     memory.checks.check(T0, MIN, *MISS)
     memory.database.recommendations.add(2, T0)
@@ -134,7 +135,9 @@ def test_policy_memory_round_trips_through_status() -> None:
     loaded = PolicyMemory.load(memory.scope, status, steps=3, step=MIN)
     assert loaded.dump(policy, T0 + MIN, MIN) == memory.dump(policy, T0 + MIN, MIN)
     assert (loaded.scale.count, loaded.scale.last_error, loaded.last_scale_time) == (1, "scale: 503", T0)
+    assert loaded.last_scale_up_time == T0 - MIN
     assert loaded.checks.pairs() == [MISS] and loaded.database.current == 2
     assert PolicyMemory.load(memory.scope, None, steps=3, step=MIN).dump(policy, T0, MIN) == {
-        "recommendations": [], "lastScaleTime": None, "scaleFailures": None, "forecastChecks": None,
+        "recommendations": [], "lastScaleTime": None, "lastScaleUpTime": None, "scaleFailures": None,
+        "forecastChecks": None,
         "databaseRecommendations": [], "databaseScaleUps": None, "databaseCurrentReplicas": None}

@@ -56,9 +56,19 @@ def test_plan_is_pure_and_apply_changes_the_memory_once() -> None:
     assert planned.desired == 5 and planned.decision.reason.startswith("ScaleUp")
     out = run_cycle(ports, memory)
     assert out.acted.scaled and target.get_scale(KEY).replicas == 5 and target.writes == [(KEY, 5)]
-    assert memory.last_scale_time == T0.to_pydatetime()
+    assert memory.last_scale_time == T0.to_pydatetime() == memory.last_scale_up_time
     assert [r.replicas for r in memory.recommendations.runs] == [5]
     assert out.fired == ["X"] and ports.recorder.outcomes == [out]  # type: ignore[union-attr]
+
+
+def test_a_scale_down_moves_the_last_scale_time_but_not_the_last_scale_up_time() -> None:
+    target = _target(8)
+    memory = PolicyMemory({"namespace": "ns", "policy": "p"})
+    earlier = (T0 - pd.Timedelta(hours=1)).to_pydatetime()
+    memory.last_scale_up_time = earlier
+    out = run_cycle(_ports(target, demand=20.0, level=20.0), memory)
+    assert out.acted.scaled and target.get_scale(KEY).replicas == 4  # one 50 % step
+    assert memory.last_scale_time == T0.to_pydatetime() and memory.last_scale_up_time == earlier
 
 
 def test_a_failing_source_is_unknown_demand_and_never_a_scale_down() -> None:

@@ -18,7 +18,7 @@ from controller.core.policy import Policy
 from controller.errors import RetryableError
 from controller.incidents.engine import IncidentEngine
 from controller.local.loadgen import Tally
-from controller.local.loop import ControlLoop, FakeClock, StepFeed
+from controller.local.loop import ControlLoop, FakeClock, StepFeed, dwell_steps
 from controller.local.recorder import EventSpan, RunRecord
 from controller.sources.fakes import FakeDemandSource
 from controller.targets.base import ScaleState, TargetKey
@@ -64,8 +64,9 @@ class StepForecaster:
 
 
 def make_loop(lead_min: int, *, target: InMemoryScaleTarget | None = None, source: FakeDemandSource | None = None,
-              model: StepForecaster | None = None, incidents: IncidentEngine | None = None,
+              model: StepForecaster | None = None, incidents: IncidentEngine | None = None, covering: bool = False,
               **kwargs: object) -> tuple[ControlLoop, InMemoryScaleTarget, FakeDemandSource, RunRecord]:
+    """The loop on fakes; ``covering``: its forecast reaches the scale-down guard's whole dwell (as the demo's)."""
     policy = Policy(capacity_per_replica=15, min_replicas=1, max_replicas=4, lead_time=timedelta(minutes=lead_min),
                     sync_period=timedelta(minutes=1))
     if target is None:
@@ -74,7 +75,8 @@ def make_loop(lead_min: int, *, target: InMemoryScaleTarget | None = None, sourc
     source = source or FakeDemandSource(value=10.0)
     model = model or StepForecaster()
     plan = model.predict(120, [EVENT])
-    feed = StepFeed(model, [EVENT], START - STEP, STEP, plan, horizon_steps=lead_min + 4)
+    feed = StepFeed(model, [EVENT], START - STEP, STEP, plan,
+                    horizon_steps=dwell_steps(policy, STEP) if covering else lead_min + 4)
     record = RunRecord(meta={"capacity_per_replica": 15, "speed": 60, "max_replicas": 4},
                        events=[EventSpan(EVENT.name, EVENT.kind, EVENT.start, EVENT.end, EVENT.expected_lift)])
     settings: dict[str, object] = {"speed": 60, **kwargs}
@@ -224,3 +226,34 @@ def test_a_forecast_that_misses_now_is_logged_as_an_error(caplog: pytest.LogCapt
     message = next(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     assert "forecast does not cover" in message
     assert rec.t.isoformat() in message and (START - pd.Timedelta(days=1)).isoformat() in message
+
+
+class RevisingForecaster(StepForecaster):
+    """The fixed forecast, but revised down for four minutes after the event starts (demand there ramps up,
+    and a model updated with the ramp pulls the whole plateau down, as the demo's calendar model did)."""
+
+    def predict(self, horizon: int, events: Sequence[Event] = ()) -> Forecast:
+        fc = super().predict(horizon, events)
+        if EVENT.start <= self.end < EVENT.start + pd.Timedelta(minutes=4):
+            fc = Forecast(index=fc.index, mean=np.minimum(fc.mean, 32.0),
+                          quantiles={q: np.minimum(v, 32.0 * (1 + (q - 0.5) / 4.5)) for q, v in fc.quantiles.items()},
+                          model="fixed")
+        return fc
+
+
+def test_a_forecast_covering_the_dwell_does_not_flap() -> None:
+    """With a forecast over the whole dwell, a four-minute downward revision right after the pre-scale must not
+    take a replica away and give it back: within lead + sync + window of the scale-up the backward window rules.
+    The forecast-led scale-down still cuts the window short after the event."""
+    ramp = pd.Series([10.0] * 30 + [15.0, 20.0, 25.0, 30.0, 35.0, 40.0] + [45.0] * 24 + [10.0] * 40,
+                     index=pd.date_range(START, periods=100, freq=STEP))
+    loop, _, _, record = make_loop(5, model=RevisingForecaster(), source=FakeDemandSource(ramp), covering=True)
+    loop.run(90)
+    counts = [c.desired for c in record.cycles]
+    ups = [c.t.floor("min") for c in record.cycles if c.scaled and c.desired > c.current]
+    assert ups == [EVENT.start - pd.Timedelta(minutes=6)], (ups, counts)
+    peak = counts.index(4)
+    assert min(counts[peak:counts.index(4) + 30]) == 4, counts
+    downs = [c for c in record.cycles if c.scaled and c.desired < c.current]
+    assert downs and downs[0].t < EVENT.end + pd.Timedelta(minutes=5), [(c.t, c.reason) for c in downs]
+    assert "not holding the last 5m's 4" in downs[0].message, downs[0].message
