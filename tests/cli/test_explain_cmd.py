@@ -64,7 +64,7 @@ def test_explain_says_why_it_prescaled_with_the_numbers(kube: Any, kubeconfig: P
 def test_explain_shows_incident_events(kubeconfig: Path) -> None:
     result = runner.invoke(app, ["explain", "poker", "-n", NAMESPACE, "--kubeconfig", str(kubeconfig)], env=ENV)
     assert result.exit_code == 0, result.output
-    assert "held 2: no forecast (MetricsUnavailable)" in result.stdout
+    assert "held 2: no forecast: no demand history (MetricsUnavailable)" in result.stdout
     assert "incident MetricsUnavailable: [page]" in result.stdout
 
 
