@@ -13,8 +13,9 @@ shrunk toward it by partial pooling (n tau^2 / (n tau^2 + sigma^2): n
 occurrences, sigma the spread of its lift across them, tau = ``PRIOR_SD``),
 so one lucky or unlucky occurrence is not taken for the kind's lift (lifts
 may be below 1). A kind never seen is forecast with its
-``expected_lift`` (else the pooled lift of the kinds seen) and a wider
-interval. What the calendar does not explain (weather, a busy day) is
+``expected_lift`` and a wider interval; without one, with no lift (it may
+lift or lower demand) and an interval that also spans the lifts of the kinds
+seen (their mean squared log lift added to its variance). What the calendar does not explain (weather, a busy day) is
 tracked by a steady-state Kalman filter on the residuals (AR(1) signal +
 white noise), so short horizons start from the current level and decay to
 the calendar. Week slots that were zero in every observed week (closed

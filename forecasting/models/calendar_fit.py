@@ -231,7 +231,7 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
     fit = CalendarFit(
         config=config, step=step, events=events, terms=terms, offset=offset, closed=closed,
         zlo=zlo, zhi=zhi, layout=layout, beta_s=beta_s, beta_e=beta_e,
-        pooled=float(np.mean(plats)) if plats else 0.0, dyn=dyn, gain=gain, cell_scale=scale, cq=cq,
+        pooled_var=float(np.mean(np.square(plats))) if plats else 0.0, dyn=dyn, gain=gain, cell_scale=scale, cq=cq,
         kind_sigma=kind_sigma, kind_n=kind_n, shape_var=shape_var, last=idx[-1], x=x0, P=P0,
     )
     x, P, keys = run_filter(fit, resid, stamps_ns(idx), reset=True)

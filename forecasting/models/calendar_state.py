@@ -118,7 +118,7 @@ class CalendarFit:
     layout: EventLayout  # the event columns
     beta_s: np.ndarray  # seasonal coefficients
     beta_e: np.ndarray  # event coefficients (kinds pooled toward their prior)
-    pooled: float  # mean plateau log lift of the kinds seen (for a kind never seen without a lift)
+    pooled_var: float  # mean squared plateau log lift of the kinds seen (band of a kind never seen, no lift)
     dyn: Dynamics  # residual dynamics
     gain: float  # the fast path's scalar steady-state gain
     cell_scale: np.ndarray | None  # hour-of-week residual scale (``calendar_kernels.cell_scale``)
@@ -151,9 +151,14 @@ def prior_var(fit: CalendarFit, event: Event) -> float:
     """Prior variance of one occurrence's log-lift deviation from what the calendar forecasts.
 
     A kind's spread across its past occurrences, times (1 + 1/n) for the uncertainty of its
-    learned mean lift: a rare kind (few occurrences) gets a wider interval, not a narrower one."""
+    learned mean lift: a rare kind (few occurrences) gets a wider interval, not a narrower one.
+    A kind never seen: ``unseen_sigma`` around its ``expected_lift``; without one its median is no
+    lift (events lower demand as well as raise it) and its variance ``unknown_sigma``^2 plus the
+    mean squared lift of the kinds seen, so the band still reaches a lift (or a drop) like theirs."""
     if event.kind in fit.kind_sigma:
         n = max(1, fit.kind_n.get(event.kind, 1))
         return fit.kind_sigma[event.kind] ** 2 * (1.0 + 1.0 / n)
     cfg = fit.config
-    return (cfg.unseen_sigma if event.expected_lift else cfg.unknown_sigma) ** 2
+    if event.expected_lift:
+        return cfg.unseen_sigma**2
+    return cfg.unknown_sigma**2 + fit.pooled_var
