@@ -24,10 +24,13 @@ are Huber-weighted (``calendar_kernels``). On a history of 26 weeks or more
 (sub-daily steps) the fit is recency-weighted: a point's weight halves
 every 8 weeks of age, down to 0.3 (``shared_design.recency_weights``).
 
-Quantiles: split conformal on the model's own h-step errors over the recent
-eight weeks (the residual filter's forecasts from the state before each
-point), normalised by the horizon's sd and the hour-of-week cell's residual
-scale, per horizon bucket (``calendar_kernels``). Event windows are left out
+Quantiles: split conformal on the model's own out-of-sample h-step errors
+(the residual filter's forecasts from the state before each point, on the
+residuals of the last four weeks from weekly rolling-origin refits, each on
+the points before its week; on a history under eight weeks or at daily
+steps, the in-sample residuals of the recent eight weeks), normalised by the
+horizon's sd and the hour-of-week cell's residual scale, per horizon bucket
+(``calendar_kernels``), so their median also corrects a recent bias. Event windows are left out
 of that and widened by the spread of the kind's lift across its past
 occurrences, times (1 + 1/n) for a kind seen n times, plus what its shape
 bins missed (its ramp); overlapping events add their variances. In-event
