@@ -22,7 +22,9 @@ the calendar. Week slots that were zero in every observed week (closed
 hours) are forecast as zero and left out of the fit; other zeros (outages)
 are Huber-weighted (``calendar_kernels``). On a history of 26 weeks or more
 (sub-daily steps) the fit is recency-weighted: a point's weight halves
-every 8 weeks of age, down to 0.3 (``shared_design.recency_weights``).
+every 4 weeks of age, down to 0.05, so the shape is this season's; points
+inside event windows keep at least 0.3, so a kind's lift still learns from
+every occurrence (``shared_design.recency_weights``).
 
 Quantiles: split conformal on the model's own out-of-sample h-step errors
 (the residual filter's forecasts from the state before each point, on the
@@ -94,8 +96,9 @@ class Calendar:
         lift_sigma: float = 0.2,
         unseen_sigma: float = 0.35,
         unknown_sigma: float = 0.5,
-        recency_half_life: float = 8.0,
-        recency_floor: float = 0.3,
+        recency_half_life: float = 4.0,
+        recency_floor: float = 0.05,
+        event_floor: float = 0.3,
     ) -> None:
         self.config = CalendarConfig(
             daily_harmonics=daily_harmonics,
@@ -111,6 +114,7 @@ class Calendar:
             unknown_sigma=unknown_sigma,
             recency_half_life=recency_half_life,
             recency_floor=recency_floor,
+            event_floor=event_floor,
             shape_spread=self.SHAPE_SPREAD,
         )
         self.fitted: CalendarFit | None = None  # the last fit (and updates), None before or on fallback

@@ -94,12 +94,14 @@ def _terms(config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta) -> Te
     )
 
 
-def _recency(config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta) -> tuple[pd.Timedelta, float] | None:
-    """(half-life, floor) of the regression's recency weights, or None (off: daily and coarser steps,
+def _recency(
+    config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta
+) -> tuple[pd.Timedelta, float, float] | None:
+    """(half-life, floor, event rows' floor) of the regression's recency weights, or None (off: daily and coarser steps,
     whose yearly terms need every year, and histories under ``LONG_SPAN``, whose habits had no time to drift)."""
     if step >= DAY or span < LONG_SPAN or not config.recency_half_life:
         return None
-    return config.recency_half_life * WEEK, config.recency_floor
+    return config.recency_half_life * WEEK, config.recency_floor, config.event_floor
 
 
 @dataclass(frozen=True)

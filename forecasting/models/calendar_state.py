@@ -48,9 +48,13 @@ class CalendarConfig:
     shape_spread: bool = True  # widen event intervals by what a kind's shape bins missed (its ramp)
     # Recency weights of the calendar regression on a long history (sub-daily steps, >= 26 weeks):
     # a point's weight halves every ``recency_half_life`` weeks of age, down to ``recency_floor``,
-    # so this season's habits outweigh last year's. 0 turns them off.
-    recency_half_life: float = 8.0
-    recency_floor: float = 0.3
+    # so this season's habits outweigh last year's: with a floor of 0.3, the older half of a
+    # two-year hourly history held 80 % of the weight and set the shape; at 0.05 it weighs about
+    # five recent weeks. Points inside event windows keep ``event_floor``: an event kind's few
+    # occurrences (a holiday's, once a year) are its only evidence. 0 turns them off.
+    recency_half_life: float = 4.0
+    recency_floor: float = 0.05
+    event_floor: float = 0.3
 
     def __post_init__(self) -> None:
         harmonics = (
@@ -65,6 +69,8 @@ class CalendarConfig:
             raise ValueError(f"recency_half_life: expected weeks >= 0 (0: off), got {self.recency_half_life}")
         if not 0 < self.recency_floor <= 1:
             raise ValueError(f"recency_floor: expected a weight in (0, 1], got {self.recency_floor}")
+        if not 0 < self.event_floor <= 1:
+            raise ValueError(f"event_floor: expected a weight in (0, 1], got {self.event_floor}")
         if self.max_points < 100:
             raise ValueError(f"max_points: expected at least 100, got {self.max_points}")
 
