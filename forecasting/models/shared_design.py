@@ -147,7 +147,8 @@ def seasonal_width(terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta) -> i
 
 
 def recency_weights(
-    stamps: np.ndarray, half_life: pd.Timedelta, floor: float, events: np.ndarray | None = None, event_floor: float = 1.0,
+    stamps: np.ndarray, half_life: pd.Timedelta, floor: float,
+    events: np.ndarray | None = None, event_floor: float = 1.0,
 ) -> np.ndarray:
     """Weight of each point by its age from the last stamp: halves every ``half_life``, at least ``floor``;
     at least ``event_floor`` where ``events`` (a mask) marks a point inside an event's window."""
