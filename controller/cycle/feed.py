@@ -163,7 +163,8 @@ class ForecastFeed:
         Same ``basis`` (the spec changed elsewhere, or the model, the horizon, the events): the previous
         model still forecasts this series on this grid, so it keeps deciding, predicting the new horizon
         and the new events (a model predicts events it was not fitted with: the calendar model lifts them by
-        their kind's learned lift, ``expectedLift`` or its pooled lift). That beats the fallback, which
+        their kind's learned lift, else ``expectedLift``, else not at all, with a band spanning the seen
+        kinds' lifts). That beats the fallback, which
         knows no event at all: a new TrafficEvent must not cost every policy the pre-scaling for the
         events it already knew. A changed ``basis`` (demand metric, target, step): the previous forecast
         is of another series or grid, worse than none, so it is dropped and the policy decides on the

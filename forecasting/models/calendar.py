@@ -13,20 +13,26 @@ shrunk toward it by partial pooling (n tau^2 / (n tau^2 + sigma^2): n
 occurrences, sigma the spread of its lift across them, tau = ``PRIOR_SD``),
 so one lucky or unlucky occurrence is not taken for the kind's lift (lifts
 may be below 1). A kind never seen is forecast with its
-``expected_lift`` (else the pooled lift of the kinds seen) and a wider
-interval. What the calendar does not explain (weather, a busy day) is
+``expected_lift`` and a wider interval; without one, with no lift (it may
+lift or lower demand) and an interval that also spans the lifts of the kinds
+seen (their mean squared log lift added to its variance). What the calendar does not explain (weather, a busy day) is
 tracked by a steady-state Kalman filter on the residuals (AR(1) signal +
 white noise), so short horizons start from the current level and decay to
 the calendar. Week slots that were zero in every observed week (closed
 hours) are forecast as zero and left out of the fit; other zeros (outages)
 are Huber-weighted (``calendar_kernels``). On a history of 26 weeks or more
 (sub-daily steps) the fit is recency-weighted: a point's weight halves
-every 8 weeks of age, down to 0.3 (``shared_design.recency_weights``).
+every 4 weeks of age, down to 0.05, so the shape is this season's; points
+inside event windows keep at least 0.3, so a kind's lift still learns from
+every occurrence (``shared_design.recency_weights``).
 
-Quantiles: split conformal on the model's own h-step errors over the recent
-eight weeks (the residual filter's forecasts from the state before each
-point), normalised by the horizon's sd and the hour-of-week cell's residual
-scale, per horizon bucket (``calendar_kernels``). Event windows are left out
+Quantiles: split conformal on the model's own out-of-sample h-step errors
+(the residual filter's forecasts from the state before each point, on the
+residuals of the last four weeks from weekly rolling-origin refits, each on
+the points before its week; on a history under eight weeks or at daily
+steps, the in-sample residuals of the recent eight weeks), normalised by the
+horizon's sd and the hour-of-week cell's residual scale, per horizon bucket
+(``calendar_kernels``), so their median also corrects a recent bias. Event windows are left out
 of that and widened by the spread of the kind's lift across its past
 occurrences, times (1 + 1/n) for a kind seen n times, plus what its shape
 bins missed (its ramp); overlapping events add their variances. In-event
@@ -90,8 +96,9 @@ class Calendar:
         lift_sigma: float = 0.2,
         unseen_sigma: float = 0.35,
         unknown_sigma: float = 0.5,
-        recency_half_life: float = 8.0,
-        recency_floor: float = 0.3,
+        recency_half_life: float = 4.0,
+        recency_floor: float = 0.05,
+        event_floor: float = 0.3,
     ) -> None:
         self.config = CalendarConfig(
             daily_harmonics=daily_harmonics,
@@ -107,6 +114,7 @@ class Calendar:
             unknown_sigma=unknown_sigma,
             recency_half_life=recency_half_life,
             recency_floor=recency_floor,
+            event_floor=event_floor,
             shape_spread=self.SHAPE_SPREAD,
         )
         self.fitted: CalendarFit | None = None  # the last fit (and updates), None before or on fallback

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,9 @@ MIN_COARSE_POINTS = 14  # daily and coarser steps: two weeks of daily data
 YEAR = pd.Timedelta(days=365)
 LONG_SPAN = 26 * WEEK  # sub-daily: from half a year on, own shapes for every weekday and recency weights
 PRIOR_SD = 0.5  # prior spread of an event bin's log lift around its prior (daily and coarser steps)
+HOLDOUT = 4 * WEEK  # sub-daily: intervals calibrated on the out-of-sample errors of the last four weeks ...
+HOLDOUT_SPAN = 8 * WEEK  # ... once the history holds eight (the fits without them keep four or more),
+HOLDOUT_EVERY = WEEK  # from a refit every week (daily refits gave the same coverage to 3 digits: 7x the solves)
 
 
 def short_history(hist: pd.Series) -> str | None:
@@ -91,20 +94,32 @@ def _terms(config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta) -> Te
     )
 
 
-def _recency(config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta) -> tuple[pd.Timedelta, float] | None:
-    """(half-life, floor) of the regression's recency weights, or None (off: daily and coarser steps,
+def _recency(
+    config: CalendarConfig, step: pd.Timedelta, span: pd.Timedelta
+) -> tuple[pd.Timedelta, float, float] | None:
+    """(half-life, floor, event rows' floor) of the regression's recency weights, or None (off: daily and coarser steps,
     whose yearly terms need every year, and histories under ``LONG_SPAN``, whose habits had no time to drift)."""
     if step >= DAY or span < LONG_SPAN or not config.recency_half_life:
         return None
-    return config.recency_half_life * WEEK, config.recency_floor
+    return config.recency_half_life * WEEK, config.recency_floor, config.event_floor
+
+
+@dataclass(frozen=True)
+class Normal:
+    """The normal equations the (sub-daily) fit solved: A beta = b, each observed row weighed by ``row_w``
+    (recency times Huber weight), so a fit leaving rows out is A, b minus their share (``holdout_resid``)."""
+
+    A: np.ndarray
+    b: np.ndarray
+    row_w: np.ndarray
 
 
 def _regress(
     design: FitDesign, z: np.ndarray, obs: np.ndarray, prior: np.ndarray, config: CalendarConfig, coarse: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge coefficients of ``z`` on the design over the observed rows, Huber-reweighted, and the
-    residuals of those rows. The design's observed rows and Gram matrix are shared (``shared_design``);
-    with recency weights (``design.weights``) it is the weighted least-squares fit."""
+) -> tuple[np.ndarray, np.ndarray, Normal]:
+    """Ridge coefficients of ``z`` on the design over the observed rows, Huber-reweighted, the
+    residuals of those rows and the normal equations solved. The design's observed rows and Gram matrix
+    are shared (``shared_design``); with recency weights (``design.weights``) it is the weighted fit."""
     rw = design.weights
     penalty = np.full(design.columns, 1e-6 * (max(1, int(obs.sum())) if rw is None else max(1.0, float(rw.sum()))))
     penalty[0] = 0.0
@@ -115,6 +130,8 @@ def _regress(
     beta = np.linalg.solve(A, b)
     # Gross outliers (an outage's zeros, sporadic dropped samples) are down-weighted (Huber).
     A0, b0 = A, b
+    row_w = np.ones(len(zo)) if rw is None else np.asarray(rw, dtype=float)
+    base_w = row_w
     for _ in range(2):
         w = huber_weights(zo - Xo @ beta)
         if w is None:
@@ -122,7 +139,9 @@ def _regress(
         out = np.flatnonzero(w < 1)  # few rows: update the normal equations, do not rebuild them
         cut = Xo[out] * ((1 - w[out]) if rw is None else rw[out] * (1 - w[out]))[:, None]
         A, b = A0 - cut.T @ Xo[out], b0 - cut.T @ zo[out]
+        row_w = base_w * w
         beta = np.linalg.solve(A, b)
+    normal = Normal(A, b, row_w)
     if coarse:
         # At daily steps an occurrence is one point, and the noise of one day (weather) can be
         # as large as a holiday's lift: weigh the event priors as the Bayesian ridge does,
@@ -131,7 +150,38 @@ def _regress(
         extra = np.zeros(design.columns)
         extra[design.width:] = max(0.0, noise / PRIOR_SD**2 - config.prior_weight)
         beta = np.linalg.solve(A + np.diag(extra), b + extra * prior)
-    return beta, zo - Xo @ beta
+    return beta, zo - Xo @ beta, normal
+
+
+def holdout_resid(
+    design: FitDesign, z: np.ndarray, obs: np.ndarray, normal: Normal, stamps: np.ndarray, step: pd.Timedelta,
+) -> np.ndarray | None:
+    """Out-of-sample residuals of the last ``HOLDOUT`` (rolling origin every ``HOLDOUT_EVERY``): each
+    week's from the fit on the points before it, as forecasts issued from that week's start would see
+    them; NaN elsewhere. None on a history under ``HOLDOUT_SPAN`` (a fit without its last weeks would be
+    short of data).
+
+    The fits leaving out the last k weeks are the full fit's normal equations minus those weeks' rows
+    (with their recency and Huber weights), one week at a time: a rank update and a solve per week."""
+    if stamps[-1] - stamps[0] < td_ns(HOLDOUT_SPAN):
+        return None
+    pos = np.flatnonzero(obs)
+    Xo, zo = design.observed, z[obs]
+    end = int(stamps[-1]) + td_ns(step)
+    every = td_ns(HOLDOUT_EVERY)
+    cuts = np.searchsorted(stamps[pos], end - every * np.arange(1, int(HOLDOUT / HOLDOUT_EVERY) + 1))
+    A, b = normal.A.copy(), normal.b.copy()
+    out = np.full(len(z), np.nan)
+    upto = len(pos)
+    for k in cuts.tolist():
+        if k >= upto:
+            continue
+        X, zs, w = Xo[k:upto], zo[k:upto], normal.row_w[k:upto]
+        A -= X.T @ (X * w[:, None])
+        b -= X.T @ (w * zs)
+        out[pos[k:upto]] = zs - X @ np.linalg.solve(A, b)
+        upto = k
+    return out
 
 
 def _event_prior(layout: EventLayout, evs: Sequence[Event], width: int, bins: BinSet) -> np.ndarray:
@@ -158,16 +208,23 @@ def _calibrate(resid: np.ndarray, step: pd.Timedelta) -> tuple[Dynamics, float]:
 
 
 def _conformal(
-    resid: np.ndarray, stamps: np.ndarray, evs: Sequence[Event], step: pd.Timedelta, dyn: Dynamics
+    resid: np.ndarray, stamps: np.ndarray, evs: Sequence[Event], step: pd.Timedelta, dyn: Dynamics,
+    oos: np.ndarray | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(hour-of-week cell scale, interval quantiles) from the model's own out-of-sample errors
-    (split conformal, ``calendar_kernels``): the residual filter's h-step errors over the recent
-    eight weeks, normalised by the horizon's sd and the hour-of-week cell's residual scale; event
-    windows are left out (their spread is the kind's, added in ``predict``)."""
+    (split conformal, ``calendar_kernels``): the residual filter's h-step errors, normalised by the
+    horizon's sd and the hour-of-week cell's residual scale (from the in-sample residuals of the whole
+    history), over ``oos`` (the rolling-origin residuals of the last four weeks, ``holdout_resid``)
+    or, without it (a short history, daily steps), the in-sample residuals of the recent eight weeks.
+    Event windows are left out (their spread is the kind's, added in ``predict``)."""
     step_ns = td_ns(step)
     resid = robust_clip(resid)  # as for the dynamics: an outage day must not set every interval
     scale = cell_scale(resid, stamps, step_ns)
-    recent = max(500, int(8 * WEEK / step))
+    if oos is None:
+        recent = max(500, int(8 * WEEK / step))
+    else:  # the rolling-origin residuals of the last weeks: what the fit's forecasts really missed by
+        recent = int(HOLDOUT / step)
+        resid = robust_clip(oos)
     r, st = resid[-recent:], stamps[-recent:]
     factor = cell_factor(scale, st, step)
     for event in evs:
@@ -213,12 +270,13 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
     layout, width = design.layout, design.width
     prior = np.zeros(design.columns)
     prior[width:] = _event_prior(layout, evs, design.columns - width, bins)
-    beta, resid_obs = _regress(design, z, obs, prior, config, coarse)
+    beta, resid_obs, normal = _regress(design, z, obs, prior, config, coarse)
     beta_s, beta_e = beta[:width], beta[width:]
     resid = np.full(len(z), np.nan)
     resid[obs] = resid_obs
     dyn, gain = _calibrate(resid, step)
-    scale, cq = _conformal(resid, stamps, evs, step, dyn)
+    oos = None if coarse else holdout_resid(design, z, obs, normal, stamps, step)
+    scale, cq = _conformal(resid, stamps, evs, step, dyn, oos)
     kind_sigma, kind_n = lift_spread(stamps, resid, evs, layout.kinds, config.lift_sigma)
     shape_var = (
         shape_spread(stamps, resid, evs, layout.kinds, td_ns(step), bins.width, dyn.var)
@@ -231,7 +289,7 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
     fit = CalendarFit(
         config=config, step=step, events=events, terms=terms, offset=offset, closed=closed,
         zlo=zlo, zhi=zhi, layout=layout, beta_s=beta_s, beta_e=beta_e,
-        pooled=float(np.mean(plats)) if plats else 0.0, dyn=dyn, gain=gain, cell_scale=scale, cq=cq,
+        pooled_var=float(np.mean(np.square(plats))) if plats else 0.0, dyn=dyn, gain=gain, cell_scale=scale, cq=cq,
         kind_sigma=kind_sigma, kind_n=kind_n, shape_var=shape_var, last=idx[-1], x=x0, P=P0,
     )
     x, P, keys = run_filter(fit, resid, stamps_ns(idx), reset=True)

@@ -42,7 +42,9 @@ def center(fit: CalendarFit, idx: pd.DatetimeIndex, events: Sequence[Event]) -> 
     for event in evs:
         if event.kind in fit.layout.kinds:
             continue
-        lift = math.log(event.expected_lift) if event.expected_lift else fit.pooled
+        if not event.expected_lift:  # a kind never seen, no lift announced: it may lift or lower, so no lift
+            continue  # (its band covers the seen kinds' lifts: ``prior_var``)
+        lift = math.log(event.expected_lift)
         i0, i1, bins = event_window(stamps, event, step_ns)
         mu[i0:i1] += bins @ (lift * fit.bins.nominal)
     return np.asarray(mu)

@@ -48,9 +48,13 @@ class CalendarConfig:
     shape_spread: bool = True  # widen event intervals by what a kind's shape bins missed (its ramp)
     # Recency weights of the calendar regression on a long history (sub-daily steps, >= 26 weeks):
     # a point's weight halves every ``recency_half_life`` weeks of age, down to ``recency_floor``,
-    # so this season's habits outweigh last year's. 0 turns them off.
-    recency_half_life: float = 8.0
-    recency_floor: float = 0.3
+    # so this season's habits outweigh last year's: with a floor of 0.3, the older half of a
+    # two-year hourly history held 80 % of the weight and set the shape; at 0.05 it weighs about
+    # five recent weeks. Points inside event windows keep ``event_floor``: an event kind's few
+    # occurrences (a holiday's, once a year) are its only evidence. 0 turns them off.
+    recency_half_life: float = 4.0
+    recency_floor: float = 0.05
+    event_floor: float = 0.3
 
     def __post_init__(self) -> None:
         harmonics = (
@@ -65,6 +69,8 @@ class CalendarConfig:
             raise ValueError(f"recency_half_life: expected weeks >= 0 (0: off), got {self.recency_half_life}")
         if not 0 < self.recency_floor <= 1:
             raise ValueError(f"recency_floor: expected a weight in (0, 1], got {self.recency_floor}")
+        if not 0 < self.event_floor <= 1:
+            raise ValueError(f"event_floor: expected a weight in (0, 1], got {self.event_floor}")
         if self.max_points < 100:
             raise ValueError(f"max_points: expected at least 100, got {self.max_points}")
 
@@ -118,7 +124,7 @@ class CalendarFit:
     layout: EventLayout  # the event columns
     beta_s: np.ndarray  # seasonal coefficients
     beta_e: np.ndarray  # event coefficients (kinds pooled toward their prior)
-    pooled: float  # mean plateau log lift of the kinds seen (for a kind never seen without a lift)
+    pooled_var: float  # mean squared plateau log lift of the kinds seen (band of a kind never seen, no lift)
     dyn: Dynamics  # residual dynamics
     gain: float  # the fast path's scalar steady-state gain
     cell_scale: np.ndarray | None  # hour-of-week residual scale (``calendar_kernels.cell_scale``)
@@ -151,9 +157,14 @@ def prior_var(fit: CalendarFit, event: Event) -> float:
     """Prior variance of one occurrence's log-lift deviation from what the calendar forecasts.
 
     A kind's spread across its past occurrences, times (1 + 1/n) for the uncertainty of its
-    learned mean lift: a rare kind (few occurrences) gets a wider interval, not a narrower one."""
+    learned mean lift: a rare kind (few occurrences) gets a wider interval, not a narrower one.
+    A kind never seen: ``unseen_sigma`` around its ``expected_lift``; without one its median is no
+    lift (events lower demand as well as raise it) and its variance ``unknown_sigma``^2 plus the
+    mean squared lift of the kinds seen, so the band still reaches a lift (or a drop) like theirs."""
     if event.kind in fit.kind_sigma:
         n = max(1, fit.kind_n.get(event.kind, 1))
         return fit.kind_sigma[event.kind] ** 2 * (1.0 + 1.0 / n)
     cfg = fit.config
-    return (cfg.unseen_sigma if event.expected_lift else cfg.unknown_sigma) ** 2
+    if event.expected_lift:
+        return cfg.unseen_sigma**2
+    return cfg.unknown_sigma**2 + fit.pooled_var

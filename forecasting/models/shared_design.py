@@ -13,8 +13,9 @@ them itself (``tests/forecasting/test_shared_design.py``). A factorisation
 bits, so the solve stays per fit.
 
 On a long history the regression is recency-weighted (``recency_weights``):
-the weights depend only on the stamps (each point's age from the last one),
-so they are part of the design, and the cached Gram matrix is the weighted
+the weights depend only on the stamps (each point's age from the last one)
+and the events (rows in their windows keep a higher floor), so they are part
+of the design, and the cached Gram matrix is the weighted
 X'WX. Without weights (``half_life`` None) the design and every forecast are
 exactly as before.
 
@@ -145,32 +146,43 @@ def seasonal_width(terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta) -> i
     return int(seasonal(terms, idx[:1], step).shape[1])
 
 
-def recency_weights(stamps: np.ndarray, half_life: pd.Timedelta, floor: float) -> np.ndarray:
-    """Weight of each point by its age from the last stamp: halves every ``half_life``, at least ``floor``."""
+def recency_weights(
+    stamps: np.ndarray, half_life: pd.Timedelta, floor: float,
+    events: np.ndarray | None = None, event_floor: float = 1.0,
+) -> np.ndarray:
+    """Weight of each point by its age from the last stamp: halves every ``half_life``, at least ``floor``;
+    at least ``event_floor`` where ``events`` (a mask) marks a point inside an event's window."""
     age = (stamps[-1] - stamps).astype(float) / td_ns(half_life)
-    return np.asarray(np.maximum(floor, np.exp2(-age)))
+    w = np.maximum(floor, np.exp2(-age))
+    if events is not None:
+        w = np.where(events, np.maximum(w, event_floor), w)
+    return np.asarray(w)
 
 
 def fit_design(
     terms: Terms, idx: pd.DatetimeIndex, step: pd.Timedelta, events: Sequence[Event], observed: np.ndarray,
-    shape_harmonics: int, recency: tuple[pd.Timedelta, float] | None = None,
+    shape_harmonics: int, recency: tuple[pd.Timedelta, float, float] | None = None,
 ) -> FitDesign:
     """The (shared) design of a fit over ``idx`` with these relevant ``events`` and ``observed`` points;
-    ``recency`` (half-life, floor) weighs the rows by age (``recency_weights``), None leaves them equal."""
+    ``recency`` (half-life, floor, event rows' floor) weighs the rows by age (``recency_weights``; a row
+    with a non-zero event column is inside an event's window), None leaves them equal."""
     mask = np.asarray(observed, dtype=bool)
     key = (terms, ts_ns(idx[0]), len(idx), td_ns(step), tuple(events), shape_harmonics,
-           None if recency is None else (td_ns(recency[0]), recency[1]),
+           None if recency is None else (td_ns(recency[0]), *recency[1:]),
            hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=16).digest())
 
     def build() -> FitDesign:
         S = seasonal(terms, idx, step)
         layout = plan_layout(events, idx, mask, step, shape_harmonics)
-        Xo = np.hstack([S, layout.design(idx, events, step)])[mask]
+        E = layout.design(idx, events, step)
+        Xo = np.hstack([S, E])[mask]
         weights = None
         if recency is None:
             gram = Xo.T @ Xo
         else:
-            weights = recency_weights(stamps_ns(idx), *recency)[mask]
+            half_life, floor, event_floor = recency
+            inside = (E != 0).any(axis=1) if E.shape[1] else None
+            weights = recency_weights(stamps_ns(idx), half_life, floor, inside, event_floor)[mask]
             gram = Xo.T @ (Xo * weights[:, None])
             weights.setflags(write=False)
         Xo.setflags(write=False)

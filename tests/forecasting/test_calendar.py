@@ -60,7 +60,9 @@ def test_learns_the_lift_of_a_kind_from_past_events(lift: float, unit: str) -> N
     assert model.predict(4, events).index[0] == update.index[-1] + STEP
 
 
-def test_unseen_kind_uses_expected_lift_then_pooled_lift_with_wider_intervals() -> None:
+def test_unseen_kind_uses_expected_lift_else_no_lift_with_a_band_spanning_the_seen_lifts() -> None:
+    """A kind never seen: its ``expected_lift`` when announced; without one no lift (an unknown
+    event may lower demand as well as raise it), with a band wide enough to reach the seen kinds'."""
     series, events = world({"tournament": 3.0})
     history = series.iloc[: 11 * 144]
     model = Calendar().fit(history, events)
@@ -75,9 +77,12 @@ def test_unseen_kind_uses_expected_lift_then_pooled_lift_with_wider_intervals() 
         out[event.kind] = (
             np.median(fc.quantile(0.5)[inside] / baseline_at(fc.index[inside])),
             np.median(fc.quantile(0.95)[inside] / fc.quantile(0.5)[inside]),
+            np.median(fc.quantile(0.05)[inside] / fc.quantile(0.5)[inside]),
         )
     assert out["slots_race"][0] == pytest.approx(4.0, rel=0.12)
-    assert out["mystery"][0] == pytest.approx(3.0, rel=0.15)  # pooled from the kinds seen
+    assert out["mystery"][0] == pytest.approx(1.0, rel=0.1)  # no lift: it may as well lower demand
+    assert out["mystery"][0] * out["mystery"][1] > 3.0  # its p95 still reaches the seen kind's lift
+    assert out["mystery"][2] < 1 / 3.0  # and its p5 a drop as large
     assert out["slots_race"][1] > out["tournament"][1]
     assert out["mystery"][1] > out["slots_race"][1]
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecasting.base import Event
 from forecasting.models import shared_design
 from forecasting.models.calendar import Calendar
 from forecasting.models.calendar_fit import _recency, _terms
@@ -59,6 +60,28 @@ def test_recency_weights_halve_per_half_life_down_to_the_floor() -> None:
     assert np.all(np.diff(w) >= 0)
 
 
+def test_points_inside_event_windows_keep_the_event_floor() -> None:
+    """The shape forgets old seasons (floor 0.05), a kind's lift keeps every occurrence (0.3)."""
+    stamps = (np.arange(0, 40) * WEEK.value).astype(np.int64)
+    inside = np.zeros(40, dtype=bool)
+    inside[[2, 30, 39]] = True
+    w = shared_design.recency_weights(stamps, pd.Timedelta(weeks=4), 0.05, inside, 0.3)
+    assert w[0] == 0.05 and w[2] == 0.3 and w[39] == 1.0
+    assert w[30] == pytest.approx(max(0.3, 2 ** (-9 / 4)))
+    idx = pd.date_range(START, periods=27 * 168, freq="1h")
+    holiday = Event("h", "holiday", idx[500], idx[524])  # 24 weeks before the end
+    hist = pd.Series(100.0 + 10 * np.sin(np.arange(len(idx)) / 3.8), index=idx)
+    shared_design.CACHE.clear()
+    try:
+        Calendar().fit(hist, [holiday])
+        _, design = next(iter(shared_design.CACHE._entries.values()))
+        assert design.weights is not None
+        assert design.weights[500:524].min() == pytest.approx(0.3)  # inside the holiday's window
+        assert design.weights[400] == pytest.approx(0.05)  # a day before it
+    finally:
+        shared_design.CACHE.clear()
+
+
 def test_a_tuesday_rush_gets_its_own_shape() -> None:
     """Tuesday 03:00-05:00 doubles; Mon-Thu shared one shape before, so it spread over the week."""
 
@@ -86,6 +109,19 @@ def test_recent_weeks_outweigh_old_ones() -> None:
     assert ratio > 0.8, f"20:00 / 18:00 = {ratio:.3f}"
 
 
+def test_a_long_old_tail_does_not_outweigh_this_season() -> None:
+    """Sixty weeks, the peak moved twenty weeks ago: with a floor of 0.3 the forty older weeks held
+    most of the weight and the forecast kept the old peak (ratio 0.74); at 0.05 it follows the new (1.21)."""
+
+    def value(base: np.ndarray, hour: np.ndarray, dow: np.ndarray, age: np.ndarray) -> np.ndarray:
+        peak = np.where(age < 20, 20, 18)
+        return base * (1 + 0.8 * (hour == peak))
+
+    med = Calendar().fit(_hourly(60, value)).predict(24).quantiles[0.5]
+    ratio = float(med[20] / med[18])  # (the base is 100 at 18:00, 80 at 20:00: 1.44 if it follows fully)
+    assert ratio > 1.0, f"20:00 / 18:00 = {ratio:.3f}"
+
+
 def test_the_weighted_gram_is_cached_and_forecasts_stay_bit_identical() -> None:
     hist = _hourly(27, lambda base, hour, dow, age: base)
     shared_design.CACHE.clear()
@@ -93,7 +129,7 @@ def test_the_weighted_gram_is_cached_and_forecasts_stay_bit_identical() -> None:
         a = [Calendar().fit(hist * k).predict(24) for k in (1, 3)]
         assert (shared_design.CACHE.built, shared_design.CACHE.hits) == (1, 1)
         _, design = next(iter(shared_design.CACHE._entries.values()))  # (grid end, design)
-        assert design.weights is not None and design.weights.min() == pytest.approx(0.3)
+        assert design.weights is not None and design.weights.min() == pytest.approx(0.05)
         X, w = design.observed, design.weights
         assert np.allclose(design.gram, (X * w[:, None]).T @ X)  # X'WX, not X'X
         with shared_design.disabled():
