@@ -57,6 +57,7 @@ from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, 
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
 from controller.operator.shards import ShardedElector
 from controller.operator.slo import PolicySLIFactory
+from controller.operator.writes import DEFAULT_WRITE_CONCURRENCY, WritePool, pool_maxsize
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
 from controller.sources.sli import SLISource
@@ -220,6 +221,7 @@ class Operator:
         close the log."""
         if self.informers is not None:
             self.informers.stop()
+        self.reconciler.writes.close()
         reporter = self.incidents
         if reporter is None:
             return
@@ -255,6 +257,7 @@ def build_operator(
     shards: int = 1,
     cache: bool = False,
     cache_timeout: int = 300,
+    write_concurrency: int = DEFAULT_WRITE_CONCURRENCY,
 ) -> Operator:
     """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``.
 
@@ -265,13 +268,19 @@ def build_operator(
     ``spread_updates`` (default) spreads each step's forecast updates over the step's cycles
     (``controller.operator.forecasts``). ``cache`` starts the informers (``controller.operator.cached``;
     each watch lasts ``cache_timeout`` seconds before it resumes): a steady cycle then sends no LIST and
-    no GET per policy.
+    no GET per policy. ``write_concurrency`` policies' writes run at once (``controller.operator.writes``;
+    1: one after another); size the client's pool for them (``writes.size_pool``) before building it.
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
     if isinstance(demand, SourceFactory):
         demand.bind(api_client)  # metric.scrape policies find their pods through this client
     metrics = metrics or OperatorMetrics()
+    writes = WritePool(write_concurrency)
+    pool = api_client.configuration.connection_pool_maxsize
+    if pool is not None and pool < pool_maxsize(write_concurrency):
+        log.warning("the API client's connection pool (%d) is smaller than %d writers need (%d)", pool,
+                    write_concurrency, pool_maxsize(write_concurrency))
     elector: LeaderElector | ShardedElector | None = None
     store: PolicyStore = KubernetesPolicyStore(api_client)
     targets: ScaleTarget = KubernetesScaleTarget(api_client)
@@ -310,6 +319,7 @@ def build_operator(
         # Updates spread over the cycles of a step (each policy in its phase), as the fits over cycles: a
         # step's thousand updates and status writes never land in one cycle (--no-spread-updates: they do).
         spread_updates=sync_period if spread_updates else None,
+        writes=writes,
     )
     loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if isinstance(elector, ShardedElector):
