@@ -81,7 +81,7 @@ def test_a_status_write_computed_from_a_stale_read_is_refused(kube: Any, api: An
 
 
 def test_sigterm_mid_cycle_stops_every_write_then_releases_the_lease(kube: Any, api: Any, tmp_path: Path) -> None:
-    """`pitboss operator run` as a process; SIGTERM while its 4th of 12 /scale patches is on the wire."""
+    """`pitboss operator run` as a process, serial writes; SIGTERM while its 4th of 12 /scale patches is on the wire."""
     emu, url = kube
     policies = 12
     for i in range(policies):
@@ -97,7 +97,8 @@ def test_sigterm_mid_cycle_stops_every_write_then_releases_the_lease(kube: Any, 
         [str(Path(sys.executable).parent / "pitboss"), "operator", "run",
          "--kubeconfig", str(write_kubeconfig(tmp_path, url, token=TOKEN)), "--sync-period", "1h",
          "--lease-namespace", SYSTEM_NAMESPACE, "--identity", "op-proc",
-         "--incidents-db", str(tmp_path / "incidents.db")],
+         "--incidents-db", str(tmp_path / "incidents.db"),
+         "--write-concurrency", "1"],  # one write at a time: the 4th is the last (test_writes.py: concurrent)
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
