@@ -110,6 +110,10 @@ def run(
         True, "--spread-updates/--no-spread-updates",
         help="spread each forecast step's model updates (and the status writes they cause) over the step's"
         " cycles, each policy in its phase (--no-spread-updates: every policy updates in the step's first cycle)"),
+    cache_max_stale: str | None = typer.Option(
+        None, "--cache-max-stale",
+        help="while a cache relists (410 Gone, a broken watch), read its last snapshot for at most this long,"
+        " then the API (default: 2 x --sync-period; 0s: the API at once)"),
     write_concurrency: int = typer.Option(
         8, "--write-concurrency", envvar="PITBOSS_WRITE_CONCURRENCY",
         help="write this many policies' /scale, /status and Events at once, each policy's in order"
@@ -162,6 +166,9 @@ def run(
     if not 1 <= resend.total_seconds() <= 3600:
         raise InputError(f"expected 1s..1h, got {alert_resend!r}", field="--alert-resend-interval")
     check_concurrency(write_concurrency)
+    max_stale = None if cache_max_stale is None else parse_duration(cache_max_stale, field="--cache-max-stale")
+    if max_stale is not None and max_stale < parse_duration(0):
+        raise InputError("must not be negative", field="--cache-max-stale")
     limit_native_threads(native_threads)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -190,6 +197,7 @@ def run(
         cache=cache and not once,  # one cycle: a LIST is cheaper than a LIST and a watch
         spread_updates=spread_updates,
         write_concurrency=write_concurrency,
+        cache_max_stale=max_stale,
     )
     if metrics_port:
         serve(op.metrics, metrics_port)

@@ -57,7 +57,7 @@ from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, 
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
 from controller.operator.shards import ShardedElector
 from controller.operator.slo import PolicySLIFactory
-from controller.operator.writes import DEFAULT_WRITE_CONCURRENCY, WritePool, pool_maxsize
+from controller.operator.writes import DEFAULT_WRITE_CONCURRENCY, WritePool
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
 from controller.sources.sli import SLISource
@@ -257,6 +257,7 @@ def build_operator(
     shards: int = 1,
     cache: bool = False,
     cache_timeout: int = 300,
+    cache_max_stale: timedelta | None = None,
     write_concurrency: int = DEFAULT_WRITE_CONCURRENCY,
 ) -> Operator:
     """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``.
@@ -268,7 +269,8 @@ def build_operator(
     ``spread_updates`` (default) spreads each step's forecast updates over the step's cycles
     (``controller.operator.forecasts``). ``cache`` starts the informers (``controller.operator.cached``;
     each watch lasts ``cache_timeout`` seconds before it resumes): a steady cycle then sends no LIST and
-    no GET per policy. ``write_concurrency`` policies' writes run at once (``controller.operator.writes``;
+    no GET per policy; a relisting cache is read for ``cache_max_stale`` (default two sync periods) before the
+    API is. ``write_concurrency`` policies' writes run at once (``controller.operator.writes``;
     1: one after another); size the client's pool for them (``writes.size_pool``) before building it.
     """
     clock = clock or SystemClock()
@@ -276,18 +278,16 @@ def build_operator(
     if isinstance(demand, SourceFactory):
         demand.bind(api_client)  # metric.scrape policies find their pods through this client
     metrics = metrics or OperatorMetrics()
-    writes = WritePool(write_concurrency)
-    pool = api_client.configuration.connection_pool_maxsize
-    if pool is not None and pool < pool_maxsize(write_concurrency):
-        log.warning("the API client's connection pool (%d) is smaller than %d writers need (%d)", pool,
-                    write_concurrency, pool_maxsize(write_concurrency))
+    writes = WritePool(write_concurrency).check_pool(api_client.configuration)
     elector: LeaderElector | ShardedElector | None = None
     store: PolicyStore = KubernetesPolicyStore(api_client)
     targets: ScaleTarget = KubernetesScaleTarget(api_client)
     informers: Informers | None = None
     woken: list[OperatorLoop] = []  # the loop, once built: the informers' events wake it
     if cache:
+        stale = 2 * sync_period if cache_max_stale is None else cache_max_stale
         informers = Informers.build(api_client, namespace, timeout_seconds=cache_timeout,
+                                    max_stale=stale.total_seconds(),
                                     on_change=lambda plural, kind, raw: _wake(woken, plural, kind, raw))
         store = CachedPolicyStore(store, informers, metrics)
         targets = CachedScaleTarget(targets, informers, metrics)

@@ -36,6 +36,7 @@ Built by ``controller.operator.app.build_operator``; used by
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from typing import Any, TypeVar
 
 from controller.errors import InputError
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_WRITE_CONCURRENCY = 8
@@ -138,6 +140,14 @@ class WritePool:
         for future in self._tasks:
             future.result()
         self.wait_seconds += time.perf_counter() - t0
+
+    def check_pool(self, configuration: Any) -> WritePool:
+        """Warn when ``configuration``'s connection pool is smaller than this pool's writers need (``size_pool``)."""
+        size, needed = configuration.connection_pool_maxsize, pool_maxsize(self.concurrency)
+        if size is not None and size < needed:
+            log.warning("the API client's connection pool (%d) is smaller than %d writers need (%d)", size,
+                        self.concurrency, needed)
+        return self
 
     def close(self) -> None:
         """Stop the threads (after the tasks submitted so far)."""

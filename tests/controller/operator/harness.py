@@ -118,7 +118,8 @@ def tournament_specs() -> list[tuple[str, dict[str, Any]]]:
 
 def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str = "op-a",
                   leader_election: bool = True, lease_duration: timedelta = timedelta(seconds=15),
-                  token: str | None = None, cache: bool = False, cache_timeout: int = 300) -> Operator:
+                  token: str | None = None, cache: bool = False, cache_timeout: int = 300,
+                  cache_max_stale: timedelta | None = None) -> Operator:
     """An operator instance with its own ApiClient, on the shared fake clock (``cache``: its informers)."""
     return build_operator(
         api_client_for(url, token),
@@ -131,6 +132,7 @@ def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str 
         identity=identity,
         cache=cache,
         cache_timeout=cache_timeout,
+        cache_max_stale=cache_max_stale,
     )
 
 
