@@ -97,6 +97,11 @@ class WritePool:
         """True after ``stop()`` until the next ``start_cycle()``."""
         return self._stopped.is_set()
 
+    @property
+    def submitted(self) -> int:
+        """Tasks submitted to the pool's threads this cycle."""
+        return len(self._tasks)
+
     def start_cycle(self) -> None:
         """A new cycle: open again and reset the timings."""
         self._stopped.clear()

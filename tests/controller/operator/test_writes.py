@@ -1,7 +1,7 @@
 """Concurrent writes (``controller.operator.writes``) on the strict emulator, through the official client.
 
-Twelve policies, each on its own Deployment at 1 replica with demand (~300 req/s) for 3-4, so every
-policy writes its /scale, its /status and a scale Event in the same cycle. The emulator serves
+Twelve policies, each on its own Deployment at 1 replica with ``minReplicas`` 2 and no metrics, so
+every policy writes its /scale, its /status and a scale Event in the same cycle. The emulator serves
 those writes 0.1 s late without holding up the others (``latency``) and records each one's span:
 with ``--write-concurrency 8`` different policies' writes overlap at the server, one policy's stay
 in order (scale, then status, then Event), a 409 on one policy is that policy's alone, and a fence
@@ -10,15 +10,19 @@ that closes mid-cycle lets no queued policy start writing.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from controller.operator.app import Operator, build_operator
 from controller.operator.clock import FakeClock
 from controller.operator.fence import Fence, FencedEventRecorder, FencedPolicyStore, FencedScaleTarget
 from tests.controller.operator.harness import EVENT_START, TraceDemand
 from tests.kube.emulator import Latency
-from tests.kube.fixtures import NAMESPACE, api_client_for, create, deployment, scaling_policy
+from tests.kube.fixtures import NAMESPACE, api_client_for, create, deployment, scaling_policy, write_kubeconfig
 
 POLICIES = 12
 SCALE = r"/deployments/app-\d+/scale$"
@@ -30,7 +34,7 @@ DELAY = 0.1
 def _fleet(api: Any) -> None:
     for i in range(POLICIES):
         create(api, deployment(f"app-{i:02d}", 1))
-        create(api, scaling_policy(f"p-{i:02d}", {  # the trace's ~300 req/s: each policy scales 1 -> 3-4
+        create(api, scaling_policy(f"p-{i:02d}", {  # no metrics: each policy raises its target to minReplicas
             "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
             "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
             "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
@@ -38,7 +42,9 @@ def _fleet(api: Any) -> None:
 
 def _operator(url: str, concurrency: int) -> Operator:
     """As `pitboss operator run` wires it: the informers' caches (the cycle's reads cost no round trip)."""
-    op = build_operator(api_client_for(url, write_concurrency=concurrency), namespace=None, demand=TraceDemand(),
+    demand = TraceDemand()
+    demand.default.down = True  # no metrics: each policy holds, raising its target to minReplicas (no fits)
+    op = build_operator(api_client_for(url, write_concurrency=concurrency), namespace=None, demand=demand,
                         leader_election=False, clock=FakeClock(EVENT_START - timedelta(hours=2)), cache=True,
                         write_concurrency=concurrency)
     assert op.informers is not None and op.informers.wait_synced(30)
@@ -57,7 +63,8 @@ def _policy_of(kind: str, span: Any) -> str:
     return name.replace("app-", "p-")
 
 
-def test_different_policies_writes_overlap_and_each_policys_stay_in_order(kube: Any, api: Any) -> None:
+def test_different_policies_writes_overlap_and_each_policys_stay_in_order(kube: Any, api: Any,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
     emu, url = kube
     _fleet(api)
     slow = _slow_writes(emu)
@@ -66,7 +73,8 @@ def test_different_policies_writes_overlap_and_each_policys_stay_in_order(kube: 
     op.close()
     assert report is not None and [o.error for o in report.outcomes] == [None] * POLICIES
     assert sum(o.scaled for o in report.outcomes) == POLICIES
-    assert {k: len(v.spans) for k, v in slow.items()} == {"scale": POLICIES, "status": POLICIES, "event": POLICIES}
+    # each policy: its /scale, its /status, two Events (the scale-up, and MetricsUnavailable)
+    assert {k: len(v.spans) for k, v in slow.items()} == {"scale": POLICIES, "status": POLICIES, "event": 2 * POLICIES}
     # different policies' writes at the server at once (serial writes: never more than 1)
     assert slow["scale"].max_in_flight >= 4, {k: v.max_in_flight for k, v in slow.items()}
     spans = [(s.start, s.end) for v in slow.values() for s in v.spans]
@@ -74,13 +82,17 @@ def test_different_policies_writes_overlap_and_each_policys_stay_in_order(kube: 
     assert at_once >= 6, at_once  # most of the pool's eight writers busy at once, over the three kinds of write
     for i in range(POLICIES):  # one policy's writes: /scale done before its /status starts, that before its Event
         mine = {k: [s for s in v.spans if _policy_of(k, s) == f"p-{i:02d}"] for k, v in slow.items()}
-        assert [len(mine[k]) for k in ("scale", "status", "event")] == [1, 1, 1], i
+        assert [len(mine[k]) for k in ("scale", "status", "event")] == [1, 1, 2], i
         assert mine["scale"][0].end <= mine["status"][0].start, i
-        assert mine["status"][0].end <= mine["event"][0].start, i
+        assert mine["status"][0].end <= min(e.start for e in mine["event"]), i
+        first, second = sorted(mine["event"], key=lambda e: e.start)
+        assert first.end <= second.start, i
+    # the client's pool holds the writers and the informers' watches: no connection opened and thrown away
+    assert [r.getMessage() for r in caplog.records if "Connection pool is full" in r.getMessage()] == []
     for i in range(POLICIES):  # each written once, and its status says what was written
         replicas = emu.get("apps/v1", "deployments", NAMESPACE, f"app-{i:02d}")["spec"]["replicas"]
         status = emu.get("pitboss.dev/v1alpha1", "scalingpolicies", NAMESPACE, f"p-{i:02d}")["status"]
-        assert replicas > 1 and status["currentReplicas"] == replicas
+        assert replicas == 2 and status["currentReplicas"] == 2
 
 
 def test_a_409_on_one_policy_is_decided_again_and_the_others_are_untouched(kube: Any, api: Any) -> None:
@@ -100,11 +112,11 @@ def test_a_409_on_one_policy_is_decided_again_and_the_others_are_untouched(kube:
     others = [r for r in patches if "/app-03/" not in r.path]
     assert sorted(r.path.rsplit("/", 2)[1] for r in others) == [f"app-{i:02d}" for i in range(POLICIES) if i != 3]
     assert {r.status for r in others} == {200}  # one patch each, none of them re-read or retried
-    # decided again from the fresh 4 (never the stale read of 1): its status says what the target runs
-    replicas = emu.get("apps/v1", "deployments", NAMESPACE, "app-03")["spec"]["replicas"]
+    # decided again from the fresh 4 (never the stale read of 1): held at 4, and its status says so
     status = emu.get("pitboss.dev/v1alpha1", "scalingpolicies", NAMESPACE, "p-03")["status"]
-    assert replicas >= 4 and status["currentReplicas"] == replicas
-    assert "1 ->" not in status["lastDecision"]["message"]
+    assert emu.get("apps/v1", "deployments", NAMESPACE, "app-03")["spec"]["replicas"] == 4
+    assert status["currentReplicas"] == 4
+    assert [c for c, _ in mine] == [409]
 
 
 class RecordingFence(Fence):
@@ -134,7 +146,10 @@ def test_a_fence_closed_mid_cycle_lets_no_queued_policy_start_writing(kube: Any,
 
     def third() -> None:  # the lease is lost while the 3rd /scale patch is on the wire
         hits[0] += 1
-        if hits[0] == 3:
+        if hits[0] == 3:  # once the cycle has queued all it may (2 x 4): the 4 writers busy, 4 policies waiting
+            deadline = time.monotonic() + 10
+            while op.reconciler.writes.submitted < 8 and time.monotonic() < deadline:
+                time.sleep(0.01)
             fence.close("lost the lease")
 
     emu.on_request("PATCH", SCALE, third, times=None)
@@ -149,6 +164,14 @@ def test_a_fence_closed_mid_cycle_lets_no_queued_policy_start_writing(kube: Any,
     assert 0 < len(report.outcomes) < POLICIES  # the cycle stopped submitting
     assert {o.reason for o in report.outcomes} == {"NotLeader"}
     dropped = [o for o in report.outcomes if "the write fence closed during this cycle" in o.message]
-    assert len(dropped) == len(report.outcomes) - len(scaled) > 0
+    assert len(dropped) == len(report.outcomes) - len(scaled) >= 4
     # the queued policies were dropped, not tried: the fence refused one write per policy in flight
     assert fence.refused == len(scaled), fence.refused
+
+
+def test_the_cli_sizes_the_clients_pool_for_its_writers_and_watches(tmp_path: Path) -> None:
+    from cli.operator_cmd import _api_client
+
+    kubeconfig = write_kubeconfig(tmp_path, "http://127.0.0.1:1")
+    assert _api_client(kubeconfig, None, 8).configuration.connection_pool_maxsize == 8 + 6
+    assert _api_client(kubeconfig, None, 1).configuration.connection_pool_maxsize == 1 + 6
