@@ -12,13 +12,19 @@ allows the watches.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from controller.operator.app import Operator
 from controller.operator.clock import FakeClock
-from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, make_operator, policy_spec
+from tests.controller.operator.harness import (
+    EVENT_START,
+    TraceDemand,
+    casino_trace,
+    make_operator,
+    policy_spec,
+    wait_for,
+)
 from tests.controller.operator.test_rbac import TOKEN, _roles, _setup
 from tests.kube.fixtures import NAMESPACE, create, deployment, scaling_policy
 
@@ -27,13 +33,10 @@ FLAT = casino_trace(spikes=())  # ~300 req/s: 4 replicas at 100 each
 WORKLOADS = r"^/apis/apps/v1/deployments$"
 
 
-def wait_for(what: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := what():
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout}s")
+def slots_at_10(api: Any) -> None:
+    """slots-api at 10 replicas; its policy steps down 10% a decision (~300 req/s needs 4)."""
+    create(api, deployment("slots-api", 10))
+    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
 
 
 def cached_operator(url: str, clock: FakeClock, *, timeout: int = 300, wait: bool = True,
@@ -87,8 +90,7 @@ def test_a_steady_cycle_sends_no_list_no_get_and_no_unchanged_status(kube: Any, 
 
 def test_a_scale_someone_else_made_is_what_the_next_decision_starts_from(kube: Any, api: Any) -> None:
     emu, url = kube
-    create(api, deployment("slots-api", 10))
-    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
+    slots_at_10(api)
     clock = FakeClock(EVENT_START - timedelta(hours=2))
     op = cached_operator(url, clock)
     try:
@@ -112,8 +114,7 @@ def test_a_scale_someone_else_made_is_what_the_next_decision_starts_from(kube: A
 
 def test_a_409_re_reads_the_target_from_the_api_not_the_cache(kube: Any, api: Any) -> None:
     emu, url = kube
-    create(api, deployment("slots-api", 10))
-    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
+    slots_at_10(api)
     emu.on_request("PATCH", r"/deployments/slots-api/scale$",
                    lambda: emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 20))
     op = cached_operator(url, FakeClock(EVENT_START - timedelta(hours=2)))
@@ -155,24 +156,32 @@ def test_an_unsynced_policy_cache_is_not_read_the_cycle_lists_from_the_api(kube:
         op.close()
 
 
+def broken_workload_stream(kube: Any, api: Any, **kw: Any) -> tuple[Operator, Any, FakeClock]:
+    """slots-api 10 -> 9 in a first cycle; then its watch breaks and every relist fails (503), and someone
+    scales it to 30, which the cache cannot see. (operator, the Deployments' informer, clock)."""
+    emu, url = kube
+    slots_at_10(api)
+    clock = FakeClock(EVENT_START - timedelta(hours=2))
+    op = cached_operator(url, clock, timeout=1, **kw)
+    assert op.loop.step() is not None  # 10 -> 9
+    emu.fail("GET", WORKLOADS, 503, times=None)  # from the next watch on: no watch, no list of Deployments
+    assert op.informers is not None
+    informer = op.informers.workloads["Deployment"]
+    wait_for(lambda: not informer.synced, timeout=5)
+    emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 30)
+    cached = informer.get((NAMESPACE, "slots-api"))
+    assert cached is not None and cached.replicas == 9  # the cache cannot see the 30
+    return op, informer, clock
+
+
 def test_past_its_max_staleness_a_broken_workload_stream_is_not_read_the_cycle_reads_the_scale(
         kube: Any, api: Any) -> None:
     """The watch broke and the relist fails: the cache holds a stale 10; the decision starts from the API's 30.
 
     ``--cache-max-stale 0s``: the snapshot is not read at all once the stream broke."""
-    emu, url = kube
-    create(api, deployment("slots-api", 10))
-    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
-    clock = FakeClock(EVENT_START - timedelta(hours=2))
-    op = cached_operator(url, clock, timeout=1, cache_max_stale=timedelta(0))
+    emu, _ = kube
+    op, _, clock = broken_workload_stream(kube, api, cache_max_stale=timedelta(0))
     try:
-        assert op.loop.step() is not None  # 10 -> 9
-        emu.fail("GET", WORKLOADS, 503, times=None)  # from the next watch on: no watch, no list of Deployments
-        assert op.informers is not None
-        informer = op.informers.workloads["Deployment"]
-        wait_for(lambda: not informer.synced, timeout=5)
-        emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 30)  # the cache cannot see this
-        assert informer.get((NAMESPACE, "slots-api")).replicas == 9  # type: ignore[union-attr]
         clock.advance(timedelta(seconds=15))
         assert op.loop.step() is not None
         patches = emu.requests("PATCH", r"/deployments/slots-api/scale$")
@@ -260,18 +269,9 @@ def test_a_relisting_policy_cache_serves_its_snapshot_then_after_max_stale_the_a
 def test_a_broken_workload_stream_is_read_stale_for_max_stale_then_the_scale_from_the_api(kube: Any, api: Any) -> None:
     """The watch broke and the relist fails; someone scaled 9 -> 30 meanwhile. Within ``cache_max_stale`` (the
     default, two sync periods) the snapshot's 9 is read (no GET) and held; past it the API's 30, stepped to 27."""
-    emu, url = kube
-    create(api, deployment("slots-api", 10))
-    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
-    clock = FakeClock(EVENT_START - timedelta(hours=2))
-    op = cached_operator(url, clock, timeout=1)
+    emu, _ = kube
+    op, informer, clock = broken_workload_stream(kube, api)  # the default max staleness: two sync periods
     try:
-        assert op.loop.step() is not None  # 10 -> 9
-        emu.fail("GET", WORKLOADS, 503, times=None)  # from the next watch on: no watch, no list of Deployments
-        assert op.informers is not None
-        informer = op.informers.workloads["Deployment"]
-        wait_for(lambda: not informer.synced, timeout=5)
-        emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 30)  # the cache cannot see this
         since = len(emu.log)
         clock.advance(timedelta(seconds=15))
         assert op.loop.step() is not None

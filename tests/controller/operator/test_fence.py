@@ -27,7 +27,7 @@ from controller.sources.base import DemandSource
 from controller.targets.base import TargetKey
 from controller.targets.fake import InMemoryScaleTarget
 from tests.conftest import REPO
-from tests.controller.operator.harness import EVENT_START, TraceDemand, make_operator, policy_spec
+from tests.controller.operator.harness import EVENT_START, TraceDemand, make_operator, min_replicas_fleet, policy_spec
 from tests.controller.operator.test_rbac import TOKEN, _roles
 from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, create, deployment, scaling_policy, write_kubeconfig
 
@@ -84,12 +84,7 @@ def test_sigterm_mid_cycle_stops_every_write_then_releases_the_lease(kube: Any, 
     """`pitboss operator run` as a process, serial writes; SIGTERM while its 4th of 12 /scale patches is on the wire."""
     emu, url = kube
     policies = 12
-    for i in range(policies):
-        create(api, deployment(f"app-{i:02d}", 1))
-        create(api, scaling_policy(f"p-{i:02d}", {  # no metrics: each policy raises its target to minReplicas
-            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
-            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
-            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
+    min_replicas_fleet(api, policies)  # no metrics: each policy raises its target to minReplicas
     emu.enforce_rbac(TOKEN, _roles())
     held = emu.stall("PATCH", SCALE, skip=3)
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}

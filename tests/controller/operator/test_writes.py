@@ -20,9 +20,9 @@ import pytest
 from controller.operator.app import Operator, build_operator
 from controller.operator.clock import FakeClock
 from controller.operator.fence import Fence, FencedEventRecorder, FencedPolicyStore, FencedScaleTarget
-from tests.controller.operator.harness import EVENT_START, TraceDemand
+from tests.controller.operator.harness import EVENT_START, TraceDemand, min_replicas_fleet
 from tests.kube.emulator import Latency
-from tests.kube.fixtures import NAMESPACE, api_client_for, create, deployment, scaling_policy, write_kubeconfig
+from tests.kube.fixtures import NAMESPACE, api_client_for, write_kubeconfig
 
 POLICIES = 12
 SCALE = r"/deployments/app-\d+/scale$"
@@ -32,12 +32,7 @@ DELAY = 0.1
 
 
 def _fleet(api: Any) -> None:
-    for i in range(POLICIES):
-        create(api, deployment(f"app-{i:02d}", 1))
-        create(api, scaling_policy(f"p-{i:02d}", {  # no metrics: each policy raises its target to minReplicas
-            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
-            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
-            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
+    min_replicas_fleet(api, POLICIES)  # no metrics: each policy raises its target to minReplicas
 
 
 def _operator(url: str, concurrency: int) -> Operator:
