@@ -340,6 +340,8 @@ def main() -> None:
                         help="steady cycles per case, after every policy is fitted (every 4th updates)")
     parser.add_argument("--single-10k", action="store_true", help="also run one replica over 10,000 policies")
     parser.add_argument("--no-takeover", action="store_true", help="skip the three-process takeover case")
+    parser.add_argument("--takeover-only", action="store_true",
+                        help="only the takeover case (at the smallest of --sizes), no cycle cases")
     parser.add_argument("--no-cache", action="store_true",
                         help="read the API directly every cycle (LIST, GET /scale per policy), as before the informers")
     parser.add_argument("--no-spread-updates", action="store_true",
@@ -354,6 +356,8 @@ def main() -> None:
     args = parser.parse_args()
     if any(s < 3 for s in args.sizes) or args.cycles < 1:
         parser.error("--sizes must be at least 3 and --cycles at least 1")
+    if args.takeover_only and args.no_takeover:
+        parser.error("--takeover-only and --no-takeover exclude each other")
     if not 1 <= args.write_concurrency <= 64:
         parser.error("--write-concurrency must be 1..64")
     console = Console(width=160)
@@ -364,11 +368,10 @@ def main() -> None:
     takeovers: list[tuple[int, Takeover]] = []
     for n in args.sizes:
         with Emulator(n, emu_cpu) as url:
-            if n <= 1000 or args.single_10k:
-                results.append(run_cycles(url, n, 1, args.cycles, console, args.fit_budget, not args.no_cache,
+            cases = [] if args.takeover_only else [1, 3] if n <= 1000 or args.single_10k else [3]
+            for shards in cases:
+                results.append(run_cycles(url, n, shards, args.cycles, console, args.fit_budget, not args.no_cache,
                                           not args.no_spread_updates, args.write_concurrency))
-            results.append(run_cycles(url, n, 3, args.cycles, console, args.fit_budget, not args.no_cache,
-                                      not args.no_spread_updates, args.write_concurrency))
             if not args.no_takeover and n == min(args.sizes):
                 os.sched_setaffinity(0, set(cpus))  # three processes of their own
                 takeovers.append((n, run_takeover(url, n, console, args.write_concurrency)))
