@@ -420,7 +420,8 @@ def main() -> None:
                                   f"{statistics.fmean(r.api for r in some) * 1000 / pol:.2f}",
                                   f"{statistics.fmean(r.pitboss for r in some) * 1000 / pol:.2f}", "", "", "",
                                   style="dim")
-    console.print(table)
+    if results:
+        console.print(table)
     if takeovers:
         t = Table(title=f"shard takeover: 3 x `pitboss operator run --shards 3`, lease {LEASE_S:g}s, sync {SYNC_S:g}s, "
                         "kill -9 the holder of shard 0 (seconds after the kill)")
