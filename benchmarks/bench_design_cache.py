@@ -22,7 +22,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,29 +38,14 @@ SYNC = timedelta(seconds=15)
 def run(n: int, mb: float, calendars: int) -> dict[str, Any]:
     from controller.incidents.events import RecordingEventRecorder
     from controller.operator.clock import FakeClock
-    from controller.operator.fakes import InMemoryPolicyStore
     from controller.operator.reconcile import Reconciler
-    from controller.targets.base import TargetKey
-    from controller.targets.fake import InMemoryScaleTarget
     from forecasting.models import shared_design
-    from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, policy_spec, tournament_specs
+    from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, in_memory_fleet
 
     cache = shared_design.CACHE
     cache.clear()
     cache.max_bytes = int(mb * 2**20)
-    store, targets = InMemoryPolicyStore(), InMemoryScaleTarget()
-    for i in range(n):
-        name = f"svc-{i:05d}"
-        targets.add(TargetKey("casino", "Deployment", name, "apps/v1"), 4)
-        ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
-        store.add_policy("casino", f"policy-{i:05d}", policy_spec(
-            targetRef=ref, eventSelector={"matchLabels": {"service": f"slots-{i % calendars}"}},
-            forecast={"model": "calendar", "step": "1m", "history": "14d", "horizon": "3h"}))
-    for c in range(calendars):  # calendar c: the tournaments c hours later (other relevant events)
-        for name, event in tournament_specs():
-            shifted = {**event, **{k: (datetime.fromisoformat(event[k]) + timedelta(hours=c))
-                                   .strftime("%Y-%m-%dT%H:%M:%SZ") for k in ("start", "end")}}
-            store.add_event("casino", f"{name}-{c}", shifted, {"service": f"slots-{c}"})
+    store, targets = in_memory_fleet(n, calendars)  # calendar c: the tournaments c hours later
     demand = TraceDemand(casino_trace(days=16))
     clock = FakeClock(EVENT_START - timedelta(hours=3, seconds=7))
     rec = Reconciler(store=store, targets=targets, recorder=RecordingEventRecorder(),

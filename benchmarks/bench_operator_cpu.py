@@ -68,22 +68,11 @@ def main() -> None:
 
     from controller.incidents.events import RecordingEventRecorder
     from controller.operator.clock import FakeClock
-    from controller.operator.fakes import InMemoryPolicyStore
     from controller.operator.reconcile import Reconciler
-    from controller.targets.base import TargetKey
-    from controller.targets.fake import InMemoryScaleTarget
-    from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, policy_spec, tournament_specs
+    from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, in_memory_fleet
 
     n = args.policies
-    store, targets = InMemoryPolicyStore(), InMemoryScaleTarget()
-    for i in range(n):
-        name = f"svc-{i:05d}"
-        targets.add(TargetKey("casino", "Deployment", name, "apps/v1"), 4)
-        ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
-        store.add_policy("casino", f"policy-{i:05d}", policy_spec(
-            targetRef=ref, forecast={"model": "calendar", "step": "1m", "history": "14d", "horizon": "3h"}))
-    for name, event in tournament_specs():
-        store.add_event("casino", name, event, {"service": "slots"})
+    store, targets = in_memory_fleet(n)
     demand = TraceDemand(casino_trace(days=16))
     source = CountedSource(demand.default)
     clock = FakeClock(EVENT_START - timedelta(hours=3, seconds=7))  # three hours before: no pre-scale

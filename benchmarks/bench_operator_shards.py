@@ -35,7 +35,10 @@ cycle (a LIST, a GET of /scale and /status per policy), as before.
   expiry is the takeover; last minus first is the taking replica's cycle.
 
 API = the Kubernetes adapters (official client, loopback HTTP, emulator): the
-baseline column, measured in the same cycles. Goals (issue 14): at 1,000
+baseline column, measured in the same cycles. The writes run ``--write-concurrency``
+policies at once (default 8, as ``pitboss operator run``; 1: one after
+another): API is then the sum of every thread's calls, more than their share
+of the cycle's wall clock, and Pitboss the threads' busy time less it. Goals (issue 14): at 1,000
 policies no cycle (fits included) over half the sync period; steady Pitboss
 time at most 1 ms per policy; at 10,000 over 3 shards every shard's cycle
 within the sync period; takeover (after expiry) within the lease duration.
@@ -152,7 +155,8 @@ MAX_FIT_CYCLES = 400  # a bound: the spread fits of 10,000 policies take ~100 cy
 
 # ---- cycles ------------------------------------------------------------------------
 def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
-               fit_budget: float | None = None, cache: bool = True, spread: bool = True) -> CaseResult:
+               fit_budget: float | None = None, cache: bool = True, spread: bool = True,
+               write_concurrency: int = 8) -> CaseResult:
     from controller.operator.app import build_operator
     from controller.operator.clock import FakeClock
     from controller.operator.shards import ShardedElector
@@ -162,14 +166,16 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
     # One fake second apart per case: Event names carry the fake time, and the cases share the emulator.
     clock = FakeClock(EVENT_START - timedelta(minutes=10, seconds=30) + timedelta(seconds=shards - 1))
     demand = TraceDemand(casino_trace(days=16))
-    ops = [build_operator(api_client_for(url), namespace=None, demand=demand, clock=clock,
+    ops = [build_operator(api_client_for(url, write_concurrency=write_concurrency), namespace=None, demand=demand,
+                          clock=clock,
                           leader_election=shards > 1, lease_namespace=SYSTEM_NAMESPACE,
                           lease_duration=timedelta(minutes=1),  # outlives the 15 s fake-clock steps
                           identity=f"op-{k}", shards=shards,
                           # None: production's quarter of the sync period; 0: no budget (fit all at once)
                           fit_budget=None if fit_budget is None else timedelta(seconds=fit_budget or 1e9),
                           cache=cache,  # as `pitboss operator run`: the informers' caches (--no-cache: direct reads)
-                          spread_updates=spread)  # each step's updates spread over its cycles (as the operator)
+                          spread_updates=spread,  # each step's updates spread over its cycles (as the operator)
+                          write_concurrency=write_concurrency)  # policies written at once (as --write-concurrency)
            for k in range(shards)]
     t0 = time.perf_counter()
     for op in ops:
@@ -230,7 +236,7 @@ class Takeover:
     last: float  # kill -> the last of them
 
 
-def run_takeover(url: str, n: int, console: Console) -> Takeover:
+def run_takeover(url: str, n: int, console: Console, write_concurrency: int = 8) -> Takeover:
     """The killed replica's Lease expiry and its policies decided again, with three real processes."""
     from kubernetes import client, watch
 
@@ -265,6 +271,7 @@ def run_takeover(url: str, n: int, console: Console) -> Takeover:
             procs[name] = subprocess.Popen(
                 [str(Path(sys.executable).parent / "pitboss"), "operator", "run", "--kubeconfig", str(kube),
                  "--lease-namespace", SYSTEM_NAMESPACE, "--identity", name, "--shards", "3",
+                 "--write-concurrency", str(write_concurrency),
                  "--incidents-db", str(Path(tmp.name) / f"{name}.db")],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 300
@@ -333,17 +340,26 @@ def main() -> None:
                         help="steady cycles per case, after every policy is fitted (every 4th updates)")
     parser.add_argument("--single-10k", action="store_true", help="also run one replica over 10,000 policies")
     parser.add_argument("--no-takeover", action="store_true", help="skip the three-process takeover case")
+    parser.add_argument("--takeover-only", action="store_true",
+                        help="only the takeover case (at the smallest of --sizes), no cycle cases")
     parser.add_argument("--no-cache", action="store_true",
                         help="read the API directly every cycle (LIST, GET /scale per policy), as before the informers")
     parser.add_argument("--no-spread-updates", action="store_true",
                         help="every policy updates in the first cycle of a step, as `pitboss operator run"
                              " --no-spread-updates` (default: each in its phase of the step's cycles)")
+    parser.add_argument("--write-concurrency", type=int, default=8,
+                        help="policies whose writes run at once, as `pitboss operator run --write-concurrency`"
+                             " (1: one after another, as before)")
     parser.add_argument("--fit-budget", type=float, default=None,
                         help="seconds of fitting per cycle (default: a quarter of the sync period, as "
                              "`pitboss operator run`; 0: no budget, the first cycle fits every policy)")
     args = parser.parse_args()
     if any(s < 3 for s in args.sizes) or args.cycles < 1:
         parser.error("--sizes must be at least 3 and --cycles at least 1")
+    if args.takeover_only and args.no_takeover:
+        parser.error("--takeover-only and --no-takeover exclude each other")
+    if not 1 <= args.write_concurrency <= 64:
+        parser.error("--write-concurrency must be 1..64")
     console = Console(width=160)
     cpus = sorted(os.sched_getaffinity(0))
     emu_cpu = cpus[1] if len(cpus) > 1 else None
@@ -352,14 +368,13 @@ def main() -> None:
     takeovers: list[tuple[int, Takeover]] = []
     for n in args.sizes:
         with Emulator(n, emu_cpu) as url:
-            if n <= 1000 or args.single_10k:
-                results.append(run_cycles(url, n, 1, args.cycles, console, args.fit_budget, not args.no_cache,
-                                          not args.no_spread_updates))
-            results.append(run_cycles(url, n, 3, args.cycles, console, args.fit_budget, not args.no_cache,
-                                          not args.no_spread_updates))
+            cases = [] if args.takeover_only else [1, 3] if n <= 1000 or args.single_10k else [3]
+            for shards in cases:
+                results.append(run_cycles(url, n, shards, args.cycles, console, args.fit_budget, not args.no_cache,
+                                          not args.no_spread_updates, args.write_concurrency))
             if not args.no_takeover and n == min(args.sizes):
                 os.sched_setaffinity(0, set(cpus))  # three processes of their own
-                takeovers.append((n, run_takeover(url, n, console)))
+                takeovers.append((n, run_takeover(url, n, console, args.write_concurrency)))
                 os.sched_setaffinity(0, {cpus[0]})
 
     table = Table(title="pitboss operator at scale: 14 days of 1-minute history per policy (calendar model)")
@@ -405,7 +420,8 @@ def main() -> None:
                                   f"{statistics.fmean(r.api for r in some) * 1000 / pol:.2f}",
                                   f"{statistics.fmean(r.pitboss for r in some) * 1000 / pol:.2f}", "", "", "",
                                   style="dim")
-    console.print(table)
+    if results:
+        console.print(table)
     if takeovers:
         t = Table(title=f"shard takeover: 3 x `pitboss operator run --shards 3`, lease {LEASE_S:g}s, sync {SYNC_S:g}s, "
                         "kill -9 the holder of shard 0 (seconds after the kill)")

@@ -42,11 +42,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(operator_app, name="operator")
 
 
-def _api_client(kubeconfig: Path | None, context: str | None) -> Any:
+def _api_client(kubeconfig: Path | None, context: str | None, write_concurrency: int = 1) -> Any:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    cfg = client.Configuration()
+    from controller.operator.writes import size_pool
+
+    cfg = size_pool(client.Configuration(), write_concurrency)  # urllib3's pool: the writers and the watches
     try:
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=cfg)
@@ -108,6 +110,14 @@ def run(
         True, "--spread-updates/--no-spread-updates",
         help="spread each forecast step's model updates (and the status writes they cause) over the step's"
         " cycles, each policy in its phase (--no-spread-updates: every policy updates in the step's first cycle)"),
+    cache_max_stale: str | None = typer.Option(
+        None, "--cache-max-stale",
+        help="while a cache relists (410 Gone, a broken watch), read its last snapshot for at most this long,"
+        " then the API (default: 2 x --sync-period; 0s: the API at once)"),
+    write_concurrency: int = typer.Option(
+        8, "--write-concurrency", envvar="PITBOSS_WRITE_CONCURRENCY",
+        help="write this many policies' /scale, /status and Events at once, each policy's in order"
+        " (1: one policy after another); the API client's connection pool is sized to match"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
     from controller.operator.app import (
@@ -120,6 +130,7 @@ def run(
     )
     from controller.operator.leader import election_timings
     from controller.operator.shards import MAX_SHARDS
+    from controller.operator.writes import check_concurrency
     from controller.telemetry.metrics import serve
 
     period = parse_duration(sync_period, field="--sync-period")
@@ -154,10 +165,15 @@ def run(
     resend = parse_duration(alert_resend, field="--alert-resend-interval")
     if not 1 <= resend.total_seconds() <= 3600:
         raise InputError(f"expected 1s..1h, got {alert_resend!r}", field="--alert-resend-interval")
+    check_concurrency(write_concurrency)
+    max_stale = None if cache_max_stale is None else parse_duration(cache_max_stale, field="--cache-max-stale")
+    if max_stale is not None and max_stale < parse_duration(0):
+        raise InputError("must not be negative", field="--cache-max-stale")
     limit_native_threads(native_threads)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    api_client = _api_client(kubeconfig, context)  # no request yet: a bad kubeconfig fails before any file is made
+    # no request yet: a bad kubeconfig fails before any file is made
+    api_client = _api_client(kubeconfig, context, write_concurrency)
     incident_log = open_incident_log(incidents_db)
     sources = SourceFactory(prometheus_url)
     incidents = build_incidents(api_client, db=incident_log, alertmanager_url=alertmanager_url,
@@ -180,6 +196,8 @@ def run(
         shards=shards,
         cache=cache and not once,  # one cycle: a LIST is cheaper than a LIST and a watch
         spread_updates=spread_updates,
+        write_concurrency=write_concurrency,
+        cache_max_stale=max_stale,
     )
     if metrics_port:
         serve(op.metrics, metrics_port)

@@ -57,6 +57,7 @@ from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, 
 from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
 from controller.operator.shards import ShardedElector
 from controller.operator.slo import PolicySLIFactory
+from controller.operator.writes import DEFAULT_WRITE_CONCURRENCY, WritePool
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
 from controller.sources.sli import SLISource
@@ -220,6 +221,7 @@ class Operator:
         close the log."""
         if self.informers is not None:
             self.informers.stop()
+        self.reconciler.writes.close()
         reporter = self.incidents
         if reporter is None:
             return
@@ -255,6 +257,8 @@ def build_operator(
     shards: int = 1,
     cache: bool = False,
     cache_timeout: int = 300,
+    cache_max_stale: timedelta | None = None,
+    write_concurrency: int = DEFAULT_WRITE_CONCURRENCY,
 ) -> Operator:
     """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``.
 
@@ -265,20 +269,25 @@ def build_operator(
     ``spread_updates`` (default) spreads each step's forecast updates over the step's cycles
     (``controller.operator.forecasts``). ``cache`` starts the informers (``controller.operator.cached``;
     each watch lasts ``cache_timeout`` seconds before it resumes): a steady cycle then sends no LIST and
-    no GET per policy.
+    no GET per policy; a relisting cache is read for ``cache_max_stale`` (default two sync periods) before the
+    API is. ``write_concurrency`` policies' writes run at once (``controller.operator.writes``;
+    1: one after another); size the client's pool for them (``writes.size_pool``) before building it.
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
     if isinstance(demand, SourceFactory):
         demand.bind(api_client)  # metric.scrape policies find their pods through this client
     metrics = metrics or OperatorMetrics()
+    writes = WritePool(write_concurrency).check_pool(api_client.configuration)
     elector: LeaderElector | ShardedElector | None = None
     store: PolicyStore = KubernetesPolicyStore(api_client)
     targets: ScaleTarget = KubernetesScaleTarget(api_client)
     informers: Informers | None = None
     woken: list[OperatorLoop] = []  # the loop, once built: the informers' events wake it
     if cache:
+        stale = 2 * sync_period if cache_max_stale is None else cache_max_stale
         informers = Informers.build(api_client, namespace, timeout_seconds=cache_timeout,
+                                    max_stale=stale.total_seconds(),
                                     on_change=lambda plural, kind, raw: _wake(woken, plural, kind, raw))
         store = CachedPolicyStore(store, informers, metrics)
         targets = CachedScaleTarget(targets, informers, metrics)
@@ -310,6 +319,7 @@ def build_operator(
         # Updates spread over the cycles of a step (each policy in its phase), as the fits over cycles: a
         # step's thousand updates and status writes never land in one cycle (--no-spread-updates: they do).
         spread_updates=sync_period if spread_updates else None,
+        writes=writes,
     )
     loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if isinstance(elector, ShardedElector):

@@ -13,9 +13,16 @@ The consistency guards, each counted in
 out of use and back into it is logged and shown by
 ``pitboss_operator_cache_synced{resource}``):
 
-* a cache that has not synced (first list not done, or its stream broke and
-  the relist has not completed) is not read: the port reads the API directly,
-  so a cycle never decides on empty or stale data;
+* a cache that has not synced (first list not done) is not read: the port
+  reads the API directly, so a cycle never decides on empty data;
+* a cache whose stream broke (410 Gone, a broken connection) keeps serving
+  its last snapshot while it relists, for at most ``Informers.max_stale``
+  seconds (``--cache-max-stale``, default two sync periods: a relist of
+  10,000 policies must not turn the next cycles into 10,000 GETs each), with
+  ``pitboss_operator_cache_stale_seconds{resource}`` saying how old it is;
+  then the API is read until the relist completes. A write decided on the
+  stale snapshot carries its resourceVersion: a stale one meets a 409, and
+  the next read of that target goes to the API (below);
 * after a 409 on a /scale patch the next read of that target goes to the API
   (``controller.cycle.act`` re-reads and decides again from the fresh
   scale), never to the cache that may not have seen the other writer yet;
@@ -97,11 +104,14 @@ class Informers:
     policies: Informer[PolicyObject]
     events: Informer[dict[str, Any]]
     workloads: dict[str, Informer[ScaleState]]  # by kind
+    max_stale: float = 0.0  # seconds a broken-off snapshot is still read while its informer relists
 
     @classmethod
     def build(cls, api_client: client.ApiClient, namespace: str | None, *, timeout_seconds: int = 300,
-              on_change: Callable[[str, str, dict[str, Any]], None] | None = None) -> Informers:
-        """Informers over ``namespace`` (None: every namespace); ``on_change(plural, type, raw)`` per event."""
+              on_change: Callable[[str, str, dict[str, Any]], None] | None = None,
+              max_stale: float = 0.0) -> Informers:
+        """Informers over ``namespace`` (None: every namespace); ``on_change(plural, type, raw)`` per event;
+        a relisting informer's last snapshot read for ``max_stale`` seconds."""
         custom, apps = client.CustomObjectsApi(api_client), client.AppsV1Api(api_client)
 
         def custom_list(plural: str) -> tuple[Callable[..., Any], tuple[Any, ...]]:
@@ -129,7 +139,7 @@ class Informers:
         }
         workloads = {kind: Informer(WORKLOAD_PLURALS[kind], fn, args, workload_scale, _scale_version,
                                     timeout_seconds=timeout_seconds) for kind, (fn, args) in lists.items()}
-        return cls(policies, events, workloads)
+        return cls(policies, events, workloads, max_stale)
 
     def all(self) -> list[Informer[Any]]:
         return [self.policies, self.events, *self.workloads.values()]
@@ -149,31 +159,50 @@ class Informers:
 
 
 class _Fallbacks:
-    """Counts the reads that bypassed a cache; logs (and sets the synced gauge) when a cache goes in or out of use."""
+    """Counts the reads that bypassed a cache; logs (and sets the synced and stale gauges) when a cache goes in
+    or out of use, or is read stale."""
 
     def __init__(self, metrics: OperatorMetrics | None) -> None:
         self.metrics = metrics
-        self._reading: dict[str, bool] = {}  # resource -> read from its cache (False: from the API, unsynced)
+        self._reading: dict[str, str] = {}  # resource -> "synced", "stale" (a relist's snapshot) or "api"
 
-    def _flip(self, resource: str, cached: bool) -> bool:
-        if self._reading.get(resource) is cached:
+    def _flip(self, resource: str, reading: str) -> bool:
+        if self._reading.get(resource) == reading:
             return False
-        self._reading[resource] = cached
+        self._reading[resource] = reading
         if self.metrics is not None:
-            self.metrics.cache_synced.labels(resource).set(1 if cached else 0)
+            self.metrics.cache_synced.labels(resource).set(1 if reading == "synced" else 0)
         return True
+
+    def usable(self, resource: str, informer: Informer[Any], max_stale: float) -> bool:
+        """May ``resource``'s cache be read: synced, or relisting with a snapshot at most ``max_stale`` s old."""
+        age = informer.staleness()
+        if age == 0.0:
+            if self._flip(resource, "synced"):
+                self._stale(resource, 0.0)
+                log.info("%s cache synced: reading from it", resource)
+            return True
+        if age is not None and age <= max_stale:
+            self._stale(resource, age)
+            if self._flip(resource, "stale"):
+                log.warning("%s cache is relisting: reading its snapshot of %.1fs ago for at most %.0fs", resource,
+                            age, max_stale)
+            return True
+        if age is not None:
+            self._stale(resource, age)
+        self.note(resource, "unsynced")
+        return False
+
+    def _stale(self, resource: str, age: float) -> None:
+        if self.metrics is not None:
+            self.metrics.cache_stale.labels(resource).set(age)
 
     def note(self, resource: str, why: str) -> None:
         """A read of ``resource`` went to the API: ``unsynced``, ``conflict`` (after a 409) or ``miss``."""
         if self.metrics is not None:
             self.metrics.cache_fallbacks.labels(resource, why).inc()
-        if why == "unsynced" and self._flip(resource, False):
+        if why == "unsynced" and self._flip(resource, "api"):
             log.warning("%s cache has not synced: reading from the API until it has", resource)
-
-    def ok(self, resource: str) -> None:
-        """A read of ``resource`` was served by its synced cache."""
-        if self._flip(resource, True):
-            log.info("%s cache synced: reading from it", resource)
 
 
 class CachedPolicyStore:
@@ -187,19 +216,15 @@ class CachedPolicyStore:
     def list_policies(self, namespace: str | None) -> list[PolicyObject]:
         """Every ScalingPolicy, from the cache (from the API while it has not synced)."""
         informer = self.informers.policies
-        if not informer.synced:
-            self.fallbacks.note(POLICY_PLURAL, "unsynced")
+        if not self.fallbacks.usable(POLICY_PLURAL, informer, self.informers.max_stale):
             return self.inner.list_policies(namespace)
-        self.fallbacks.ok(POLICY_PLURAL)
         return [p for p in informer.items() if namespace is None or p.namespace == namespace]
 
     def list_events(self, namespace: str | None) -> list[dict[str, Any]]:
         """Every TrafficEvent, from the cache (from the API while it has not synced)."""
         informer = self.informers.events
-        if not informer.synced:
-            self.fallbacks.note(EVENT_PLURAL, "unsynced")
+        if not self.fallbacks.usable(EVENT_PLURAL, informer, self.informers.max_stale):
             return self.inner.list_events(namespace)
-        self.fallbacks.ok(EVENT_PLURAL)
         return [e for e in informer.items() if namespace is None or object_key(e)[0] == namespace]
 
     def write_status(self, policy: PolicyObject, status: dict[str, Any]) -> dict[str, Any] | None:
@@ -237,14 +262,12 @@ class CachedScaleTarget:
         if conflicted:
             self.fallbacks.note(resource, "conflict")
             return self.inner.get_scale(key)
-        if not informer.synced:
-            self.fallbacks.note(resource, "unsynced")
+        if not self.fallbacks.usable(resource, informer, self.informers.max_stale):
             return self.inner.get_scale(key)
         state = informer.get((key.namespace, key.name))
         if state is None:
             self.fallbacks.note(resource, "miss")
             return self.inner.get_scale(key)  # created since the last event, or absent: the API says which
-        self.fallbacks.ok(resource)
         return state
 
     def set_replicas(self, key: TargetKey, replicas: int, resource_version: str | None = None) -> ScaleState:

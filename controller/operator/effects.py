@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from controller.core.policy import Policy
 from controller.cycle.feed import value_at
 from controller.cycle.memory import PolicyMemory
 from controller.cycle.run import CycleOutcome, Observation
+from controller.errors import PermanentError, RetryableError
 from controller.operator import database as db
 from controller.operator import status as st
 from controller.operator.incidents import IncidentReporter
-from controller.operator.kube import PolicyObject
+from controller.operator.kube import EventRecorder, PolicyObject
+from controller.operator.report import PolicyOutcome
 from controller.operator.resources import ScalingPolicySpec
-from controller.targets.base import TargetKey
+from controller.targets.base import TargetKey, TargetNotFound
 from controller.telemetry.accounting import CycleFacts
 from controller.telemetry.metrics import OperatorMetrics
 from forecasting.base import Event
@@ -174,8 +177,52 @@ def recorded(fx: Effects, spec: ScalingPolicySpec, core: Policy, out: CycleOutco
         if observed is not None and observed > 0 and median is not None else None)
 
 
+def hold(fx: Effects, memory: PolicyMemory, scale_error: str) -> None:
+    """The cycle stopped before deciding: count the failed call, keep the open incidents."""
+    memory.scale.record(scale_error)
+    policy, now = fx.policy, fx.status.now
+    fx.incident("hold", lambda r: r.hold(policy, now, scale_error=scale_error, memory=memory))
+
+
+def invalid(fx: Effects, message: str) -> PolicyOutcome:
+    """An invalid spec: InvalidSpec naming the field, a Warning when it is new."""
+    policy, builder = fx.policy, fx.status
+    builder.ok(st.INVALID_SPEC, True, "InvalidSpec", message)
+    builder.ok(st.READY, False, "InvalidSpec", message)
+    if st.transitioned(policy.status, st.INVALID_SPEC, "True", message):
+        fx.event("Warning", "InvalidSpec", message)
+    fx.errors.append("InvalidSpec")
+    return PolicyOutcome(policy.namespace, policy.name, "InvalidSpec", message, error=message)
+
+
+def unable(fx: Effects, memory: PolicyMemory, exc: Exception) -> PolicyOutcome:
+    """The target cannot be read or written (404, 403): AbleToScale=False, the failed call counted."""
+    hold(fx, memory, str(exc))
+    policy, builder = fx.policy, fx.status
+    reason = "TargetNotFound" if isinstance(exc, TargetNotFound) else "Forbidden"
+    builder.ok(st.ABLE_TO_SCALE, False, reason, str(exc))
+    builder.ok(st.READY, False, reason, str(exc))
+    if st.transitioned(policy.status, st.ABLE_TO_SCALE, "False", str(exc)):
+        fx.event("Warning", reason, str(exc))
+    fx.errors.append(reason)
+    return PolicyOutcome(policy.namespace, policy.name, reason, str(exc), error=str(exc))
+
+
+def emit(recorder: EventRecorder, timed: Callable[[], AbstractContextManager[object]], policy: PolicyObject,
+         event: KubeEvent, now: datetime) -> None:
+    """Record one Event on the policy (inside ``timed``, the API's time); a failure is logged, never raised."""
+    try:
+        with timed():
+            recorder.record(namespace=policy.namespace, kind="ScalingPolicy", name=policy.name,
+                            event_type="Warning" if event.type == "Warning" else "Normal", reason=event.reason,
+                            message=event.message, at=now)
+    except (PermanentError, RetryableError) as exc:
+        log.warning("%s/%s: event not recorded: %s", policy.namespace, policy.name, exc)
+
+
 def _fmt(x: float | None) -> str:
     return "unknown" if x is None else f"{x:.4g}"
 
 
-__all__ = ["Effects", "Gauges", "IncidentCall", "KubeEvent", "observed", "recorded"]
+__all__ = ["Effects", "Gauges", "IncidentCall", "KubeEvent", "emit", "hold", "invalid", "observed", "recorded",
+           "unable"]

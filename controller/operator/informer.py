@@ -11,15 +11,21 @@ stream relists and watches again, with a growing back-off while the API
 cannot be reached.
 
 ``synced`` is true from the first complete list until the stream breaks, and
-again after the relist: a reader that finds it false must not trust the
-cache (``controller.operator.cached`` falls back to direct reads and says
-so). ``replace_if`` is the writer's half of optimistic concurrency: after
-its own successful write the operator stores the object the API answered,
-but only if the cache still holds the version it wrote against (a newer
-watch event is never overwritten by an older answer). ``on_change(type, raw)``
-is called after each event has been applied (``LIST`` after the first list,
-``RELIST`` after the others): the
-operator's loop wakes on spec changes through it.
+again after the relist. In between the cache keeps the last list's and
+events' snapshot, as client-go's store does through a relist, and
+``staleness()`` says how long ago the stream broke: ``serving(max_stale)``
+lets a reader use that snapshot for at most ``max_stale`` seconds (what
+``controller.operator.cached`` does, two sync periods by default, because
+10,000 policies read from the API at once are a cycle of GETs), after which,
+or before the first list, the reader must not trust the cache and reads the
+API directly. Writes stay safe on a stale snapshot: each carries the
+resourceVersion it read, and a stale one meets a 409. ``replace_if`` is the
+writer's half of optimistic concurrency: after its own successful write the
+operator stores the object the API answered, but only if the cache still
+holds the version it wrote against (a newer watch event is never overwritten
+by an older answer). ``on_change(type, raw)`` is called after each event has
+been applied (``LIST`` after the first list, ``RELIST`` after the others):
+the operator's loop wakes on spec changes through it.
 
 Built and started by ``controller.operator.app.build_operator`` (``cache=True``,
 what ``pitboss operator run`` uses); read by ``controller.operator.cached``.
@@ -30,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -81,7 +88,7 @@ class Informer(Generic[T]):
     def __init__(self, name: str, list_fn: Callable[..., Any], args: tuple[Any, ...],
                  project: Callable[[dict[str, Any]], T], version: Callable[[T], str], *,
                  timeout_seconds: int = 300, on_change: Callable[[str, dict[str, Any]], None] | None = None,
-                 backoff_cap: float = 30.0) -> None:
+                 backoff_cap: float = 30.0, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.list_fn = list_fn
         self.args = args
@@ -95,6 +102,8 @@ class Informer(Generic[T]):
         self.relists = 0  # lists after a 410 Gone or a broken stream
         self.bookmarks = 0
         self.last_error: str | None = None
+        self.monotonic = monotonic
+        self._broken_at: float | None = None  # when the stream broke after a list (None: synced, or never listed)
         self._items: dict[Key, T] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
@@ -107,6 +116,18 @@ class Informer(Generic[T]):
     def synced(self) -> bool:
         """True once a list completed and the watch after it has not broken since."""
         return self._synced.is_set()
+
+    def staleness(self) -> float | None:
+        """0.0 while synced; seconds since the stream broke while the last snapshot is kept; None before a list."""
+        if self._synced.is_set():
+            return 0.0
+        broken = self._broken_at
+        return None if broken is None else max(0.0, self.monotonic() - broken)
+
+    def serving(self, max_stale: float) -> bool:
+        """May a reader use the cache: synced, or its snapshot broke off at most ``max_stale`` seconds ago."""
+        age = self.staleness()
+        return age is not None and age <= max_stale
 
     def wait_synced(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for ``synced``."""
@@ -156,11 +177,11 @@ class Informer(Generic[T]):
                 while not self._stop.is_set():
                     self.watch_once()
             except Gone as exc:
-                self._synced.clear()
+                self._broke()
                 self.relists += 1
                 log.info("informer %s: %s; relisting", self.name, exc)
             except Exception as exc:  # a broken stream or an unreachable API: relist after a pause
-                self._synced.clear()
+                self._broke()
                 if self._stop.is_set():
                     return
                 self.relists += 1
@@ -169,6 +190,12 @@ class Informer(Generic[T]):
                             self.name, exc, pause)
                 self._stop.wait(pause)
                 pause = min(pause * 2, self.backoff_cap)
+
+    def _broke(self) -> None:
+        """The stream broke: not synced; the snapshot's age counts from the first break since the last list."""
+        if self._broken_at is None and self.lists:
+            self._broken_at = self.monotonic()  # set before synced clears: a reader sees one or the other
+        self._synced.clear()
 
     def relist(self) -> None:
         """LIST the resource, replace the cache with it, remember its resourceVersion."""
@@ -184,6 +211,7 @@ class Informer(Generic[T]):
         self.lists += 1
         self.last_error = None
         self._synced.set()
+        self._broken_at = None  # cleared after synced is set: a reader sees one or the other
         if self.on_change is not None:
             self.on_change("RELIST" if self.lists > 1 else "LIST", {})
 

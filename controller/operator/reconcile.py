@@ -35,11 +35,13 @@ time spent in the Kubernetes adapters is measured apart
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
@@ -47,20 +49,21 @@ from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
 from controller.cycle.memory import PolicyMemory
 from controller.cycle.ports import LagSource
-from controller.cycle.run import At, Ports, act, observe, plan, record
+from controller.cycle.run import At, Observation, Plan, Ports, act, observe, plan, record
 from controller.errors import PermanentError, RetryableError
 from controller.incidents.rules import RuleSettings
 from controller.operator import database as db
 from controller.operator import status as st
 from controller.operator.clock import Clock
-from controller.operator.effects import Effects, observed, recorded
+from controller.operator.effects import Effects, emit, hold, invalid, observed, recorded, unable
 from controller.operator.fence import NotLeader
 from controller.operator.forecasts import ForecastCache, ForecasterFactory
 from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
 from controller.operator.policy_ports import PolicyDemand, PolicyForecasts, ReporterSink, TimedLags, fragment
-from controller.operator.report import CycleReport, PolicyOutcome
+from controller.operator.report import CycleReport, PolicyOutcome, Timings
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
+from controller.operator.writes import WritePool
 from controller.sources.base import DemandSource
 from controller.targets.base import ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
 from controller.telemetry.metrics import OperatorMetrics
@@ -69,6 +72,7 @@ from forecasting.base import Event, Forecast
 log = logging.getLogger(__name__)
 
 DecideFn = Callable[[Policy, Forecast | None, ObservedState], Decision]
+_T = TypeVar("_T")
 
 
 class DemandFactory(Protocol):
@@ -92,6 +96,19 @@ def _default_forecaster() -> ForecasterFactory:
     return registry.create
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """One policy observed and planned on the main thread, its writes still to come."""
+
+    spec: ScalingPolicySpec
+    core: Policy
+    memory: PolicyMemory
+    matching: list[Event]
+    ports: Ports
+    obs: Observation
+    planned: Plan
+
+
 class Reconciler:
     """Runs the per-policy reconcile against injected adapters."""
 
@@ -112,6 +129,7 @@ class Reconciler:
         fit_budget: timedelta | None = None,
         spread_updates: timedelta | None = None,
         owns: Callable[[PolicyObject], bool] | None = None,
+        writes: WritePool | None = None,
     ) -> None:
         self.store = store
         self.targets = targets
@@ -134,24 +152,11 @@ class Reconciler:
         # hold, the latest dumped), so a failed status write loses nothing (``_load_memory``).
         self._memory: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._miss_steps = (incidents.settings if incidents is not None else RuleSettings()).forecast_miss_steps
-        self._report = CycleReport()
-
-    # ---- timing -----------------------------------------------------------
-    @contextmanager
-    def _api(self) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._report.api_seconds += time.perf_counter() - t0
-
-    @contextmanager
-    def _source(self) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._report.source_seconds += time.perf_counter() - t0
+        self._timings = Timings()  # where this cycle's time went, summed from any thread (the write pool's too)
+        self._api, self._source = self._timings.api, self._timings.source
+        # Each policy's writes (act, then status and Events) on a pool, one policy's in order (writes.py).
+        self.writes = writes or WritePool(1)
+        self._incidents_lock = threading.RLock()  # the IncidentReporter is not thread-safe
 
     # ---- cycle ----------------------------------------------------------
     def reconcile_all(self, should_continue: Callable[[], bool] | None = None) -> CycleReport:
@@ -159,7 +164,7 @@ class Reconciler:
 
         ``should_continue`` is asked before each policy (the loop passes "still the leader?").
         """
-        self._report = report = CycleReport()
+        self._timings.report = report = CycleReport()
         self.forecasts.start_cycle()
         t0 = time.perf_counter()
         try:
@@ -181,12 +186,18 @@ class Reconciler:
                 continue
             ns = str((raw.get("metadata") or {}).get("namespace", ""))
             events_by_ns.setdefault(ns, []).append((event.labels, event))
+        pool, tasks = self.writes, list[Future[PolicyOutcome]]()
+        pool.start_cycle()
         for policy in policies:
-            if should_continue is not None and not should_continue():
-                log.warning("leadership lost: stopping the cycle after %d policies", len(report.outcomes))
+            if (should_continue is not None and not should_continue()) or pool.stopped:
+                log.warning("leadership lost: stopping the cycle after %d policies", len(tasks))
                 break
-            report.outcomes.append(self.reconcile(policy, events_by_ns.get(policy.namespace, [])))
-        else:  # a complete pass: forget what belongs to deleted policies and to other replicas' shards
+            tasks.append(self._submit(policy, events_by_ns.get(policy.namespace, []), should_continue))
+        pool.drain()  # every policy's writes are done before the cycle ends
+        report.outcomes = [task.result() for task in tasks]
+        report.wait_seconds, report.worker_seconds = pool.wait_seconds, pool.worker_seconds
+        if len(tasks) == len(policies) and not pool.stopped:
+            # a complete pass: forget what belongs to deleted policies and to other replicas' shards
             seen = {p.uid for p in policies}
             self.forecasts.forget_except(seen)
             for uid in set(self._specs) - seen:
@@ -206,10 +217,40 @@ class Reconciler:
         return report
 
     def reconcile(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]]) -> PolicyOutcome:
-        """Reconcile one policy; failures become conditions, never exceptions."""
+        """Reconcile one policy and wait for its writes; failures become conditions, never exceptions."""
+        return self._submit(policy, events, None).result()
+
+    def _submit(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]],
+                should_continue: Callable[[], bool] | None) -> Future[PolicyOutcome]:
+        """Observe and plan here; the policy's writes (act, status, Events) to the write pool, in their order."""
         t0 = time.perf_counter()
+        begun = self._guarded(policy, lambda: self._begin(policy, events))
+        planned = time.perf_counter() - t0
+
+        def writes() -> PolicyOutcome:
+            t1 = time.perf_counter()
+            try:
+                if isinstance(begun, PolicyOutcome):
+                    return begun
+                if should_continue is not None and not should_continue():
+                    return dropped()
+                outcome = self._guarded(policy, begun)
+                if outcome.reason == "NotLeader":
+                    self.writes.stop()  # the fence closed: no other policy's writes start this cycle
+                return outcome
+            finally:
+                self.metrics.reconcile_seconds.labels("policy").observe(planned + time.perf_counter() - t1)
+
+        def dropped() -> PolicyOutcome:
+            why = "not written: the write fence closed during this cycle"
+            return PolicyOutcome(policy.namespace, policy.name, "NotLeader", why, error=why)
+
+        return self.writes.submit(writes, dropped)
+
+    def _guarded(self, policy: PolicyObject, fn: Callable[[], _T]) -> _T | PolicyOutcome:
+        """``fn()``, its failure as the policy's outcome: NotLeader (abandoned) or InternalError."""
         try:
-            return self._reconcile(policy, events)
+            return fn()
         except NotLeader as exc:  # the write fence closed mid-policy: abandon it, write nothing more
             log.warning("%s/%s: %s", policy.namespace, policy.name, exc)
             return PolicyOutcome(policy.namespace, policy.name, "NotLeader", str(exc), error=str(exc))
@@ -218,26 +259,33 @@ class Reconciler:
             reason = "InternalError"
             self.metrics.errors.labels(policy.namespace, policy.name, reason).inc()
             return PolicyOutcome(policy.namespace, policy.name, reason, str(exc), error=str(exc))
-        finally:
-            self.metrics.reconcile_seconds.labels("policy").observe(time.perf_counter() - t0)
 
     # ---- one policy -------------------------------------------------------
-    def _reconcile(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]]) -> PolicyOutcome:
-        """The shared cycle's phases for one policy, its effects accumulated and applied once at the end."""
+    def _begin(self, policy: PolicyObject,
+               events: list[tuple[dict[str, str], Event]]) -> Callable[[], PolicyOutcome]:
+        """Parse, observe and plan now; returns the policy's writes: act (Active), then the effects, applied once.
+
+        A failure here (a bug: InternalError) applies nothing, as a NotLeader in the writes abandons the rest.
+        """
         now = self.clock.now()
         fx = Effects(policy, st.StatusBuilder(policy.status, policy.generation, now))
-        outcome = self._cycle(policy, events, fx, now)  # NotLeader: abandoned, nothing applied
-        self._apply(fx)
-        return outcome
+        step = self._cycle(policy, events, fx, now)
+
+        def writes() -> PolicyOutcome:
+            outcome = step if isinstance(step, PolicyOutcome) else self._act(fx, step)
+            self._apply(fx)
+            return outcome
+
+        return writes
 
     def _cycle(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]], fx: Effects,
-               now: datetime) -> PolicyOutcome:
+               now: datetime) -> PolicyOutcome | _Planned:
         builder = fx.status
         try:
             spec, core = self._parse(policy)
         except ValueError as exc:
             fx.incident("hold", lambda r: r.hold(policy, now))
-            return self._invalid(fx, str(exc))
+            return invalid(fx, str(exc))
         builder.ok(st.INVALID_SPEC, False, "SpecValid", "the spec is valid")
         builder.set(mode=spec.mode)
         if spec.mode == "Paused":  # no phase runs: the target is left alone, incidents resolve
@@ -252,9 +300,9 @@ class Reconciler:
         try:  # observe
             obs = observe(ports)
         except (TargetNotFound, TargetForbidden) as exc:
-            return self._unable(fx, memory, exc)
+            return unable(fx, memory, exc)
         except RetryableError as exc:
-            self._hold(fx, memory, str(exc))
+            hold(fx, memory, str(exc))
             builder.ok(st.READY, False, "APIUnavailable", str(exc))
             fx.errors.append("APIUnavailable")
             fx.quiet = True
@@ -264,11 +312,16 @@ class Reconciler:
         planned = plan(core, obs, memory, self.decide)  # decide (pure)
         if planned.uncovered:  # a forecast that misses now is a bug, not a gap (issue 9)
             log.error("%s/%s: %s", policy.namespace, policy.name, planned.decision.message)
+        return _Planned(spec, core, memory, matching, ports, obs, planned)
 
+    def _act(self, fx: Effects, p: _Planned) -> PolicyOutcome:
+        """Write the planned replicas (a 409 re-reads and decides again), then record; on the write pool."""
+        policy, builder, spec, core, memory, ports = fx.policy, fx.status, p.spec, p.core, p.memory, p.ports
+        obs, planned, matching = p.obs, p.planned, p.matching
         acted = act(ports, obs, planned, memory)  # Active only: the one place /scale is written
         failure = acted.failure
         if isinstance(failure, (TargetNotFound, TargetForbidden)):
-            return self._unable(fx, memory, failure)
+            return unable(fx, memory, failure)
         if failure is not None and not isinstance(failure, RetryableError):
             raise failure  # NotLeader (abandon the policy) or a bug (InternalError)
         if failure is not None:
@@ -311,32 +364,6 @@ class Reconciler:
         return PolicyMemory.load({"namespace": policy.namespace, "policy": policy.name}, source,
                                  steps=self._miss_steps, step=spec.forecast.step)
 
-    def _hold(self, fx: Effects, memory: PolicyMemory, scale_error: str) -> None:
-        """The cycle stopped before deciding: count the failed call, keep the open incidents."""
-        memory.scale.record(scale_error)
-        policy, now = fx.policy, fx.status.now
-        fx.incident("hold", lambda r: r.hold(policy, now, scale_error=scale_error, memory=memory))
-
-    def _invalid(self, fx: Effects, message: str) -> PolicyOutcome:
-        policy, builder = fx.policy, fx.status
-        builder.ok(st.INVALID_SPEC, True, "InvalidSpec", message)
-        builder.ok(st.READY, False, "InvalidSpec", message)
-        if st.transitioned(policy.status, st.INVALID_SPEC, "True", message):
-            fx.event("Warning", "InvalidSpec", message)
-        fx.errors.append("InvalidSpec")
-        return PolicyOutcome(policy.namespace, policy.name, "InvalidSpec", message, error=message)
-
-    def _unable(self, fx: Effects, memory: PolicyMemory, exc: Exception) -> PolicyOutcome:
-        self._hold(fx, memory, str(exc))
-        policy, builder = fx.policy, fx.status
-        reason = "TargetNotFound" if isinstance(exc, TargetNotFound) else "Forbidden"
-        builder.ok(st.ABLE_TO_SCALE, False, reason, str(exc))
-        builder.ok(st.READY, False, reason, str(exc))
-        if st.transitioned(policy.status, st.ABLE_TO_SCALE, "False", str(exc)):
-            fx.event("Warning", reason, str(exc))
-        fx.errors.append(reason)
-        return PolicyOutcome(policy.namespace, policy.name, reason, str(exc), error=str(exc))
-
     # ---- apply the effects, once -------------------------------------------------------------
     def _apply(self, fx: Effects) -> None:
         """Incident calls, status (with the memory), Events, metrics: each failure logged, none losing the others."""
@@ -353,7 +380,7 @@ class Reconciler:
             known = latest if written else (kept[0] if kept is not None else fragment(policy.status))
             self._memory[policy.uid] = (known, latest)
         for event in fx.events:
-            self._emit(policy, event.type, event.reason, event.message, fx.status.now)
+            emit(self.recorder, self._api, policy, event, fx.status.now)
         try:
             fx.observe_metrics(self.metrics)
         except Exception:  # a metrics bug never loses the status or the Events written above
@@ -364,14 +391,15 @@ class Reconciler:
         if self.incidents is None:
             return
         reporter = self.incidents
-        pit, src = reporter.seconds, reporter.source_seconds
-        try:
-            call(reporter)
-        except Exception:
-            log.exception("incidents: %s failed", what)
-        finally:
-            self._report.incident_seconds += reporter.seconds - pit
-            self._report.source_seconds += reporter.source_seconds - src
+        with self._incidents_lock:
+            pit, src = reporter.seconds, reporter.source_seconds
+            try:
+                call(reporter)
+            except Exception:
+                log.exception("incidents: %s failed", what)
+            finally:
+                self._timings.add(incident_seconds=reporter.seconds - pit,
+                                  source_seconds=reporter.source_seconds - src)
 
     def _parse(self, policy: PolicyObject) -> tuple[ScalingPolicySpec, Policy]:
         """The validated spec and its core Policy, cached per (uid, generation)."""
@@ -393,9 +421,8 @@ class Reconciler:
         fits, updates, deferred = self.forecasts.fits, self.forecasts.updates, self.forecasts.deferred
         t0 = time.perf_counter()
         result = self.forecasts.get(policy.uid, policy.generation, spec, history, events, fx.status.now)
-        self._report.fits += self.forecasts.fits - fits
-        self._report.updates += self.forecasts.updates - updates
-        self._report.deferred_fits += self.forecasts.deferred - deferred
+        self._timings.add(fits=self.forecasts.fits - fits, updates=self.forecasts.updates - updates,
+                          deferred_fits=self.forecasts.deferred - deferred)
         if self.forecasts.fits > fits or self.forecasts.updates > updates:
             fx.fits.append(("fit" if self.forecasts.fits > fits else "update", time.perf_counter() - t0))
         return result
@@ -413,17 +440,6 @@ class Reconciler:
                 log.warning("%s/%s: status write failed: %s", policy.namespace, policy.name, exc)
             return False
         return True
-
-    def _emit(self, policy: PolicyObject, event_type: str, reason: str, message: str, now: datetime) -> None:
-        try:
-            with self._api():
-                self.recorder.record(
-                    namespace=policy.namespace, kind="ScalingPolicy", name=policy.name,
-                    event_type="Warning" if event_type == "Warning" else "Normal", reason=reason, message=message,
-                    at=now,
-                )
-        except (PermanentError, RetryableError) as exc:
-            log.warning("%s/%s: event not recorded: %s", policy.namespace, policy.name, exc)
 
 
 __all__ = ["CycleReport", "PolicyOutcome", "Reconciler"]

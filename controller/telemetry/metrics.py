@@ -97,6 +97,11 @@ class OperatorMetrics:
             "pitboss_operator_cache_synced", "1 while the resource's cache is synced and read, 0 while it is not.",
             ["resource"], registry=self.registry,
         )
+        self.cache_stale = Gauge(
+            "pitboss_operator_cache_stale_seconds",
+            "Age of the snapshot the resource's cache serves while it relists (0: synced; past --cache-max-stale"
+            " the API is read instead).", ["resource"], registry=self.registry,
+        )
         self._capacity_metrics()
         self.heartbeat = time.monotonic()
 

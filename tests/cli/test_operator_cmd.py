@@ -96,6 +96,10 @@ def test_validate_rejects_unreadable_and_non_yaml(tmp_path: Path) -> None:
         (["--metrics-port", "70000"], "--metrics-port"),
         (["--log-level", "LOUD"], "--log-level"),
         (["--native-threads", "-1"], "--native-threads"),
+        (["--write-concurrency", "0"], "--write-concurrency"),
+        (["--write-concurrency", "65"], "--write-concurrency"),
+        (["--cache-max-stale", "-5s"], "--cache-max-stale"),
+        (["--cache-max-stale", "soon"], "--cache-max-stale"),
         (["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig"),
     ],
 )

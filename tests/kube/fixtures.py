@@ -37,9 +37,14 @@ def write_kubeconfig(directory: Path, url: str, token: str = "operator-token") -
     return path
 
 
-def api_client_for(url: str, token: str | None = None) -> client.ApiClient:
-    """An official-client ApiClient talking plain HTTP to ``url`` (with a bearer token, if given)."""
-    cfg = client.Configuration()
+def api_client_for(url: str, token: str | None = None, write_concurrency: int = 8) -> client.ApiClient:
+    """An official-client ApiClient talking plain HTTP to ``url`` (with a bearer token, if given).
+
+    Its connection pool is sized for ``write_concurrency`` writers, as ``pitboss operator run`` sizes it.
+    """
+    from controller.operator.writes import size_pool
+
+    cfg = size_pool(client.Configuration(), write_concurrency)
     cfg.host = url
     cfg.retries = False
     if token:

@@ -8,6 +8,8 @@ replaying a trace is the honest stand-in for Prometheus here.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +23,7 @@ from controller.operator.kube import PolicyObject
 from controller.operator.resources import ScalingPolicySpec
 from controller.sources.base import DemandSource
 from controller.sources.trace import TraceSource
-from tests.kube.fixtures import SYSTEM_NAMESPACE, api_client_for
+from tests.kube.fixtures import SYSTEM_NAMESPACE, api_client_for, create, deployment, scaling_policy
 
 EVENT_START = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
 # Past tournaments at other hours (so seasonality alone cannot predict 20:00), then the upcoming one.
@@ -116,9 +118,59 @@ def tournament_specs() -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def wait_for(what: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``what()`` every 20 ms until it is truthy (and return it); AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := what():
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def min_replicas_fleet(api: Any, n: int) -> None:
+    """``n`` Deployments app-00.. at 1 replica and policies p-00.. on them with ``minReplicas`` 2 and a promql
+    metric (no Prometheus: each policy holds and raises its target to 2, writing /scale, /status, Events)."""
+    for i in range(n):
+        create(api, deployment(f"app-{i:02d}", 1))
+        create(api, scaling_policy(f"p-{i:02d}", {
+            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
+            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
+            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
+
+
+def in_memory_fleet(n: int, calendars: int = 1) -> tuple[Any, Any]:
+    """(store, targets): ``n`` calendar-model policies (14 days of 1-minute history), each on its Deployment at 4,
+    interleaved over ``calendars`` event calendars (calendar c: the tournaments c hours later; with one, the
+    scenarios' ``service: slots`` selector). In-memory fakes, for the benchmarks that time the Reconciler alone."""
+    from controller.operator.fakes import InMemoryPolicyStore
+    from controller.targets.base import TargetKey
+    from controller.targets.fake import InMemoryScaleTarget
+
+    store, targets = InMemoryPolicyStore(), InMemoryScaleTarget()
+    label = (lambda i: "slots") if calendars == 1 else (lambda i: f"slots-{i % calendars}")
+    for i in range(n):
+        name = f"svc-{i:05d}"
+        targets.add(TargetKey("casino", "Deployment", name, "apps/v1"), 4)
+        ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        store.add_policy("casino", f"policy-{i:05d}", policy_spec(
+            targetRef=ref, eventSelector={"matchLabels": {"service": label(i)}},
+            forecast={"model": "calendar", "step": "1m", "history": "14d", "horizon": "3h"}))
+    for c in range(calendars):
+        for name, event in tournament_specs():
+            if calendars == 1:
+                store.add_event("casino", name, event, {"service": "slots"})
+                continue
+            shifted = {**event, **{k: (datetime.fromisoformat(event[k]) + timedelta(hours=c))
+                                   .strftime("%Y-%m-%dT%H:%M:%SZ") for k in ("start", "end")}}
+            store.add_event("casino", f"{name}-{c}", shifted, {"service": f"slots-{c}"})
+    return store, targets
+
+
 def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str = "op-a",
                   leader_election: bool = True, lease_duration: timedelta = timedelta(seconds=15),
-                  token: str | None = None, cache: bool = False, cache_timeout: int = 300) -> Operator:
+                  token: str | None = None, cache: bool = False, cache_timeout: int = 300,
+                  cache_max_stale: timedelta | None = None) -> Operator:
     """An operator instance with its own ApiClient, on the shared fake clock (``cache``: its informers)."""
     return build_operator(
         api_client_for(url, token),
@@ -131,6 +183,7 @@ def make_operator(url: str, clock: Clock, demand: TraceDemand, *, identity: str 
         identity=identity,
         cache=cache,
         cache_timeout=cache_timeout,
+        cache_max_stale=cache_max_stale,
     )
 
 

@@ -21,9 +21,10 @@ from kubernetes import client
 
 from controller.operator.shards import shard_lease_name
 from tests.conftest import REPO
+from tests.controller.operator.harness import min_replicas_fleet
 from tests.controller.operator.test_rbac import _roles
 from tests.kube.attributed import AttributedEmulator
-from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, create, deployment, scaling_policy, write_kubeconfig
+from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, write_kubeconfig
 
 GROUP, VERSION, PLURAL = "pitboss.dev", "v1alpha1", "scalingpolicies"
 
@@ -31,12 +32,7 @@ GROUP, VERSION, PLURAL = "pitboss.dev", "v1alpha1", "scalingpolicies"
 def make_cluster(emu: AttributedEmulator, api: client.ApiClient, policies: int,
                  replicas: Iterable[str]) -> dict[str, str]:
     """``policies`` Deployments ``app-NN`` with a policy ``p-NN`` each, RBAC for every replica's token; uid by name."""
-    for i in range(policies):
-        create(api, deployment(f"app-{i:02d}", 1))
-        create(api, scaling_policy(f"p-{i:02d}", {
-            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
-            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
-            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
+    min_replicas_fleet(api, policies)
     for name in replicas:
         emu.enforce_rbac(f"token-{name}", _roles())
     return {p["metadata"]["name"]: p["metadata"]["uid"] for p in emu.list(f"{GROUP}/{VERSION}", PLURAL, NAMESPACE)}

@@ -12,13 +12,19 @@ allows the watches.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from controller.operator.app import Operator
 from controller.operator.clock import FakeClock
-from tests.controller.operator.harness import EVENT_START, TraceDemand, casino_trace, make_operator, policy_spec
+from tests.controller.operator.harness import (
+    EVENT_START,
+    TraceDemand,
+    casino_trace,
+    make_operator,
+    policy_spec,
+    wait_for,
+)
 from tests.controller.operator.test_rbac import TOKEN, _roles, _setup
 from tests.kube.fixtures import NAMESPACE, create, deployment, scaling_policy
 
@@ -27,13 +33,10 @@ FLAT = casino_trace(spikes=())  # ~300 req/s: 4 replicas at 100 each
 WORKLOADS = r"^/apis/apps/v1/deployments$"
 
 
-def wait_for(what: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := what():
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout}s")
+def slots_at_10(api: Any) -> None:
+    """slots-api at 10 replicas; its policy steps down 10% a decision (~300 req/s needs 4)."""
+    create(api, deployment("slots-api", 10))
+    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
 
 
 def cached_operator(url: str, clock: FakeClock, *, timeout: int = 300, wait: bool = True,
@@ -87,8 +90,7 @@ def test_a_steady_cycle_sends_no_list_no_get_and_no_unchanged_status(kube: Any, 
 
 def test_a_scale_someone_else_made_is_what_the_next_decision_starts_from(kube: Any, api: Any) -> None:
     emu, url = kube
-    create(api, deployment("slots-api", 10))
-    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
+    slots_at_10(api)
     clock = FakeClock(EVENT_START - timedelta(hours=2))
     op = cached_operator(url, clock)
     try:
@@ -112,8 +114,7 @@ def test_a_scale_someone_else_made_is_what_the_next_decision_starts_from(kube: A
 
 def test_a_409_re_reads_the_target_from_the_api_not_the_cache(kube: Any, api: Any) -> None:
     emu, url = kube
-    create(api, deployment("slots-api", 10))
-    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
+    slots_at_10(api)
     emu.on_request("PATCH", r"/deployments/slots-api/scale$",
                    lambda: emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 20))
     op = cached_operator(url, FakeClock(EVENT_START - timedelta(hours=2)))
@@ -155,21 +156,32 @@ def test_an_unsynced_policy_cache_is_not_read_the_cycle_lists_from_the_api(kube:
         op.close()
 
 
-def test_a_broken_workload_stream_is_not_read_the_cycle_reads_the_scale(kube: Any, api: Any) -> None:
-    """The watch broke and the relist fails: the cache holds a stale 10; the decision starts from the API's 30."""
+def broken_workload_stream(kube: Any, api: Any, **kw: Any) -> tuple[Operator, Any, FakeClock]:
+    """slots-api 10 -> 9 in a first cycle; then its watch breaks and every relist fails (503), and someone
+    scales it to 30, which the cache cannot see. (operator, the Deployments' informer, clock)."""
     emu, url = kube
-    create(api, deployment("slots-api", 10))
-    create(api, scaling_policy("slots", policy_spec(scaleDown={"stabilizationWindow": "5m", "maxStepPercent": 10})))
+    slots_at_10(api)
     clock = FakeClock(EVENT_START - timedelta(hours=2))
-    op = cached_operator(url, clock, timeout=1)
+    op = cached_operator(url, clock, timeout=1, **kw)
+    assert op.loop.step() is not None  # 10 -> 9
+    emu.fail("GET", WORKLOADS, 503, times=None)  # from the next watch on: no watch, no list of Deployments
+    assert op.informers is not None
+    informer = op.informers.workloads["Deployment"]
+    wait_for(lambda: not informer.synced, timeout=5)
+    emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 30)
+    cached = informer.get((NAMESPACE, "slots-api"))
+    assert cached is not None and cached.replicas == 9  # the cache cannot see the 30
+    return op, informer, clock
+
+
+def test_past_its_max_staleness_a_broken_workload_stream_is_not_read_the_cycle_reads_the_scale(
+        kube: Any, api: Any) -> None:
+    """The watch broke and the relist fails: the cache holds a stale 10; the decision starts from the API's 30.
+
+    ``--cache-max-stale 0s``: the snapshot is not read at all once the stream broke."""
+    emu, _ = kube
+    op, _, clock = broken_workload_stream(kube, api, cache_max_stale=timedelta(0))
     try:
-        assert op.loop.step() is not None  # 10 -> 9
-        emu.fail("GET", WORKLOADS, 503, times=None)  # from the next watch on: no watch, no list of Deployments
-        assert op.informers is not None
-        informer = op.informers.workloads["Deployment"]
-        wait_for(lambda: not informer.synced, timeout=5)
-        emu.write_scale("apps/v1", "deployments", NAMESPACE, "slots-api", 30)  # the cache cannot see this
-        assert informer.get((NAMESPACE, "slots-api")).replicas == 9  # type: ignore[union-attr]
         clock.advance(timedelta(seconds=15))
         assert op.loop.step() is not None
         patches = emu.requests("PATCH", r"/deployments/slots-api/scale$")
@@ -196,4 +208,83 @@ def test_the_cached_loop_needs_nothing_beyond_the_manifests_rbac(kube: Any, api:
         assert emu.get("apps/v1", "deployments", NAMESPACE, "slots-api")["spec"]["replicas"] >= 11
         assert op.informers is not None and all(i.lists == 1 for i in op.informers.all())
     finally:
+        op.close()
+
+
+def stale_seconds(op: Operator, resource: str) -> float:
+    value = op.metrics.registry.get_sample_value("pitboss_operator_cache_stale_seconds", {"resource": resource})
+    return value or 0.0
+
+
+def test_a_relisting_policy_cache_serves_its_snapshot_then_after_max_stale_the_api(kube: Any, api: Any) -> None:
+    """An HTTP 410 on the policies' watch, then a relist held in flight: the cycles read the last snapshot (no LIST
+    of 3 policies... or of 10,000) for at most ``cache_max_stale``, saying how old it is; after that the API."""
+    emu, url = kube
+    for i in range(3):
+        create(api, deployment(f"svc-{i}", 4))
+        create(api, scaling_policy(f"p-{i}", policy_spec(targetRef={"kind": "Deployment", "name": f"svc-{i}"})))
+    clock = FakeClock(EVENT_START - timedelta(hours=2))
+    op = cached_operator(url, clock, timeout=1, cache_max_stale=timedelta(seconds=30))
+    assert op.informers is not None
+    informer = op.informers.policies
+    try:
+        assert op.loop.step() is not None
+        emu.fail("GET", r"^/apis/pitboss.dev/v1alpha1/scalingpolicies$", 410)  # the next watch: 410 Gone
+        held = emu.stall("GET", r"^/apis/pitboss.dev/v1alpha1/scalingpolicies$")  # and the relist after it
+        assert held.entered.wait(10) and not informer.synced and informer.relists == 1
+        create(api, scaling_policy("p-new", policy_spec(targetRef={"kind": "Deployment", "name": "svc-0"})))
+        since = len(emu.log)
+        clock.advance(timedelta(seconds=15))
+        report = op.loop.step()
+        assert report is not None and sorted(o.name for o in report.outcomes) == ["p-0", "p-1", "p-2"]
+        assert all(o.error is None for o in report.outcomes)
+        assert [r for r in reads(emu, since) if "scalingpolicies" in r] == []  # the snapshot, not a LIST
+        assert fallbacks(op, "scalingpolicies", "unsynced") == 0
+        assert 0 < stale_seconds(op, "scalingpolicies") <= 30
+        # the relist still hangs 31 s after the stream broke: too stale, the cycle lists from the API
+        informer.monotonic = lambda: time.monotonic() + 31
+        since = len(emu.log)
+        clock.advance(timedelta(seconds=15))
+        report = op.loop.step()
+        assert report is not None and sorted(o.name for o in report.outcomes) == ["p-0", "p-1", "p-2", "p-new"]
+        assert [r for r in reads(emu, since) if "scalingpolicies" in r] == [
+            "GET /apis/pitboss.dev/v1alpha1/scalingpolicies"]
+        assert fallbacks(op, "scalingpolicies", "unsynced") == 1 and stale_seconds(op, "scalingpolicies") > 30
+        informer.monotonic = time.monotonic
+        held.release()
+        assert informer.wait_synced(10)
+        since = len(emu.log)
+        clock.advance(timedelta(seconds=15))
+        report = op.loop.step()  # synced again: the relist's items, no LIST by the cycle
+        assert report is not None and len(report.outcomes) == 4
+        assert [r for r in reads(emu, since) if "scalingpolicies" in r and "watch" not in r] == []
+        assert stale_seconds(op, "scalingpolicies") == 0
+        assert op.metrics.registry.get_sample_value("pitboss_operator_cache_synced",
+                                                    {"resource": "scalingpolicies"}) == 1
+    finally:
+        emu.clear_rules()
+        op.close()
+
+
+def test_a_broken_workload_stream_is_read_stale_for_max_stale_then_the_scale_from_the_api(kube: Any, api: Any) -> None:
+    """The watch broke and the relist fails; someone scaled 9 -> 30 meanwhile. Within ``cache_max_stale`` (the
+    default, two sync periods) the snapshot's 9 is read (no GET) and held; past it the API's 30, stepped to 27."""
+    emu, _ = kube
+    op, informer, clock = broken_workload_stream(kube, api)  # the default max staleness: two sync periods
+    try:
+        since = len(emu.log)
+        clock.advance(timedelta(seconds=15))
+        assert op.loop.step() is not None
+        assert [r for r in reads(emu, since) if "/deployments/" in r] == []  # the snapshot's 9, not a GET
+        patches = emu.requests("PATCH", r"/deployments/slots-api/scale$")
+        assert [(r.status, r.body["spec"]["replicas"]) for r in patches] == [(200, 9)]  # 9 held: no write
+        assert fallbacks(op, "deployments", "unsynced") == 0 and stale_seconds(op, "deployments") > 0
+        informer.monotonic = lambda: time.monotonic() + 31  # past two sync periods: the API, until the relist
+        clock.advance(timedelta(seconds=15))
+        assert op.loop.step() is not None
+        patches = emu.requests("PATCH", r"/deployments/slots-api/scale$")
+        assert [(r.status, r.body["spec"]["replicas"]) for r in patches] == [(200, 9), (200, 27)]
+        assert fallbacks(op, "deployments", "unsynced") >= 1 and stale_seconds(op, "deployments") > 30
+    finally:
+        emu.clear_rules()
         op.close()

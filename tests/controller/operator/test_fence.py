@@ -27,7 +27,7 @@ from controller.sources.base import DemandSource
 from controller.targets.base import TargetKey
 from controller.targets.fake import InMemoryScaleTarget
 from tests.conftest import REPO
-from tests.controller.operator.harness import EVENT_START, TraceDemand, make_operator, policy_spec
+from tests.controller.operator.harness import EVENT_START, TraceDemand, make_operator, min_replicas_fleet, policy_spec
 from tests.controller.operator.test_rbac import TOKEN, _roles
 from tests.kube.fixtures import NAMESPACE, SYSTEM_NAMESPACE, create, deployment, scaling_policy, write_kubeconfig
 
@@ -81,15 +81,10 @@ def test_a_status_write_computed_from_a_stale_read_is_refused(kube: Any, api: An
 
 
 def test_sigterm_mid_cycle_stops_every_write_then_releases_the_lease(kube: Any, api: Any, tmp_path: Path) -> None:
-    """`pitboss operator run` as a process; SIGTERM while its 4th of 12 /scale patches is on the wire."""
+    """`pitboss operator run` as a process, serial writes; SIGTERM while its 4th of 12 /scale patches is on the wire."""
     emu, url = kube
     policies = 12
-    for i in range(policies):
-        create(api, deployment(f"app-{i:02d}", 1))
-        create(api, scaling_policy(f"p-{i:02d}", {  # no metrics: each policy raises its target to minReplicas
-            "targetRef": {"kind": "Deployment", "name": f"app-{i:02d}"},
-            "metric": {"promql": "sum(rate(casino_http_requests_total[1m]))"},
-            "capacityPerReplica": 100, "minReplicas": 2, "maxReplicas": 5}))
+    min_replicas_fleet(api, policies)  # no metrics: each policy raises its target to minReplicas
     emu.enforce_rbac(TOKEN, _roles())
     held = emu.stall("PATCH", SCALE, skip=3)
     env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
@@ -97,7 +92,8 @@ def test_sigterm_mid_cycle_stops_every_write_then_releases_the_lease(kube: Any, 
         [str(Path(sys.executable).parent / "pitboss"), "operator", "run",
          "--kubeconfig", str(write_kubeconfig(tmp_path, url, token=TOKEN)), "--sync-period", "1h",
          "--lease-namespace", SYSTEM_NAMESPACE, "--identity", "op-proc",
-         "--incidents-db", str(tmp_path / "incidents.db")],
+         "--incidents-db", str(tmp_path / "incidents.db"),
+         "--write-concurrency", "1"],  # one write at a time: the 4th is the last (test_writes.py: concurrent)
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,20 +21,11 @@ from kubernetes import client
 from controller.operator.cached import format_selector, workload_scale
 from controller.operator.informer import Informer
 from controller.targets.base import ScaleState
+from tests.controller.operator.harness import wait_for
 from tests.kube.emulator import EmulatorThread
 from tests.kube.fixtures import NAMESPACE, api_client_for, create, deployment, served
 
 DEPLOYMENTS = r"^/apis/apps/v1/deployments$"
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 @pytest.fixture

@@ -44,7 +44,9 @@ subclass takes over every request for a resource path and implements:
   statusReplicasPath; an object annotated ``UNMANAGED`` is left alone);
 * request hooks (``on_request``): run a test's function just before a matching
   request is served, e.g. a human's ``kubectl scale`` between the operator's
-  read and its write (``write_scale``), so the write meets a real 409.
+  read and its write (``write_scale``), so the write meets a real 409;
+* latency (``latency``): matching requests served late without holding up
+  the others, each one's span recorded (the operator's concurrent writes).
 
 It runs its own event loop in a background thread (``EmulatorThread``) so
 the synchronous official ``kubernetes`` client can call it over HTTP from the
@@ -59,7 +61,7 @@ module composes them; import everything from ``tests.kube.emulator``):
   request log, verb dispatch (GET and DELETE of one object);
 * ``reads``: list and watch;
 * ``writes``: create, PUT and the patch types, /status and /scale;
-* ``access``: RBAC, ``deny``, ``fail``, ``on_request`` hooks, ``stall``.
+* ``access``: RBAC, ``deny``, ``fail``, ``on_request`` hooks, ``stall``, ``latency``.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ from typing import Any
 from kmock import KubernetesEmulator, Server
 
 from tests.kube.apimodel import BUILTINS, LoggedRequest, ResourceType, Rule
-from tests.kube.emulator.access import Access, Stall
+from tests.kube.emulator.access import Access, Latency, Stall
 from tests.kube.emulator.reads import Reads
 from tests.kube.emulator.serve import Serve
 from tests.kube.emulator.store import UNMANAGED, Store
@@ -98,6 +100,7 @@ class StrictKubernetesEmulator(Access, Serve, Reads, Writes, Store, KubernetesEm
         self.closing = False  # set on shutdown: open watches end at once
         self.event_log_size = 10_000
         self._stalls: list[Stall] = []
+        self._latencies: list[Latency] = []
         for rtype in BUILTINS:
             self.register(rtype)
 
@@ -151,4 +154,4 @@ class EmulatorThread:
         self._thread.join(10)
 
 
-__all__ = ["UNMANAGED", "EmulatorThread", "Stall", "StrictKubernetesEmulator"]
+__all__ = ["UNMANAGED", "EmulatorThread", "Latency", "Stall", "StrictKubernetesEmulator"]

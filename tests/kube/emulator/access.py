@@ -3,9 +3,12 @@
 ``Access`` is a mixin of ``StrictKubernetesEmulator``: ``deny()`` (403),
 ``fail()`` (one-shot status codes), ``enforce_rbac()`` (ClusterRoles and
 Roles per bearer token, through tests/kube/rbac.py), ``on_request()`` (a
-test's function run just before a matching request is served) and
-``stall()`` (a request held in flight until ``Stall.release()``). The HTTP
-entry point (tests/kube/emulator/serve.py) applies them in that order.
+test's function run just before a matching request is served),
+``stall()`` (a request held in flight until ``Stall.release()``) and
+``latency()`` (matching requests take that long, without holding up the
+others, and each one's span is recorded: how many were in flight at once, in
+what order one client's arrived). The HTTP entry point
+(tests/kube/emulator/serve.py) applies them in that order.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp.web
@@ -55,6 +60,12 @@ class Access(State):
         self._stalls.append(stall)
         return stall
 
+    def latency(self, method: str, path_regex: str, seconds: float) -> Latency:
+        """Serve every matching request ``seconds`` late (other requests go on meanwhile); record its span."""
+        latency = Latency(method.upper(), re.compile(path_regex), seconds)
+        self._latencies.append(latency)
+        return latency
+
     def clear_rules(self) -> None:
         self._rules.clear()
         self._hooks.clear()
@@ -83,3 +94,36 @@ class Stall:
 
     def release(self) -> None:
         self.released.set()
+
+
+@dataclass(frozen=True)
+class Span:
+    """One delayed request: when it arrived and when its delay ended (it is served right after)."""
+
+    method: str
+    path: str
+    body: Any
+    start: float  # time.monotonic()
+    end: float
+
+
+class Latency:
+    """Requests served late (``StrictKubernetesEmulator.latency``); ``spans`` and ``max_in_flight``: how they came."""
+
+    def __init__(self, method: str, pattern: re.Pattern[str], seconds: float) -> None:
+        self.method, self.pattern, self.seconds = method, pattern, seconds
+        self.spans: list[Span] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def hold(self, method: str, path: str, body: Any) -> None:
+        if method != self.method or not self.pattern.search(path):
+            return
+        start = time.monotonic()
+        self.in_flight += 1  # the emulator's event loop is one thread: no lock needed
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.in_flight -= 1
+            self.spans.append(Span(method, path, body, start, time.monotonic()))

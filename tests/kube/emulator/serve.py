@@ -80,6 +80,8 @@ class Serve(State):
                     fn()
             for stall in self._stalls:
                 await stall.hold(raw.method, raw.path)
+            for latency in self._latencies:
+                await latency.hold(raw.method, raw.path, data)
             if raw.method == "GET" and query.get("watch") in ("true", "1"):
                 self.log.append(LoggedRequest(raw.method, raw.path, query, 200))
                 return await self._watch(raw, parsed, query)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tests.kube.apimodel import LoggedRequest, ResourceType, Rule
 
 if TYPE_CHECKING:
-    from tests.kube.emulator.access import Stall
+    from tests.kube.emulator.access import Latency, Stall
 
 
 class State:
@@ -31,6 +31,7 @@ class State:
     _rbac: dict[str, list[tuple[str, str | None, dict[str, Any]]]]
     _schemas: dict[tuple[str, str, str], Any]
     _stalls: list[Stall]
+    _latencies: list[Latency]
     log: list[LoggedRequest]
     simulate_workloads: bool
     closing: bool
