@@ -40,7 +40,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from controller.errors import InputError
@@ -140,11 +140,13 @@ class WritePool:
         return future
 
     def drain(self) -> None:
-        """Wait for every task of this cycle."""
+        """Wait for every task of this cycle, then raise the first task's exception, if any (no task of
+        this cycle may still be writing when the next cycle starts)."""
         t0 = time.perf_counter()
+        wait(self._tasks)
+        self.wait_seconds += time.perf_counter() - t0
         for future in self._tasks:
             future.result()
-        self.wait_seconds += time.perf_counter() - t0
 
     def check_pool(self, configuration: Any) -> WritePool:
         """Warn when ``configuration``'s connection pool is smaller than this pool's writers need (``size_pool``)."""

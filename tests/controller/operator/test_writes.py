@@ -170,3 +170,27 @@ def test_the_cli_sizes_the_clients_pool_for_its_writers_and_watches(tmp_path: Pa
     kubeconfig = write_kubeconfig(tmp_path, "http://127.0.0.1:1")
     assert _api_client(kubeconfig, None, 8).configuration.connection_pool_maxsize == 8 + 6
     assert _api_client(kubeconfig, None, 1).configuration.connection_pool_maxsize == 1 + 6
+
+
+def test_drain_waits_for_every_task_before_it_raises_the_first_failure() -> None:
+    import threading
+
+    from controller.operator.writes import WritePool
+
+    pool, release, finished = WritePool(2), threading.Event(), []
+
+    def fails() -> None:
+        raise RuntimeError("boom")
+
+    def slow() -> None:
+        release.wait(5)
+        finished.append("slow")
+
+    pool.start_cycle()
+    pool.submit(fails, lambda: None)
+    pool.submit(slow, lambda: None)
+    threading.Timer(0.2, release.set).start()
+    with pytest.raises(RuntimeError, match="boom"):
+        pool.drain()
+    assert finished == ["slow"]  # the slow policy's writes ended inside this cycle
+    pool.close()
