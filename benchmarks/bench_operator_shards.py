@@ -120,11 +120,44 @@ class Emulator:
             raise SystemExit("the emulator did not start")
         return str(self.conn.recv())
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
     def __exit__(self, *exc: object) -> None:
         self.conn.send("stop")
         self.proc.join(30)
         if self.proc.is_alive():
             self.proc.kill()
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(stat_path: str) -> float:
+    """utime + stime of a process or thread, seconds (/proc/.../stat; a 10 ms tick)."""
+    try:
+        with open(stat_path) as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:  # a thread that ended
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_split() -> dict[str, float]:
+    """This process's CPU seconds so far by thread group: the cycle's (main) thread, the write pool's, the rest.
+
+    "rest" is mostly the informers' watch threads decoding events (every operator in this process
+    caches every policy). Threads that ended are missing, so read it around a cycle, not across cases.
+    """
+    out = {"cycle": 0.0, "writers": 0.0, "rest": 0.0}
+    main = threading.main_thread().native_id
+    for t in threading.enumerate():
+        if t.native_id is None:
+            continue
+        group = "cycle" if t.native_id == main else "writers" if t.name.startswith("pitboss-write") else "rest"
+        out[group] += _proc_cpu(f"/proc/self/task/{t.native_id}/stat")
+    return out
 
 
 def _rss_mb() -> float:
@@ -143,6 +176,13 @@ class Row:
     pitboss: float
     policies: int
     fitting: bool = False  # a cycle before every policy had its first fit
+    cpu: dict[str, float] = field(default_factory=dict)  # operator process CPU s in the cycle, by thread group
+    emu_cpu: float = 0.0  # the emulator process's CPU s in the cycle
+    cycle: int = 0
+
+    @property
+    def op_cpu(self) -> float:
+        return sum(self.cpu.values())
 
 
 @dataclass
@@ -156,7 +196,7 @@ MAX_FIT_CYCLES = 400  # a bound: the spread fits of 10,000 policies take ~100 cy
 # ---- cycles ------------------------------------------------------------------------
 def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
                fit_budget: float | None = None, cache: bool = True, spread: bool = True,
-               write_concurrency: int = 8) -> CaseResult:
+               write_concurrency: int = 8, emu_pid: int | None = None) -> CaseResult:
     from controller.operator.app import build_operator
     from controller.operator.clock import FakeClock
     from controller.operator.shards import ShardedElector
@@ -192,7 +232,10 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
             raise SystemExit(f"{case}: still fitting after {c} cycles")
         fitted_now = False
         for k, op in enumerate(ops):
+            cpu0, emu0 = cpu_split(), _proc_cpu(f"/proc/{emu_pid}/stat") if emu_pid else 0.0
             report = op.loop.step()
+            cpu1, emu1 = cpu_split(), _proc_cpu(f"/proc/{emu_pid}/stat") if emu_pid else 0.0
+            cpu = {g: cpu1[g] - cpu0[g] for g in cpu1}
             if report is None:
                 raise SystemExit(f"{case}: op-{k} holds no shard")
             errors = [o for o in report.outcomes if o.error]
@@ -206,9 +249,12 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
             held = op.elector.held() if isinstance(op.elector, ShardedElector) else ()
             shard = ",".join(str(s) for s in sorted(held)) or "all"
             result.rows.append(Row(case, n, shard, kind, report.seconds, report.api_seconds,
-                                   report.pitboss_seconds, len(report.outcomes), bool(report.fits)))
+                                   report.pitboss_seconds, len(report.outcomes), bool(report.fits), cpu,
+                                   emu1 - emu0, c))
             console.print(f"  {case} {n}: shard {shard} cycle {c} ({kind}): {len(report.outcomes)} policies "
-                          f"{report.seconds:.1f}s (API {report.api_seconds:.1f}s)", style="dim")
+                          f"{report.seconds:.1f}s (API {report.api_seconds:.1f}s; CPU s: operator "
+                          f"{sum(cpu.values()):.1f} = cycle thread {cpu['cycle']:.1f} + writers {cpu['writers']:.1f}"
+                          f" + rest {cpu['rest']:.1f}; emulator {emu1 - emu0:.1f})", style="dim")
         clock.advance(timedelta(seconds=15))
         steady += 0 if fitted_now else 1
         c += 1
@@ -367,11 +413,12 @@ def main() -> None:
     results: list[CaseResult] = []
     takeovers: list[tuple[int, Takeover]] = []
     for n in args.sizes:
-        with Emulator(n, emu_cpu) as url:
+        emulator = Emulator(n, emu_cpu)
+        with emulator as url:
             cases = [] if args.takeover_only else [1, 3] if n <= 1000 or args.single_10k else [3]
             for shards in cases:
                 results.append(run_cycles(url, n, shards, args.cycles, console, args.fit_budget, not args.no_cache,
-                                          not args.no_spread_updates, args.write_concurrency))
+                                          not args.no_spread_updates, args.write_concurrency, emulator.pid))
             if not args.no_takeover and n == min(args.sizes):
                 os.sched_setaffinity(0, set(cpus))  # three processes of their own
                 takeovers.append((n, run_takeover(url, n, console, args.write_concurrency)))
@@ -422,6 +469,20 @@ def main() -> None:
                                   style="dim")
     if results:
         console.print(table)
+        cycles = Table(title="every cycle after the first, per shard: wall clock, API and CPU seconds (operator "
+                             "process: cycle thread + write pool + the rest, mostly informers; emulator process)")
+        for col in ("policies", "case", "shard", "cycle", "kind", "cycle s", "API s", "operator CPU s",
+                    "cycle thread", "writers", "rest", "emulator CPU s"):
+            cycles.add_column(col, justify="right")
+        for res in results:
+            for row in res.rows:
+                if row.cycle == 0:
+                    continue
+                cycles.add_row(str(row.n), row.case, row.shard, str(row.cycle), row.kind, f"{row.seconds:.2f}",
+                               f"{row.api:.1f}", f"{row.op_cpu:.2f}", f"{row.cpu.get('cycle', 0):.2f}",
+                               f"{row.cpu.get('writers', 0):.2f}", f"{row.cpu.get('rest', 0):.2f}",
+                               f"{row.emu_cpu:.2f}")
+        console.print(cycles)
     if takeovers:
         t = Table(title=f"shard takeover: 3 x `pitboss operator run --shards 3`, lease {LEASE_S:g}s, sync {SYNC_S:g}s, "
                         "kill -9 the holder of shard 0 (seconds after the kill)")
