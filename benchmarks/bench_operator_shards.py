@@ -254,7 +254,9 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
             console.print(f"  {case} {n}: shard {shard} cycle {c} ({kind}): {len(report.outcomes)} policies "
                           f"{report.seconds:.1f}s (API {report.api_seconds:.1f}s; CPU s: operator "
                           f"{sum(cpu.values()):.1f} = cycle thread {cpu['cycle']:.1f} + writers {cpu['writers']:.1f}"
-                          f" + rest {cpu['rest']:.1f}; emulator {emu1 - emu0:.1f})", style="dim")
+                          f" + rest {cpu['rest']:.1f}; emulator {emu1 - emu0:.1f}; the cycle thread waited "
+                          f"{report.wait_seconds:.1f}s for the writers, {report.source_seconds:.1f}s in demand reads)",
+                          style="dim")
         clock.advance(timedelta(seconds=15))
         steady += 0 if fitted_now else 1
         c += 1
