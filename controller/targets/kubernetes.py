@@ -74,23 +74,28 @@ def call_json(api_client: client.ApiClient, what: str, method: str, path: str, b
     """One request through ``api_client`` without the generated typed methods; the answer's JSON (None: not
     decoded, or empty).
 
-    Still the official client's request path (``ApiClient.param_serialize`` for the base URL, default
-    headers and bearer-token auth, refresh hook included; ``ApiClient.call_api`` for its urllib3 pool and
-    JSON encoding), minus what the generated methods add per call: pydantic validation of every argument,
-    the body turned into a model and back, the answer deserialized into models. ``body`` must already be
-    plain JSON (dicts, lists, str, numbers, bool, None). A non-2xx answer raises what ``call_api`` raises
-    for the typed methods (409 -> ScaleConflict, 404 -> TargetNotFound, ...). ``decode=False`` reads and
-    drops the answer (the connection goes back to the pool either way).
+    Still the official client's transport (``ApiClient.rest_client``: its urllib3 pool, TLS and client
+    certificates, JSON encoding of ``body``) with its default headers and the bearer token its
+    ``Configuration.auth_settings()`` gives (the refresh hook included), minus what the generated methods
+    add per call: pydantic validation of every argument, the body turned into a model and back, the answer
+    deserialized into models. Built on the pieces both generations of the client have (before 37 and
+    since), not on ``param_serialize``, which only the newer has. ``body`` must already be plain JSON. A
+    non-2xx answer raises what ``call_api`` raises for the typed methods (409 -> ScaleConflict, 404 ->
+    TargetNotFound, ...). ``decode=False`` reads and drops the answer.
     """
 
     def send() -> Any:
-        method_, url, headers, _, _ = api_client.param_serialize(
-            method, path, header_params={"Content-Type": content_type, "Accept": "application/json"},
-            auth_settings=["BearerToken"])
-        response = api_client.call_api(method_, url, headers, body)  # the body unsanitized: plain JSON already
-        data = response.read()
-        if not 200 <= response.status <= 299:
-            raise ApiException.from_response(http_resp=response, body=data.decode("utf-8", "replace"), data=None)
+        config = api_client.configuration
+        headers = {**api_client.default_headers, "Content-Type": content_type, "Accept": "application/json"}
+        if api_client.cookie:
+            headers["Cookie"] = api_client.cookie
+        for auth in config.auth_settings().values():  # the bearer token (kubeconfig, in-cluster, exec plugin)
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        response = api_client.rest_client.request(method, config.host + path, headers=headers, body=body)
+        data = response.data if response.data is not None else response.read()  # 37+: read() is ours to call
+        if not 200 <= response.status <= 299:  # (before 37 the client raised this itself)
+            raise ApiException(http_resp=response)
         return json.loads(data) if decode and data else None
 
     return call_api(send, what)

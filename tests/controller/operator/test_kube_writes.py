@@ -33,7 +33,7 @@ def _policy(api: Any, monkeypatch: pytest.MonkeyPatch) -> PolicyObject:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a write deserialized its answer into client models")
 
-    monkeypatch.setattr(client.ApiClient, "response_deserialize", refuse)
+    monkeypatch.setattr(client.ApiClient, "deserialize", refuse)
     return PolicyObject.from_raw(raw)
 
 
