@@ -38,7 +38,11 @@ API = the Kubernetes adapters (official client, loopback HTTP, emulator): the
 baseline column, measured in the same cycles. The writes run ``--write-concurrency``
 policies at once (default 8, as ``pitboss operator run``; 1: one after
 another): API is then the sum of every thread's calls, more than their share
-of the cycle's wall clock, and Pitboss the threads' busy time less it. Goals (issue 14): at 1,000
+of the cycle's wall clock, and Pitboss the threads' busy time less it. Every cycle's line (and the
+last table) also gives CPU seconds, read from /proc around the cycle: the operator process's, split
+into the cycle's thread, the write pool's threads and the rest (mostly the informers' watches), and
+the emulator process's; with the time the cycle's thread waited for the writers and spent in demand
+reads: whether a cycle is the operator's CPU, the emulator's or waiting. Goals (issue 14): at 1,000
 policies no cycle (fits included) over half the sync period; steady Pitboss
 time at most 1 ms per policy; at 10,000 over 3 shards every shard's cycle
 within the sync period; takeover (after expiry) within the lease duration.
