@@ -31,6 +31,7 @@ from typing import Any
 from kubernetes import client, watch
 
 from controller.core.decision import ReplicaLag
+from controller.cycle.deadline import CycleDeadline
 from controller.errors import InputError, PermanentError
 from controller.incidents.alertmanager import AlertmanagerClient, AlertmanagerSink
 from controller.incidents.engine import IncidentEngine
@@ -259,6 +260,7 @@ def build_operator(
     cache_timeout: int = 300,
     cache_max_stale: timedelta | None = None,
     write_concurrency: int = DEFAULT_WRITE_CONCURRENCY,
+    status_max_age: timedelta | None = None,
 ) -> Operator:
     """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``.
 
@@ -272,6 +274,10 @@ def build_operator(
     no GET per policy; a relisting cache is read for ``cache_max_stale`` (default two sync periods) before the
     API is. ``write_concurrency`` policies' writes run at once (``controller.operator.writes``;
     1: one after another); size the client's pool for them (``writes.size_pool``) before building it.
+    Fits run while the cycle stays within half the sync period (``controller.cycle.deadline``; a
+    ``fit_budget`` instead fits that long per cycle). A status whose only changes are volatile is written
+    at most every ``status_max_age`` (default four sync periods; 0: every change at once;
+    ``controller.operator.status_writes``).
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
@@ -312,14 +318,16 @@ def build_operator(
         # Sharded: reconcile only this replica's shards; the others' policies still exist, so their
         # incidents are handed off (not resolved) when a shard moves.
         owns=elector.owns if isinstance(elector, ShardedElector) else None,
-        # Fits spread over cycles: at most a quarter of the sync period of each cycle goes to fitting,
-        # so a thousand first fits never hold back the scaling decisions of the policies behind them,
-        # and fits plus the rest of a 1,000-policy cycle stay within half the sync period.
-        fit_budget=sync_period / 4 if fit_budget is None else fit_budget,
+        # Fits spread over cycles: a fit runs while the cycle, the fit and the cycle's expected rest stay within
+        # half the sync period (controller.cycle.deadline), so a thousand first fits never hold back the
+        # scaling decisions of the policies behind them; --fit-budget: a fixed budget of fitting instead.
+        fit_budget=fit_budget,
+        fit_deadline=None if fit_budget is not None else CycleDeadline((sync_period / 2).total_seconds()),
         # Updates spread over the cycles of a step (each policy in its phase), as the fits over cycles: a
         # step's thousand updates and status writes never land in one cycle (--no-spread-updates: they do).
         spread_updates=sync_period if spread_updates else None,
         writes=writes,
+        status_max_age=4 * sync_period if status_max_age is None else status_max_age,
     )
     loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if isinstance(elector, ShardedElector):
