@@ -184,14 +184,15 @@ class ForecastCache:
 
         previous = feed.end
         spent = self.budget_spent
+        began = self.timer()
         forecast = feed.refresh(end, history=full, new_points=new_points, horizon=horizon, events=events, key=key,
                                 basis=basis, defer_refit=spent,
                                 changed=changes(feed.key, key, feed.basis, basis) if spent else "")
         self.fits += feed.fits - fits
         self.updates += feed.updates - updates
         self.deferred += feed.deferred - deferred
-        if self.rule is not None and (feed.fits > fits or feed.fit_seconds > seconds):
-            self.rule.fitted_one(feed.fit_seconds - seconds)
+        if self.rule is not None and feed.fit_seconds > seconds:  # a fit ran (or failed): its cost, on our timer
+            self.rule.fitted_one(self.timer() - began)
         return forecast, feed.note if forecast is not None else feed.error
 
     def _holds(self, uid: str, feed: ForecastFeed, end: pd.Timestamp, key: object, step: timedelta,

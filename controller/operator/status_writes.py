@@ -33,7 +33,7 @@ cycle report (``status_writes``, ``status_skipped``) and to
 from __future__ import annotations
 
 import logging
-import zlib
+import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -52,8 +52,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def phase(uid: str, max_age: timedelta) -> timedelta:
-    """The policy's offset in the ``max_age`` window: stable across restarts and replicas (crc32 of the uid)."""
-    return max_age * (zlib.crc32(uid.encode()) / 2**32)
+    """The policy's offset in the ``max_age`` window: stable across restarts and replicas (a hash of the uid;
+    blake2b, not crc32, whose linearity bunches uids that differ in a counter)."""
+    digest = hashlib.blake2b(uid.encode(), digest_size=8).digest()
+    return max_age * (int.from_bytes(digest, "big") / 2**64)
 
 
 def turn_passed(last: datetime, now: datetime, max_age: timedelta, offset: timedelta) -> bool:
