@@ -11,9 +11,10 @@ goal anyway, and one with little else to do fitted less than it could.
     elapsed + expected fit + expected rest of the cycle <= limit
 
 where the expected fit is an EWMA of recent fits' seconds and the rest is
-the non-fit work still ahead (decisions, writes, records): an EWMA of the
-non-fit seconds per policy of past cycles (within the first cycle, its
-running mean so far) times the policies still to come. Two guarantees hold
+the non-fit work still ahead (decisions, writes, records): the non-fit
+seconds per policy (the larger of an EWMA over past cycles and this cycle's
+mean so far) times the policies still to come; before any cycle was measured
+it is assumed to take all the limit leaves after the floor. Two guarantees hold
 whatever the estimates say: the first fit of a cycle always runs, and fits
 run while this cycle has fitted less than ``floor`` (a tenth of the limit by
 default), so fitting always progresses, also when the rest alone exceeds the
@@ -109,12 +110,19 @@ class CycleDeadline:
         self._begun += 1
 
     def rest(self, now: float) -> float:
-        """The expected seconds of non-fit work still ahead in this cycle (the current policy's included)."""
-        per = self.rest_per_policy.value
-        if per is None:  # the first cycle: its own non-fit seconds per policy so far
-            done = max(0, self._begun - 1)
-            per = (now - self._began - self.fitted) / done if done else 0.0
-        return max(0.0, per) * max(0, self._policies - self._begun + 1)
+        """The expected seconds of non-fit work still ahead in this cycle (the current policy's included).
+
+        Per policy: the larger of the EWMA over past cycles and this cycle's own mean so far (a cycle with
+        more writes than the average, such as a step's first, shows it early). Before any cycle was
+        measured (the first after a start or a takeover) the rest is unknown and assumed to take all the
+        limit leaves after the floor: the first cycle fits the floor's worth, the next on the estimates.
+        """
+        learnt = self.rest_per_policy.value
+        if learnt is None:
+            return max(0.0, self.limit - self.floor)
+        done = self._begun - 1
+        running = (now - self._began - self.fitted) / done if done > 0 else 0.0
+        return max(learnt, running, 0.0) * max(0, self._policies - self._begun + 1)
 
     def may_fit(self, now: float) -> bool:
         """Whether a fit due now runs (``may_fit``, with this cycle's figures)."""

@@ -192,13 +192,14 @@ def words(message: object) -> object:
 def material(status: dict[str, Any] | None) -> dict[str, Any]:
     """The status without its volatile parts: two statuses with the same projection differ only in numbers
     that move every cycle (the observed demand and forecast peak in the decision's and conditions'
-    messages, the times that move with them, the next peak's time and demand).
+    messages, the times that move with them, the next peak).
 
     Kept whole: replicas, mode, observedGeneration, the open incidents, status.decisions (it only grows
     when replicas move or the reason changes) and the memory's fields (recommendations, scale failures,
     forecast checks...); of each condition its type, status, reason, observedGeneration and message with
     its numbers masked (``words``: "deciding on the previous forecast" is news, a new demand figure is not);
-    of the last decision its reason, replicas and masked message; of the next peak its replicas. The
+    of the last decision its reason, replicas and masked message; of the next peak only that there is one
+    (its time, demand and replicas move with every forecast update). The
     reconcile writes a status whose projection changed at once and holds back one that changed only
     elsewhere (``controller.operator.status_writes``, ``--status-max-age``).
     """
@@ -209,8 +210,8 @@ def material(status: dict[str, Any] | None) -> dict[str, Any]:
                         if isinstance(c, dict) else c for c in value]
         elif key == "lastDecision" and isinstance(value, dict):
             out[key] = {**{k: value.get(k) for k in _DECISION_KEYS}, "message": words(value.get("message"))}
-        elif key == "nextPeak" and isinstance(value, dict):
-            out[key] = {"replicas": value.get("replicas")}
+        elif key == "nextPeak":
+            out[key] = value is not None  # a forecast figure, moving with every update: only whether there is one
         else:
             out[key] = value
     return out

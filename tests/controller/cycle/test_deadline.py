@@ -43,43 +43,56 @@ def test_ewma() -> None:
     assert e.value == 3.0
 
 
-def _cycle(deadline: CycleDeadline, policies: int, fit_s: float, other_s: float, fit_every: int = 1) -> int:
-    """One cycle on a made-up clock: every ``fit_every``-th policy is due a fit of ``fit_s`` seconds, every
-    policy takes ``other_s`` seconds of other work. Returns the fits that ran."""
-    now, fits = 100.0, 0
+def _cycle(deadline: CycleDeadline, policies: int, fit_s: float, other_s: float) -> tuple[int, float]:
+    """One cycle on a made-up clock: every policy is due a fit of ``fit_s`` seconds and takes ``other_s``
+    seconds of other work. Returns the fits that ran and the cycle's seconds."""
+    start = now = 100.0
+    fits = 0
     deadline.start(now, policies)
-    for i in range(policies):
+    for _ in range(policies):
         deadline.next_policy()
-        if i % fit_every == 0 and deadline.may_fit(now):
+        if deadline.may_fit(now):
             now += fit_s
             deadline.fitted_one(fit_s)
             fits += 1
         now += other_s
     deadline.end(now)
-    return fits
+    return fits, now - start
 
 
 def test_a_cycle_fits_what_its_rest_leaves_room_for() -> None:
     d = CycleDeadline(LIMIT)
     assert d.floor == pytest.approx(0.75)
-    # 1,000 policies, 3 ms of other work each (3 s), every one due a 0.2 s fit: the first cycle learns the
-    # rest as it goes and fits what the 4.5 s left holds; later cycles, on the learnt EWMA, as much.
-    fits = [_cycle(d, 1000, 0.2, 0.003) for _ in range(3)]
-    assert all(20 <= f <= 23 for f in fits), fits
+    # 1,000 policies, 3 ms of other work each (3 s), every one due a 0.2 s fit. The first cycle knows
+    # nothing of its rest: it fits the floor's worth (0, 0.2, 0.4, 0.6 s fitted: 4 fits), then learns
+    # the rest; the next ones fill what the 4.5 s left holds, and stay within the limit.
+    cycles = [_cycle(d, 1000, 0.2, 0.003) for _ in range(3)]
+    assert cycles[0][0] == 4, cycles
+    assert all(20 <= f <= 23 and s <= LIMIT for f, s in cycles[1:]), cycles
     assert d.rest_per_policy.value == pytest.approx(0.003)
     assert d.fit_cost.value == pytest.approx(0.2)
+
+
+def test_a_cycle_with_more_other_work_than_the_average_fits_less() -> None:
+    d = CycleDeadline(LIMIT)
+    for _ in range(3):
+        _cycle(d, 1000, 0.2, 0.003)
+    # Twice the other work (6 s, a step's first cycle writing every status): the cycle's own mean shows
+    # it from its first policies, so it fits ~7, not the ~22 the average would allow (10.4 s).
+    fits, seconds = _cycle(d, 1000, 0.2, 0.006)
+    assert fits <= 8 and seconds <= LIMIT, (fits, seconds)
 
 
 def test_the_floor_keeps_fits_going_when_the_rest_alone_overruns() -> None:
     d = CycleDeadline(LIMIT)
     # 10 ms of other work per policy: 10 s of rest, over the 7.5 s limit on its own. Fits still take the
     # floor's 0.75 s every cycle (4 fits of 0.2 s: the 4th starts at 0.6 s, under the floor).
-    assert [_cycle(d, 1000, 0.2, 0.010) for _ in range(3)] == [4, 4, 4]
+    assert [_cycle(d, 1000, 0.2, 0.010)[0] for _ in range(3)] == [4, 4, 4]
 
 
 def test_a_cycle_with_nothing_else_to_do_fits_up_to_the_limit() -> None:
     d = CycleDeadline(LIMIT)
-    assert _cycle(d, 100, 0.5, 0.0) == 15  # 15 x 0.5 s = 7.5 s, the limit
+    assert [_cycle(d, 100, 0.5, 0.0)[0] for _ in range(2)] == [2, 15]  # the floor, then 15 x 0.5 s = 7.5 s
 
 
 def test_the_fixed_budget_counts_fitting_only() -> None:

@@ -64,10 +64,10 @@ def _cycle(cache: ForecastCache, uids: Sequence[str], other: float) -> int:
 def test_fits_fill_what_the_rest_of_the_cycle_leaves_of_the_deadline() -> None:
     cache = ForecastCache(lambda _name: Slow(), deadline=CycleDeadline(7.5), timer=CLOCK)
     uids = [f"p{i}" for i in range(20)]
-    # 20 policies x 0.1 s of other work = 2 s of rest: 5 one-second fits fit in 7.5 s (elapsed + next fit +
-    # rest <= 7.5), the first cycle estimating its rest as it goes, the next ones from the learnt EWMA.
+    # 20 policies x 0.1 s of other work = 2 s of rest. The first cycle, its rest unknown, fits the floor's
+    # worth (one fit: 1 s > 0.75 s); then 5 one-second fits fit in 7.5 s (elapsed + next fit + rest <= 7.5).
     per_cycle = [_cycle(cache, uids, 0.1) for _ in range(4)]
-    assert per_cycle == [5, 5, 5, 5], per_cycle
+    assert per_cycle == [1, 5, 5, 5], per_cycle
     assert cache.deferred > 0
 
 

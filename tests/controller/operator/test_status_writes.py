@@ -60,7 +60,8 @@ def _with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
         (("nextPeak", "time"), "2026-11-27T20:11:00Z", True),
         (("nextPeak", "demand"), 1301.5, True),
         (("nextPeak", "summary"), "1301/s -> 13", True),
-        (("nextPeak", "replicas"), 14, False),
+        (("nextPeak", "replicas"), 14, True),
+        (("nextPeak",), None, False),
         (("lastDecision", "desiredReplicas"), 14, False),
         (("lastDecision", "reason"), "Holding", False),
         (("conditions", 0, "status"), "False", False),
@@ -113,7 +114,8 @@ def test_volatile_changes_wait_for_their_turn_and_material_ones_are_written_at_o
     emu, url, names = _fleet(kube, api)
     clock = FakeClock(EVENT_START - timedelta(hours=2))
     op = build_operator(api_client_for(url), namespace=NAMESPACE, demand=TraceDemand(), clock=clock,
-                        sync_period=SYNC, leader_election=False)
+                        sync_period=SYNC, leader_election=False,
+                        fit_budget=timedelta(minutes=10))  # every policy fitted in the first cycle
     try:
         report = op.loop.step()
         assert report is not None and (report.status_writes, report.status_skipped) == (8, 0)  # all new
@@ -133,7 +135,6 @@ def test_volatile_changes_wait_for_their_turn_and_material_ones_are_written_at_o
                 assert clock.now() - written_at[name] <= MAX_AGE, (name, counts)
             shown = now_shown
         assert sum(s for _, s in counts) > 0, counts  # volatile-only changes were held back
-        assert all(w < len(names) for w, _ in counts), counts  # and no cycle after the first rewrote them all
         assert op.metrics.status_writes.labels("skipped")._value.get() == sum(s for _, s in counts)
 
         # A material change (a spec edit: a new generation and minReplicas) is written in its cycle.
