@@ -245,4 +245,4 @@ def scale_message(
 
 
 __all__ = ["MAX_DECISIONS", "MAX_RECOMMENDATIONS", "StatusBuilder", "decision_changed", "driving_event", "iso",
-           "material", "next_peak", "words", "parse_time", "scale_message", "transitioned"]
+           "material", "next_peak", "parse_time", "scale_message", "transitioned", "words"]

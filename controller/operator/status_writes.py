@@ -32,8 +32,8 @@ cycle report (``status_writes``, ``status_skipped``) and to
 
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
