@@ -181,6 +181,9 @@ class StatusBuilder:
 # timestamps that move with them, the next peak's time and demand) is volatile and may wait.
 _CONDITION_KEYS = ("type", "status", "reason", "observedGeneration")
 _DECISION_KEYS = ("reason", "desiredReplicas")
+# The conditions whose messages carry the cycle's numbers: Ready says the decision ("forecast p95 peak 1237
+# req/s ..."), MetricsAvailable the demand now. The others' figures are news ("2 event(s) known").
+_NUMBERS_VOLATILE = (READY, METRICS_AVAILABLE)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -196,17 +199,18 @@ def material(status: dict[str, Any] | None) -> dict[str, Any]:
 
     Kept whole: replicas, mode, observedGeneration, the open incidents, status.decisions (it only grows
     when replicas move or the reason changes) and the memory's fields (recommendations, scale failures,
-    forecast checks...); of each condition its type, status, reason, observedGeneration and message with
-    its numbers masked (``words``: "deciding on the previous forecast" is news, a new demand figure is not);
-    of the last decision its reason, replicas and masked message; of the next peak only that there is one
-    (its time, demand and replicas move with every forecast update). The
-    reconcile writes a status whose projection changed at once and holds back one that changed only
-    elsewhere (``controller.operator.status_writes``, ``--status-max-age``).
+    forecast checks...); of each condition its type, status, reason, observedGeneration and message, the
+    numbers masked in Ready's (the decision) and MetricsAvailable's (the demand now) (``words``: "deciding
+    on the previous forecast" is news, a new demand figure is not); of the last decision its reason,
+    replicas and masked message; of the next peak only that there is one (its time, demand and replicas
+    move with every forecast update). The reconcile writes a status whose projection changed at once and
+    holds back one that changed only elsewhere (``controller.operator.status_writes``, ``--status-max-age``).
     """
     out: dict[str, Any] = {}
     for key, value in (status or {}).items():
         if key == "conditions" and isinstance(value, list):
-            out[key] = [{**{k: c.get(k) for k in _CONDITION_KEYS}, "message": words(c.get("message"))}
+            out[key] = [{**{k: c.get(k) for k in _CONDITION_KEYS}, "message": words(c.get("message"))
+                         if c.get("type") in _NUMBERS_VOLATILE else c.get("message")}
                         if isinstance(c, dict) else c for c in value]
         elif key == "lastDecision" and isinstance(value, dict):
             out[key] = {**{k: value.get(k) for k in _DECISION_KEYS}, "message": words(value.get("message"))}

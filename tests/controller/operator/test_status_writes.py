@@ -33,6 +33,8 @@ STATUS: dict[str, Any] = {
          "message": "forecast p95 peak 1237 req/s at 13:45 needs 13", "lastTransitionTime": "2026-11-27T18:00:00Z"},
         {"type": "ForecastReady", "status": "True", "reason": "ForecastOK", "observedGeneration": 1,
          "message": "calendar: 2 event(s) known", "lastTransitionTime": "2026-11-27T18:00:00Z"},
+        {"type": "MetricsAvailable", "status": "True", "reason": "MetricsOK", "observedGeneration": 1,
+         "message": "demand now 1237/s", "lastTransitionTime": "2026-11-27T18:00:00Z"},
     ],
     "lastDecision": {"time": "2026-11-27T18:00:15Z", "reason": "ForecastPeak", "desiredReplicas": 13,
                      "message": "forecast p95 peak 1237 req/s at 13:45 needs 13"},
@@ -67,6 +69,8 @@ def _with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
         (("conditions", 0, "status"), "False", False),
         (("conditions", 0, "reason"), "Holding", False),
         (("conditions", 1, "message"), "calendar: 2 event(s) known; deciding on the previous forecast", False),
+        (("conditions", 1, "message"), "calendar: 3 event(s) known", False),  # news, not a cycle's figure
+        (("conditions", 2, "message"), "demand now 1301/s", True),
         (("currentReplicas",), 5, False),
         (("observedGeneration",), 2, False),
         (("openIncidents",), [{"id": "x", "alertname": "MetricsUnavailable"}], False),
