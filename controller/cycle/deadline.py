@@ -10,7 +10,9 @@ goal anyway, and one with little else to do fitted less than it could.
 
     elapsed + expected fit + expected rest of the cycle <= limit
 
-where the expected fit is an EWMA of recent fits' seconds and the rest is
+where the expected fit is an EWMA of recent fits' seconds plus two mean
+deviations (RFC 6298's estimator: a fit is planned at what a slow one costs,
+so the last fit of a cycle rarely overruns it) and the rest is
 the non-fit work still ahead (decisions, writes, records): the non-fit
 seconds per policy (the larger of an EWMA over past cycles and this cycle's
 mean so far) times the policies still to come; before any cycle was measured
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 
 FLOOR_SHARE = 0.1  # of the limit: the fitting a cycle always gets
 ALPHA = 0.3  # EWMA weight of the newest sample
+DEVIATIONS = 2  # a fit is planned at its mean cost plus this many mean deviations
 
 
 def may_fit(*, elapsed: float, fitted: float, fits: int, fit_cost: float, rest: float, limit: float,
@@ -50,13 +53,26 @@ def may_fit(*, elapsed: float, fitted: float, fits: int, fit_cost: float, rest: 
 
 @dataclass
 class Ewma:
-    """An exponentially weighted moving average (None until the first sample)."""
+    """An exponentially weighted moving average and mean deviation (None until the first sample).
+
+    ``high`` is the mean plus ``DEVIATIONS`` mean deviations: Jacobson and Karels' retransmission timeout
+    (RFC 6298) on fit seconds, so a cycle plans each fit at what a slow one costs, not an average one.
+    """
 
     alpha: float = ALPHA
     value: float | None = None
+    deviation: float = 0.0
 
     def add(self, sample: float) -> None:
-        self.value = sample if self.value is None else self.alpha * sample + (1 - self.alpha) * self.value
+        if self.value is None:
+            self.value, self.deviation = sample, sample / 2
+            return
+        self.deviation = self.alpha * abs(sample - self.value) + (1 - self.alpha) * self.deviation
+        self.value = self.alpha * sample + (1 - self.alpha) * self.value
+
+    @property
+    def high(self) -> float | None:
+        return None if self.value is None else self.value + DEVIATIONS * self.deviation
 
 
 class FitBudget:
@@ -127,7 +143,7 @@ class CycleDeadline:
     def may_fit(self, now: float) -> bool:
         """Whether a fit due now runs (``may_fit``, with this cycle's figures)."""
         return may_fit(elapsed=now - self._began, fitted=self.fitted, fits=self.fits,
-                       fit_cost=self.fit_cost.value or 0.0, rest=self.rest(now), limit=self.limit,
+                       fit_cost=self.fit_cost.high or 0.0, rest=self.rest(now), limit=self.limit,
                        floor=self.floor)
 
     def fitted_one(self, seconds: float) -> None:
@@ -142,4 +158,4 @@ class CycleDeadline:
             self.rest_per_policy.add(max(0.0, now - self._began - self.fitted) / self._policies)
 
 
-__all__ = ["ALPHA", "FLOOR_SHARE", "CycleDeadline", "Ewma", "FitBudget", "may_fit"]
+__all__ = ["ALPHA", "DEVIATIONS", "FLOOR_SHARE", "CycleDeadline", "Ewma", "FitBudget", "may_fit"]

@@ -37,10 +37,19 @@ def test_may_fit(elapsed: float, fitted: float, fits: int, fit_cost: float, rest
 
 def test_ewma() -> None:
     e = Ewma(0.5)
-    assert e.value is None
-    e.add(2.0)
+    assert e.value is None and e.high is None
+    e.add(2.0)  # RFC 6298: the first sample is the mean, half of it the deviation
+    assert (e.value, e.deviation, e.high) == (2.0, 1.0, 4.0)
     e.add(4.0)
-    assert e.value == 3.0
+    assert (e.value, e.deviation, e.high) == (3.0, 1.5, 6.0)
+
+
+def test_a_fit_is_planned_at_what_a_slow_one_costs() -> None:
+    d = CycleDeadline(LIMIT)
+    for seconds in (0.1, 0.1, 0.1, 0.5, 0.1, 0.5):  # fits that are now and then five times slower
+        d.fitted_one(seconds)
+    mean, high = d.fit_cost.value, d.fit_cost.high
+    assert mean is not None and high is not None and mean < 0.3 < 0.5 < high, (mean, high)
 
 
 def _cycle(deadline: CycleDeadline, policies: int, fit_s: float, other_s: float) -> tuple[int, float]:
@@ -92,7 +101,9 @@ def test_the_floor_keeps_fits_going_when_the_rest_alone_overruns() -> None:
 
 def test_a_cycle_with_nothing_else_to_do_fits_up_to_the_limit() -> None:
     d = CycleDeadline(LIMIT)
-    assert [_cycle(d, 100, 0.5, 0.0)[0] for _ in range(2)] == [2, 15]  # the floor, then 15 x 0.5 s = 7.5 s
+    # The floor's worth, then up to the limit: 14 x 0.5 s = 7 s, the 15th planned at its mean plus two
+    # (decayed) deviations would end past 7.5 s.
+    assert [_cycle(d, 100, 0.5, 0.0)[0] for _ in range(2)] == [2, 14]
 
 
 def test_the_fixed_budget_counts_fitting_only() -> None:
