@@ -14,8 +14,9 @@ where the expected fit is an EWMA of recent fits' seconds plus two mean
 deviations (RFC 6298's estimator: a fit is planned at what a slow one costs,
 so the last fit of a cycle rarely overruns it) and the rest is
 the non-fit work still ahead (decisions, writes, records): the non-fit
-seconds per policy (the larger of an EWMA over past cycles and this cycle's
-mean so far) times the policies still to come; before any cycle was measured
+seconds per policy (the larger of an EWMA over past cycles plus two mean
+deviations, and this cycle's mean so far) times the policies still to come;
+before any cycle was measured
 it is assumed to take all the limit leaves after the floor. Two guarantees hold
 whatever the estimates say: the first fit of a cycle always runs, and fits
 run while this cycle has fitted less than ``floor`` (a tenth of the limit by
@@ -56,7 +57,8 @@ class Ewma:
     """An exponentially weighted moving average and mean deviation (None until the first sample).
 
     ``high`` is the mean plus ``DEVIATIONS`` mean deviations: Jacobson and Karels' retransmission timeout
-    (RFC 6298) on fit seconds, so a cycle plans each fit at what a slow one costs, not an average one.
+    (RFC 6298), on fit seconds and on the rest's seconds per policy, so a cycle plans for a slow fit and
+    a heavy rest, not average ones.
     """
 
     alpha: float = ALPHA
@@ -128,12 +130,13 @@ class CycleDeadline:
     def rest(self, now: float) -> float:
         """The expected seconds of non-fit work still ahead in this cycle (the current policy's included).
 
-        Per policy: the larger of the EWMA over past cycles and this cycle's own mean so far (a cycle with
-        more writes than the average, such as a step's first, shows it early). Before any cycle was
+        Per policy: the larger of the EWMA over past cycles plus two mean deviations (a step's first cycle,
+        which writes more statuses than the others, is within that) and this cycle's own mean so far.
+        Before any cycle was
         measured (the first after a start or a takeover) the rest is unknown and assumed to take all the
         limit leaves after the floor: the first cycle fits the floor's worth, the next on the estimates.
         """
-        learnt = self.rest_per_policy.value
+        learnt = self.rest_per_policy.high
         if learnt is None:
             return max(0.0, self.limit - self.floor)
         done = self._begun - 1

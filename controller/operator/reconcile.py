@@ -19,7 +19,11 @@ What the operator keeps to itself:
 * the translation (``controller.operator.effects``) of what the phases
   return into status conditions, Kubernetes Events and metrics, accumulated
   as an ``Effects`` value and applied once at the end (incident calls, status,
-  Events, metrics; one failing is logged and loses none of the others).
+  Events, metrics; one failing is logged and loses none of the others); the
+  status through ``controller.operator.status_writes.StatusWriter``, which
+  holds back volatile-only changes for at most ``status_max_age``;
+* when a cycle fits: ``fit_deadline`` (``controller.cycle.deadline``) or a
+  fixed ``fit_budget``, told of the cycle's start, each policy and its end.
 
 The phases themselves are shared with the local run and the simulator:
 ``observe`` (a 404/403 or an unreachable API ends the policy's cycle here),
