@@ -155,6 +155,7 @@ class Reconciler:
         # its phase of the step, so a step's updates (and the status writes they cause) spread over its cycles.
         # fit_deadline (the operator's default) or a fixed fit_budget (which wins) spreads fits over cycles.
         self.forecasts = ForecastCache(self.forecaster, fit_budget, spread_updates, fit_deadline)
+        self._fit_deadline = fit_deadline  # its limit also holds back new policies' first statuses when late
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
         # Each policy's memory as this replica last dumped it, by uid: (the fragment its status is known to
@@ -199,6 +200,7 @@ class Reconciler:
         pool, tasks = self.writes, list[Future[PolicyOutcome]]()
         pool.start_cycle()
         self.forecasts.start_cycle(len(policies))
+        self.status.start_cycle(t0, None if self._fit_deadline is None else self._fit_deadline.limit)
         for policy in policies:
             if (should_continue is not None and not should_continue()) or pool.stopped:
                 log.warning("leadership lost: stopping the cycle after %d policies", len(tasks))
@@ -207,6 +209,7 @@ class Reconciler:
             tasks.append(self._submit(policy, events_by_ns.get(policy.namespace, []), should_continue))
         pool.drain()  # every policy's writes are done before the cycle ends
         self.forecasts.end_cycle()
+        self.status.start_cycle(None, None)  # a lone reconcile() between cycles is never late
         report.outcomes = [task.result() for task in tasks]
         report.wait_seconds, report.worker_seconds = pool.wait_seconds, pool.worker_seconds
         if len(tasks) == len(policies) and not pool.stopped:

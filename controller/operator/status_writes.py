@@ -21,6 +21,13 @@ anything new. ``StatusWriter.write`` therefore:
   ``max_age`` too, and a restarted operator does not rewrite every status in
   its first cycle). ``max_age`` None or 0: every change is written at once.
 
+A new policy's first status (it has none) is the one material write that
+waits, and only when the cycle is late: past its deadline less the time the
+write pool needs to drain (``DRAIN_ROUNDS`` write latencies, an EWMA of the
+PATCHes' seconds), the next cycle writes it. 1,000 policies created at once
+then get their first statuses over two cycles instead of one cycle over its
+deadline; their /scale writes, Events and incidents are not held.
+
 A held-back status keeps what the policy's memory needs: the reconcile
 treats it like a failed write (its ``_memory`` keeps the latest dump), and
 the memory's fields are material anyway. Called by
@@ -34,11 +41,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from controller.cycle.deadline import Ewma
 from controller.errors import PermanentError, RetryableError
 from controller.operator import status as st
 from controller.operator.kube import PolicyObject, PolicyStore
@@ -49,6 +58,9 @@ log = logging.getLogger(__name__)
 
 Written = Literal["same", "written", "skipped", "failed"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The write pool holds at most 2 x concurrency policies' writes (writes.py): draining it takes about two
+# rounds of writes, and the one being decided a third.
+DRAIN_ROUNDS = 3
 
 
 def phase(uid: str, max_age: timedelta) -> timedelta:
@@ -78,16 +90,32 @@ class StatusWriter:
         self.max_age = max_age if max_age is not None and max_age > timedelta(0) else None
         self._written: dict[str, datetime] = {}  # uid -> when its status was last written (or first seen)
         self._timed: Callable[[], AbstractContextManager[None]] = timings.api
+        self.latency = Ewma()  # seconds per /status PATCH
+        self._began: float | None = None  # the cycle's start (perf_counter), while one runs
+        self._limit: float | None = None  # seconds the cycle should stay within (None: no limit)
+        self._timer = time.perf_counter
+
+    def start_cycle(self, began: float | None, limit: float | None) -> None:
+        """A cycle began at ``began`` (``time.perf_counter``) and should end within ``limit`` seconds."""
+        self._began, self._limit = began, limit
+
+    def late(self) -> bool:
+        """Whether the cycle is past its limit less the pool's drain time: new policies' first statuses wait."""
+        if self._began is None or self._limit is None:
+            return False
+        drain = DRAIN_ROUNDS * (self.latency.value or 0.0)
+        return self._timer() - self._began + drain >= self._limit
 
     def write(self, policy: PolicyObject, status: dict[str, Any], now: datetime, *, quiet: bool = False) -> Written:
         """Send ``status`` when it is due; what happened ("failed": the write failed, logged unless ``quiet``)."""
         if status == policy.status:
             self._seen(policy, now)
             return "same"
-        if not self._due(policy, status, now):
+        if not self._due(policy, status, now) or (not policy.status and self.late()):
             self.timings.add(status_skipped=1)
             self.metrics.status_writes.labels("skipped").inc()
             return "skipped"
+        began = self._timer()
         try:
             with self._timed():
                 self.store.write_status(policy, status)
@@ -95,6 +123,7 @@ class StatusWriter:
             if not quiet:
                 log.warning("%s/%s: status write failed: %s", policy.namespace, policy.name, exc)
             return "failed"
+        self.latency.add(self._timer() - began)
         if policy.uid:
             self._written[policy.uid] = now
         self.timings.add(status_writes=1)
@@ -118,4 +147,4 @@ class StatusWriter:
         return turn_passed(last, now, self.max_age, phase(policy.uid, self.max_age))
 
 
-__all__ = ["StatusWriter", "Written", "phase", "turn_passed"]
+__all__ = ["DRAIN_ROUNDS", "StatusWriter", "Written", "phase", "turn_passed"]

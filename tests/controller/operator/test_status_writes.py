@@ -168,3 +168,40 @@ def test_a_max_age_of_zero_writes_every_change(kube: Any, api: Any) -> None:
         assert skipped == 0 and writes > len(names)
     finally:
         op.close()
+
+
+def test_a_new_policys_first_status_waits_for_the_next_cycle_only_when_the_cycle_is_late() -> None:
+    from controller.operator.fakes import InMemoryPolicyStore
+    from controller.operator.report import Timings
+    from controller.operator.status_writes import StatusWriter
+    from controller.telemetry.metrics import OperatorMetrics
+
+    store = InMemoryPolicyStore()
+    new = store.add_policy(NAMESPACE, "new", {})
+    known = store.add_policy(NAMESPACE, "known", {})
+    store.write_status(known, STATUS)
+    known = store.policies[(NAMESPACE, "known")]
+    store.status_writes.clear()
+    timings = Timings()
+    writer = StatusWriter(store, timings, OperatorMetrics(), MAX_AGE)
+    now = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+    clock = [0.0]
+    writer._timer = lambda: clock[0]
+    writer.latency.add(0.2)  # PATCHes of 0.2 s: the pool drains in 0.6 s
+
+    writer.start_cycle(0.0, 7.5)
+    clock[0] = 6.8  # 6.8 + 0.6 < 7.5: not late
+    assert not writer.late()
+    clock[0] = 7.0  # 7.0 + 0.6 >= 7.5: late
+    assert writer.late()
+    assert writer.write(new, STATUS, now) == "skipped"  # the first status waits
+    changed = _with(("currentReplicas",), 5)
+    assert writer.write(known, changed, now) == "written"  # a material change of a known policy does not
+    assert [name for _, name, _ in store.status_writes] == ["known"]
+
+    writer.start_cycle(100.0, 7.5)  # the next cycle, on time: the first status is written
+    clock[0] = 100.5
+    assert writer.write(new, STATUS, now) == "written"
+    writer.start_cycle(None, None)  # between cycles (a lone reconcile) nothing is late
+    assert not writer.late()
+    assert (timings.report.status_writes, timings.report.status_skipped) == (2, 1)
