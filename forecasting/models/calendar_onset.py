@@ -75,7 +75,7 @@ def onset_profiles(
     kind_at, _, _ = layout.offsets()
     nb = layout.bins.width
     steps = max(1, td_ns(MAX_RAMP) // step_ns)
-    rows: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {k: [] for k in kind_at}
+    rows: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {k: [] for k in kind_at}
     for event in evs:
         j = kind_at.get(event.kind)
         if j is None:
@@ -94,14 +94,17 @@ def onset_profiles(
         in_ramp[since[ramp]] = True
         bin_miss = np.full(steps, np.nan)
         bin_miss[since[ramp]] = resid[i0:i1][ramp]
-        rows[event.kind].append((obs, in_ramp, bin_miss))
+        bin_of = np.full(steps, -1)
+        bin_of[since[ramp]] = np.argmax(bins[ramp], axis=1)
+        rows[event.kind].append((obs, in_ramp, bin_miss, bin_of))
     out: dict[str, Onset] = {}
     for kind, occ in rows.items():
         if len(occ) < MIN_OCCURRENCES:
             continue
-        obs = np.vstack([o for o, _, _ in occ])
-        in_ramp = np.vstack([r for _, r, _ in occ])
-        bin_miss = np.vstack([b for _, _, b in occ])
+        obs = np.vstack([row[0] for row in occ])
+        in_ramp = np.vstack([row[1] for row in occ])
+        bin_miss = np.vstack([row[2] for row in occ])
+        bin_of = np.vstack([row[3] for row in occ])
         seen = np.isfinite(obs)
         count = seen.sum(axis=0)
         total = np.where(seen, obs, 0.0).sum(axis=0)
@@ -112,10 +115,12 @@ def onset_profiles(
         if not usable.any():
             continue
         prof_ss = float(np.sum(np.square(obs - loo)[usable]))
-        n_ramp = max(int(usable.sum()), 1)
-        n_bins = nb  # the bins' in-sample error, corrected for the coefficients fitted on these points
-        inflate = (n_ramp + n_bins) / max(n_ramp - n_bins, 1)
-        bin_ss = float(np.sum(np.square(bin_miss[usable]))) * inflate
+        # The bins' in-sample error, as a new occurrence would see it: a bin's lift is fitted on its n
+        # points, so each of its squared residuals is taken times (n + 1) / (n - 1).
+        bin_ss = 0.0
+        for b in np.unique(bin_of[usable]).tolist():
+            miss = bin_miss[usable & (bin_of == b)]
+            bin_ss += float(np.sum(np.square(miss))) * (miss.size + 1) / max(miss.size - 1, 1)
         if prof_ss >= bin_ss:
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
