@@ -4,7 +4,8 @@ Called by ``calendar_fit`` (``run_filter`` after each fit) and
 ``calendar_predict`` (on each update). The state is the residual signal (AR(1)[, local level],
 ``forecasting.models.residual``) plus, for each event whose window the points
 reach, that occurrence's log-lift deviation from its kind (a constant with
-the kind's prior spread, observed through the event's shape). Outside events
+the kind's prior spread, observed through the event's shape; on its ramp,
+through the kind's onset profile where it has one, ``calendar_onset``). Outside events
 with no occurrence in the state, a scalar steady-state filter runs (the fast
 path, about 1 ms per 1-minute cycle).
 """
