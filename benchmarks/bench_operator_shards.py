@@ -2,8 +2,8 @@
 
 Every policy forecasts with the calendar model over 14 days of 1-minute
 history (20,160 points). Fits are spread over cycles (what ``pitboss operator
-run`` wires: a quarter of the sync period per cycle goes to fitting, the other
-policies decide meanwhile), so the first cycles fit part of the policies each
+run`` wires: a fit runs while the cycle stays within half the sync period,
+``controller.cycle.deadline``; the other policies decide meanwhile), so the first cycles fit part of the policies each
 ("fitting" rows); once every policy is fitted, ``--cycles`` steady cycles
 reuse the models: each policy takes its new 1-minute point in its phase of
 the step's four 15 s cycles, so every steady cycle updates a quarter of them
@@ -180,6 +180,7 @@ class Row:
     pitboss: float
     policies: int
     fitting: bool = False  # a cycle before every policy had its first fit
+    status: tuple[int, int] = (0, 0)  # /status PATCHes sent, held back (volatile-only: --status-max-age)
     cpu: dict[str, float] = field(default_factory=dict)  # operator process CPU s in the cycle, by thread group
     emu_cpu: float = 0.0  # the emulator process's CPU s in the cycle
     cycle: int = 0
@@ -215,7 +216,7 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
                           leader_election=shards > 1, lease_namespace=SYSTEM_NAMESPACE,
                           lease_duration=timedelta(minutes=1),  # outlives the 15 s fake-clock steps
                           identity=f"op-{k}", shards=shards,
-                          # None: production's quarter of the sync period; 0: no budget (fit all at once)
+                          # None: production's deadline (half the sync period); 0: no budget (fit all at once)
                           fit_budget=None if fit_budget is None else timedelta(seconds=fit_budget or 1e9),
                           cache=cache,  # as `pitboss operator run`: the informers' caches (--no-cache: direct reads)
                           spread_updates=spread,  # each step's updates spread over its cycles (as the operator)
@@ -253,10 +254,12 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
             held = op.elector.held() if isinstance(op.elector, ShardedElector) else ()
             shard = ",".join(str(s) for s in sorted(held)) or "all"
             result.rows.append(Row(case, n, shard, kind, report.seconds, report.api_seconds,
-                                   report.pitboss_seconds, len(report.outcomes), bool(report.fits), cpu,
-                                   emu1 - emu0, c))
+                                   report.pitboss_seconds, len(report.outcomes), bool(report.fits),
+                                   (getattr(report, "status_writes", -1), getattr(report, "status_skipped", -1)),
+                                   cpu=cpu, emu_cpu=emu1 - emu0, cycle=c))
             console.print(f"  {case} {n}: shard {shard} cycle {c} ({kind}): {len(report.outcomes)} policies "
-                          f"{report.seconds:.1f}s (API {report.api_seconds:.1f}s; CPU s: operator "
+                          f"{report.seconds:.1f}s (API {report.api_seconds:.1f}s; status written/held "
+                          f"{result.rows[-1].status[0]}/{result.rows[-1].status[1]}; CPU s: operator "
                           f"{sum(cpu.values()):.1f} = cycle thread {cpu['cycle']:.1f} + writers {cpu['writers']:.1f}"
                           f" + rest {cpu['rest']:.1f}; emulator {emu1 - emu0:.1f}; the cycle thread waited "
                           f"{report.wait_seconds:.1f}s for the writers, {report.source_seconds:.1f}s in demand reads)",
@@ -403,8 +406,8 @@ def main() -> None:
                         help="policies whose writes run at once, as `pitboss operator run --write-concurrency`"
                              " (1: one after another, as before)")
     parser.add_argument("--fit-budget", type=float, default=None,
-                        help="seconds of fitting per cycle (default: a quarter of the sync period, as "
-                             "`pitboss operator run`; 0: no budget, the first cycle fits every policy)")
+                        help="seconds of fitting per cycle (default: fit while the cycle stays within half the sync"
+                             " period, as `pitboss operator run`; 0: no budget, the first cycle fits every policy)")
     args = parser.parse_args()
     if any(s < 3 for s in args.sizes) or args.cycles < 1:
         parser.error("--sizes must be at least 3 and --cycles at least 1")
@@ -475,6 +478,13 @@ def main() -> None:
                                   style="dim")
     if results:
         console.print(table)
+        for res in results:  # /status PATCHes sent / held back, per shard: first cycle, fitting, steady
+            for shard in dict.fromkeys(r.shard for r in res.rows):
+                rows = [r for r in res.rows if r.shard == shard]
+                part = {"first": rows[:1], "fitting": [r for r in rows[1:] if r.fitting],
+                        "steady": [r for r in rows[1:] if not r.fitting]}
+                console.print(f"{rows[0].n} {rows[0].case} shard {shard}: status written/held " + ", ".join(
+                    f"{k} {sum(r.status[0] for r in v)}/{sum(r.status[1] for r in v)}" for k, v in part.items()))
         cycles = Table(title="every cycle after the first, per shard: wall clock, API and CPU seconds (operator "
                              "process: cycle thread + write pool + the rest, mostly informers; emulator process)")
         for col in ("policies", "case", "shard", "cycle", "kind", "cycle s", "API s", "operator CPU s",

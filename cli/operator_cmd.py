@@ -118,6 +118,15 @@ def run(
         8, "--write-concurrency", envvar="PITBOSS_WRITE_CONCURRENCY",
         help="write this many policies' /scale, /status and Events at once, each policy's in order"
         " (1: one policy after another); the API client's connection pool is sized to match"),
+    status_max_age: str | None = typer.Option(
+        None, "--status-max-age",
+        help="write a status whose only changes are volatile (observed demand, messages, times) at most this"
+        " often; material changes (replicas, conditions, incidents...) at once (default: 4 x --sync-period;"
+        " 0s: every change at once)"),
+    fit_budget: str | None = typer.Option(
+        None, "--fit-budget",
+        help="spend at most this long fitting forecasts per cycle (default: fit while the cycle stays within"
+        " half the sync period)"),
 ) -> None:
     """Run the reconcile loop (leader-elected; SIGTERM releases the lease and exits)."""
     from controller.operator.app import (
@@ -169,6 +178,12 @@ def run(
     max_stale = None if cache_max_stale is None else parse_duration(cache_max_stale, field="--cache-max-stale")
     if max_stale is not None and max_stale < parse_duration(0):
         raise InputError("must not be negative", field="--cache-max-stale")
+    max_age = None if status_max_age is None else parse_duration(status_max_age, field="--status-max-age")
+    if max_age is not None and max_age < parse_duration(0):
+        raise InputError(f"expected a duration of 0s or more, got {status_max_age!r}", field="--status-max-age")
+    budget = None if fit_budget is None else parse_duration(fit_budget, field="--fit-budget")
+    if budget is not None and budget <= parse_duration(0):
+        raise InputError(f"expected a positive duration, got {fit_budget!r}", field="--fit-budget")
     limit_native_threads(native_threads)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -198,6 +213,8 @@ def run(
         spread_updates=spread_updates,
         write_concurrency=write_concurrency,
         cache_max_stale=max_stale,
+        status_max_age=max_age,
+        fit_budget=budget,
     )
     if metrics_port:
         serve(op.metrics, metrics_port)

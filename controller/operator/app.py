@@ -12,7 +12,7 @@ thread (sending only while this instance leads). With ``cache=True`` (what
 ``pitboss operator run`` uses) the policy store and the /scale target read
 from watch-fed caches (``controller.operator.cached``: one informer each for
 ScalingPolicies, TrafficEvents, Deployments and StatefulSets), whose events
-also wake the loop; without it ``watch_stream`` feeds the loop's wake-ups
+also wake the loop; without it ``watch_stream`` (``controller.operator.watches``) feeds the loop's wake-ups
 from ScalingPolicy and TrafficEvent watches. Called by
 ``pitboss operator run``; tests build the same pieces against the emulator.
 """
@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 
 from controller.core.decision import ReplicaLag
+from controller.cycle.deadline import CycleDeadline
 from controller.errors import InputError, PermanentError
 from controller.incidents.alertmanager import AlertmanagerClient, AlertmanagerSink
 from controller.incidents.engine import IncidentEngine
@@ -54,9 +54,10 @@ from controller.operator.kube import (
 from controller.operator.leader import Election, LeaderElector
 from controller.operator.loop import OperatorLoop
 from controller.operator.reconcile import DemandFactory, LagFactory, LagSource, Reconciler
-from controller.operator.resources import EVENT_PLURAL, GROUP, POLICY_PLURAL, VERSION, ScalingPolicySpec
+from controller.operator.resources import EVENT_PLURAL, POLICY_PLURAL, ScalingPolicySpec
 from controller.operator.shards import ShardedElector
 from controller.operator.slo import PolicySLIFactory
+from controller.operator.watches import wake, watch_stream
 from controller.operator.writes import DEFAULT_WRITE_CONCURRENCY, WritePool
 from controller.sources.base import DemandSource
 from controller.sources.retry import Backoff
@@ -259,6 +260,7 @@ def build_operator(
     cache_timeout: int = 300,
     cache_max_stale: timedelta | None = None,
     write_concurrency: int = DEFAULT_WRITE_CONCURRENCY,
+    status_max_age: timedelta | None = None,
 ) -> Operator:
     """Wire the Reconciler, leader election and loop to the Kubernetes API behind ``api_client``.
 
@@ -272,6 +274,10 @@ def build_operator(
     no GET per policy; a relisting cache is read for ``cache_max_stale`` (default two sync periods) before the
     API is. ``write_concurrency`` policies' writes run at once (``controller.operator.writes``;
     1: one after another); size the client's pool for them (``writes.size_pool``) before building it.
+    Fits run while the cycle stays within half the sync period (``controller.cycle.deadline``; a
+    ``fit_budget`` instead fits that long per cycle). A status whose only changes are volatile is written
+    at most every ``status_max_age`` (default four sync periods; 0: every change at once;
+    ``controller.operator.status_writes``).
     """
     clock = clock or SystemClock()
     identity = identity or default_identity()
@@ -287,7 +293,7 @@ def build_operator(
     if cache:
         informers = Informers.build(api_client, namespace, timeout_seconds=cache_timeout,
                                     max_stale=max_stale_seconds(sync_period, cache_max_stale),
-                                    on_change=lambda plural, kind, raw: _wake(woken, plural, kind, raw))
+                                    on_change=lambda plural, kind, raw: wake(woken, plural, kind, raw))
         store = CachedPolicyStore(store, informers, metrics)
         targets = CachedScaleTarget(targets, informers, metrics)
     if leader_election:
@@ -311,14 +317,16 @@ def build_operator(
         # Sharded: reconcile only this replica's shards; the others' policies still exist, so their
         # incidents are handed off (not resolved) when a shard moves.
         owns=elector.owns if isinstance(elector, ShardedElector) else None,
-        # Fits spread over cycles: at most a quarter of the sync period of each cycle goes to fitting,
-        # so a thousand first fits never hold back the scaling decisions of the policies behind them,
-        # and fits plus the rest of a 1,000-policy cycle stay within half the sync period.
-        fit_budget=sync_period / 4 if fit_budget is None else fit_budget,
+        # Fits spread over cycles: a fit runs while the cycle, the fit and the cycle's expected rest stay within
+        # half the sync period (controller.cycle.deadline), so a thousand first fits never hold back the
+        # scaling decisions of the policies behind them; --fit-budget: a fixed budget of fitting instead.
+        fit_budget=fit_budget,
+        fit_deadline=None if fit_budget is not None else CycleDeadline((sync_period / 2).total_seconds()),
         # Updates spread over the cycles of a step (each policy in its phase), as the fits over cycles: a
         # step's thousand updates and status writes never land in one cycle (--no-spread-updates: they do).
         spread_updates=sync_period if spread_updates else None,
         writes=writes,
+        status_max_age=4 * sync_period if status_max_age is None else status_max_age,
     )
     loop = OperatorLoop(reconciler, elector=elector, fence=fence, sync_period=sync_period, identity=identity)
     if isinstance(elector, ShardedElector):
@@ -330,12 +338,6 @@ def build_operator(
     if informers is not None:
         informers.start()  # until they sync, the cycle reads the API directly (and says so)
     return Operator(loop, reconciler, elector, metrics, api_client, incidents, informers)
-
-
-def _wake(loops: list[OperatorLoop], plural: str, kind: str, raw: dict[str, Any]) -> None:
-    """An informer's event: wake the loop for spec changes (not our own status writes) and relists."""
-    if loops and (kind == "RELIST" or _spec_event(plural, {"type": kind, "raw_object": raw})):
-        loops[0].wake()
 
 
 def open_incident_log(db: str | Path) -> IncidentLog:
@@ -398,47 +400,6 @@ def incident_event_recorder(api_client: client.ApiClient, identity: str | None =
     Warning/Normal Events on their ScalingPolicy (mypy checks that the protocol matches).
     """
     return KubernetesEventRecorder(api_client, instance=identity)
-
-
-def watch_stream(api_client: client.ApiClient, plural: str, namespace: str | None, loop: OperatorLoop,
-                 *, timeout_seconds: int = 60) -> Any:
-    """A function for ``OperatorLoop.start_watch``: watch ``plural`` and wake the loop on every change."""
-    custom = client.CustomObjectsApi(api_client)
-
-    def stream(stop: threading.Event) -> None:
-        resource_version = None
-        while not stop.is_set():
-            w = watch.Watch()
-            kwargs: dict[str, Any] = {"timeout_seconds": timeout_seconds}
-            if resource_version:
-                kwargs["resource_version"] = resource_version
-            if namespace:
-                events = w.stream(custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural, **kwargs)
-            else:
-                events = w.stream(custom.list_cluster_custom_object, GROUP, VERSION, plural, **kwargs)
-            for event in events:
-                if stop.is_set():
-                    w.stop()
-                    return
-                obj = event.get("raw_object") or event.get("object") or {}
-                if event.get("type") == "ERROR":
-                    resource_version = None  # 410 Gone: start over from a fresh list
-                    break
-                resource_version = (obj.get("metadata") or {}).get("resourceVersion", resource_version)
-                if event.get("type") in ("ADDED", "MODIFIED", "DELETED") and _spec_event(plural, event):
-                    loop.wake()
-
-    return stream
-
-
-def _spec_event(plural: str, event: dict[str, Any]) -> bool:
-    """Wake for spec changes, not for our own status writes (generation == observedGeneration)."""
-    if plural != POLICY_PLURAL or event.get("type") != "MODIFIED":
-        return True
-    obj = event.get("raw_object") or {}
-    generation = (obj.get("metadata") or {}).get("generation")
-    observed = (obj.get("status") or {}).get("observedGeneration")
-    return generation != observed
 
 
 def start_watches(op: Operator, namespace: str | None) -> None:

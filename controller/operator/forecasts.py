@@ -6,8 +6,11 @@ step) the cached forecast is reused. When the step moves, a model with
 ``update(new_points)`` (the calendar model) absorbs the new points without a
 refit; a full refit happens when the spec generation, the model, the
 horizon or the events change, and at least every ``REFIT_EVERY``. With a
-``fit_budget`` (``pitboss operator run`` sets a quarter of the sync period) a
-cycle fits until the budget is spent and defers the other fits to later
+``deadline`` (``controller.cycle.deadline.CycleDeadline``: ``pitboss operator
+run`` sets half the sync period) a cycle fits while its elapsed time, the
+fit's expected cost and the expected rest of the cycle stay within the limit
+(with a fixed ``fit_budget``, ``--fit-budget``: until that much was spent
+fitting) and defers the other fits to later
 cycles, where those policies keep the forecast they have; a changed spec or
 event calendar queues its refit the same way (``ForecastFeed._queued`` says
 what the policy decides on meanwhile, ``changes`` what changed). With
@@ -27,12 +30,14 @@ policy and says when the operator's key changes.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
+from controller.cycle.deadline import CycleDeadline, FitBudget
 from controller.cycle.feed import FeedPolicy, ForecastFeed, value_at
 from controller.operator.resources import ScalingPolicySpec
 from forecasting.base import Event, Forecast, Forecaster
@@ -99,30 +104,46 @@ class ForecastCache:
     """Forecast feeds by policy uid; counts full fits and incremental updates for the cycle report."""
 
     def __init__(self, factory: ForecasterFactory, fit_budget: timedelta | None = None,
-                 spread: timedelta | None = None) -> None:
+                 spread: timedelta | None = None, deadline: CycleDeadline | None = None,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
         self.factory = factory
         self._feeds: dict[str, ForecastFeed] = {}
         self.fits = 0
         self.updates = 0
-        self.deferred = 0  # refits put off to a later cycle (the fit budget was spent)
+        self.deferred = 0  # refits put off to a later cycle (the cycle's deadline or fit budget said so)
         # Updates spread over the cycles of a step, ``spread`` apart (the sync period; None: every policy
         # updates in the first cycle after its step moved).
         self.spread = spread
         self.phases = Phases()
-        # Fits spread over cycles: once a cycle has spent ``fit_budget`` fitting, the remaining policies
-        # keep their current forecast (or decide without one until their first fit), so fitting never
-        # delays a scaling decision past the budget. None: fit whatever is due.
+        # Fits spread over cycles, so fitting never delays the scaling decisions of the policies behind them:
+        # ``deadline`` (what ``pitboss operator run`` wires) fits while the cycle, the fit and the cycle's
+        # expected rest stay within its limit; ``fit_budget`` (``--fit-budget``, which wins) fits until the
+        # cycle spent that long fitting. Either way the first fit of a cycle runs; the other policies keep
+        # their current forecast (or decide without one until their first fit). Neither: fit whatever is due.
         self.fit_budget = fit_budget
-        self._fit_seconds = 0.0
+        self.rule: CycleDeadline | FitBudget | None = (
+            FitBudget(fit_budget.total_seconds()) if fit_budget is not None else deadline)
+        self.timer = timer
 
-    def start_cycle(self) -> None:
-        """A new cycle: its fit budget is whole again."""
-        self._fit_seconds = 0.0
+    def start_cycle(self, policies: int = 0) -> None:
+        """A new cycle over ``policies`` policies: its fitting starts again."""
+        if self.rule is not None:
+            self.rule.start(self.timer(), policies)
+
+    def next_policy(self) -> None:
+        """The cycle's next policy begins (the deadline counts the rest of the cycle in policies)."""
+        if self.rule is not None:
+            self.rule.next_policy()
+
+    def end_cycle(self) -> None:
+        """The cycle ended: the deadline learns its non-fit time."""
+        if self.rule is not None:
+            self.rule.end(self.timer())
 
     @property
     def budget_spent(self) -> bool:
-        # The first fit of a cycle always runs, so every cycle makes progress whatever the budget.
-        return self.fit_budget is not None and 0 < self._fit_seconds >= self.fit_budget.total_seconds()
+        """Whether a fit due now waits for a later cycle (the first fit of a cycle always runs)."""
+        return self.rule is not None and not self.rule.may_fit(self.timer())
 
     def forget_except(self, uids: set[str]) -> None:
         """Drop the feeds of policies that are gone."""
@@ -163,13 +184,15 @@ class ForecastCache:
 
         previous = feed.end
         spent = self.budget_spent
+        began = self.timer()
         forecast = feed.refresh(end, history=full, new_points=new_points, horizon=horizon, events=events, key=key,
                                 basis=basis, defer_refit=spent,
                                 changed=changes(feed.key, key, feed.basis, basis) if spent else "")
         self.fits += feed.fits - fits
         self.updates += feed.updates - updates
         self.deferred += feed.deferred - deferred
-        self._fit_seconds += feed.fit_seconds - seconds
+        if self.rule is not None and feed.fit_seconds > seconds:  # a fit ran (or failed): its cost, on our timer
+            self.rule.fitted_one(self.timer() - began)
         return forecast, feed.note if forecast is not None else feed.error
 
     def _holds(self, uid: str, feed: ForecastFeed, end: pd.Timestamp, key: object, step: timedelta,

@@ -19,7 +19,11 @@ What the operator keeps to itself:
 * the translation (``controller.operator.effects``) of what the phases
   return into status conditions, Kubernetes Events and metrics, accumulated
   as an ``Effects`` value and applied once at the end (incident calls, status,
-  Events, metrics; one failing is logged and loses none of the others).
+  Events, metrics; one failing is logged and loses none of the others); the
+  status through ``controller.operator.status_writes.StatusWriter``, which
+  holds back volatile-only changes for at most ``status_max_age``;
+* when a cycle fits: ``fit_deadline`` (``controller.cycle.deadline``) or a
+  fixed ``fit_budget``, told of the cycle's start, each policy and its end.
 
 The phases themselves are shared with the local run and the simulator:
 ``observe`` (a 404/403 or an unreachable API ends the policy's cycle here),
@@ -47,6 +51,7 @@ import pandas as pd
 
 from controller.core.decision import Decision, ObservedState
 from controller.core.policy import Policy
+from controller.cycle.deadline import CycleDeadline
 from controller.cycle.memory import PolicyMemory
 from controller.cycle.ports import LagSource
 from controller.cycle.run import At, Observation, Plan, Ports, act, observe, plan, record
@@ -63,6 +68,7 @@ from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
 from controller.operator.policy_ports import PolicyDemand, PolicyForecasts, ReporterSink, TimedLags, fragment
 from controller.operator.report import CycleReport, PolicyOutcome, Timings
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
+from controller.operator.status_writes import StatusWriter
 from controller.operator.writes import WritePool
 from controller.sources.base import DemandSource
 from controller.targets.base import ScaleTarget, TargetForbidden, TargetKey, TargetNotFound
@@ -127,9 +133,11 @@ class Reconciler:
         metrics: OperatorMetrics | None = None,
         incidents: IncidentReporter | None = None,
         fit_budget: timedelta | None = None,
+        fit_deadline: CycleDeadline | None = None,
         spread_updates: timedelta | None = None,
         owns: Callable[[PolicyObject], bool] | None = None,
         writes: WritePool | None = None,
+        status_max_age: timedelta | None = None,
     ) -> None:
         self.store = store
         self.targets = targets
@@ -145,7 +153,9 @@ class Reconciler:
         self.owns = owns  # sharded: the policies of this replica's shards (None: every policy listed)
         # None: fit whatever is due; spread_updates (the sync period): each policy's per-step update waits for
         # its phase of the step, so a step's updates (and the status writes they cause) spread over its cycles.
-        self.forecasts = ForecastCache(self.forecaster, fit_budget, spread_updates)
+        # fit_deadline (the operator's default) or a fixed fit_budget (which wins) spreads fits over cycles.
+        self.forecasts = ForecastCache(self.forecaster, fit_budget, spread_updates, fit_deadline)
+        self._fit_deadline = fit_deadline  # its limit also holds back new policies' first statuses when late
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
         # Each policy's memory as this replica last dumped it, by uid: (the fragment its status is known to
@@ -157,6 +167,8 @@ class Reconciler:
         # Each policy's writes (act, then status and Events) on a pool, one policy's in order (writes.py).
         self.writes = writes or WritePool(1)
         self._incidents_lock = threading.RLock()  # the IncidentReporter is not thread-safe
+        # /status: material changes at once, volatile-only ones at most every status_max_age (None: at once)
+        self.status = StatusWriter(store, self._timings, self.metrics, status_max_age)
 
     # ---- cycle ----------------------------------------------------------
     def reconcile_all(self, should_continue: Callable[[], bool] | None = None) -> CycleReport:
@@ -165,7 +177,6 @@ class Reconciler:
         ``should_continue`` is asked before each policy (the loop passes "still the leader?").
         """
         self._timings.report = report = CycleReport()
-        self.forecasts.start_cycle()
         t0 = time.perf_counter()
         try:
             with self._api():
@@ -188,12 +199,17 @@ class Reconciler:
             events_by_ns.setdefault(ns, []).append((event.labels, event))
         pool, tasks = self.writes, list[Future[PolicyOutcome]]()
         pool.start_cycle()
+        self.forecasts.start_cycle(len(policies))
+        self.status.start_cycle(t0, None if self._fit_deadline is None else self._fit_deadline.limit)
         for policy in policies:
             if (should_continue is not None and not should_continue()) or pool.stopped:
                 log.warning("leadership lost: stopping the cycle after %d policies", len(tasks))
                 break
+            self.forecasts.next_policy()
             tasks.append(self._submit(policy, events_by_ns.get(policy.namespace, []), should_continue))
         pool.drain()  # every policy's writes are done before the cycle ends
+        self.forecasts.end_cycle()
+        self.status.start_cycle(None, None)  # a lone reconcile() between cycles is never late
         report.outcomes = [task.result() for task in tasks]
         report.wait_seconds, report.worker_seconds = pool.wait_seconds, pool.worker_seconds
         if len(tasks) == len(policies) and not pool.stopped:
@@ -204,6 +220,7 @@ class Reconciler:
                 del self._specs[uid]
             for uid in set(self._memory) - seen:
                 del self._memory[uid]
+            self.status.forget_except(seen)
             # Only a deleted policy's incidents resolve; another shard's are handed off silently.
             self._incidents_call("forget_except", lambda r: r.forget_except(
                 policies, self.clock.now(), self.namespace, existing=listed))
@@ -373,7 +390,7 @@ class Reconciler:
         # status.openIncidents: what a new owner adopts without Alertmanager (IncidentReporter._adopt)
         self._incidents_call("open_incidents", lambda r: fx.status.set(openIncidents=r.open_incidents(policy)))
         dumped = fx.dump_memory()
-        written = self._write_status(policy, fx.status, quiet=fx.quiet)
+        written = self.status.write(policy, fx.status.build(), fx.status.now, quiet=fx.quiet) in ("same", "written")
         if dumped is not None and policy.uid:
             latest = fragment(dumped)
             kept = self._memory.get(policy.uid)
@@ -426,20 +443,6 @@ class Reconciler:
         if self.forecasts.fits > fits or self.forecasts.updates > updates:
             fx.fits.append(("fit" if self.forecasts.fits > fits else "update", time.perf_counter() - t0))
         return result
-
-    def _write_status(self, policy: PolicyObject, builder: st.StatusBuilder, *, quiet: bool = False) -> bool:
-        """Write the status when it changed; False when the write failed (logged)."""
-        status = builder.build()
-        if status == policy.status:
-            return True
-        try:
-            with self._api():
-                self.store.write_status(policy, status)
-        except (PermanentError, RetryableError) as exc:
-            if not quiet:
-                log.warning("%s/%s: status write failed: %s", policy.namespace, policy.name, exc)
-            return False
-        return True
 
 
 __all__ = ["CycleReport", "PolicyOutcome", "Reconciler"]

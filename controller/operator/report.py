@@ -39,6 +39,8 @@ class CycleReport:
     fits: int = 0  # full forecast fits this cycle
     updates: int = 0  # incremental forecast updates (model.update) this cycle
     deferred_fits: int = 0  # fits put off to a later cycle: this cycle's fit budget was spent
+    status_writes: int = 0  # /status PATCHes sent
+    status_skipped: int = 0  # /status changes held back: only volatile fields changed (--status-max-age)
     incident_seconds: float = 0.0  # rules + incident engine + local log (part of the Pitboss share)
     # --write-concurrency > 1: the policies' writes run on a pool (controller.operator.writes); api_seconds then
     # sums the calls of every thread, so Pitboss's share is the threads' busy time less the API's and sources'.

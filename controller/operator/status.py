@@ -9,7 +9,9 @@ scale-down stabilization history lives in status.recommendations
 status.decisions keeps the last ``MAX_DECISIONS`` decisions that moved
 replicas or changed reason, with their numbers and the event that drove them
 (read by ``pitboss explain``); a steady policy appends nothing.
-``scale_message`` writes the Event text that says why replicas moved.
+``scale_message`` writes the Event text that says why replicas moved;
+``material`` projects a status onto what must be written at once (the
+reconcile's ``controller.operator.status_writes`` holds back the rest).
 The recommendations (and the rest of the policy's memory) are the shared
 ``controller.cycle.memory.PolicyMemory``, which the reconcile dumps into the
 builder (``Effects.dump_memory``). Called by
@@ -20,6 +22,7 @@ time passed in).
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -174,6 +177,50 @@ class StatusBuilder:
         return {**self.fields, "observedGeneration": self.generation, "conditions": conditions}
 
 
+# What a status says that matters (``material``): the rest (observed demand, the numbers in messages,
+# timestamps that move with them, the next peak's time and demand) is volatile and may wait.
+_CONDITION_KEYS = ("type", "status", "reason", "observedGeneration")
+_DECISION_KEYS = ("reason", "desiredReplicas")
+# The conditions whose messages carry the cycle's numbers: Ready says the decision ("forecast p95 peak 1237
+# req/s ..."), MetricsAvailable the demand now. The others' figures are news ("2 event(s) known").
+_NUMBERS_VOLATILE = (READY, METRICS_AVAILABLE)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def words(message: object) -> object:
+    """A message with its numbers masked ("demand now 1237/s" -> "demand now #/s"): what it says, not how much."""
+    return _NUMBER.sub("#", message) if isinstance(message, str) else message
+
+
+def material(status: dict[str, Any] | None) -> dict[str, Any]:
+    """The status without its volatile parts: two statuses with the same projection differ only in numbers
+    that move every cycle (the observed demand and forecast peak in the decision's and conditions'
+    messages, the times that move with them, the next peak).
+
+    Kept whole: replicas, mode, observedGeneration, the open incidents, status.decisions (it only grows
+    when replicas move or the reason changes) and the memory's fields (recommendations, scale failures,
+    forecast checks...); of each condition its type, status, reason, observedGeneration and message, the
+    numbers masked in Ready's (the decision) and MetricsAvailable's (the demand now) (``words``: "deciding
+    on the previous forecast" is news, a new demand figure is not); of the last decision its reason,
+    replicas and masked message; of the next peak only that there is one (its time, demand and replicas
+    move with every forecast update). The reconcile writes a status whose projection changed at once and
+    holds back one that changed only elsewhere (``controller.operator.status_writes``, ``--status-max-age``).
+    """
+    out: dict[str, Any] = {}
+    for key, value in (status or {}).items():
+        if key == "conditions" and isinstance(value, list):
+            out[key] = [{**{k: c.get(k) for k in _CONDITION_KEYS}, "message": words(c.get("message"))
+                         if c.get("type") in _NUMBERS_VOLATILE else c.get("message")}
+                        if isinstance(c, dict) else c for c in value]
+        elif key == "lastDecision" and isinstance(value, dict):
+            out[key] = {**{k: value.get(k) for k in _DECISION_KEYS}, "message": words(value.get("message"))}
+        elif key == "nextPeak":
+            out[key] = value is not None  # a forecast figure, moving with every update: only whether there is one
+        else:
+            out[key] = value
+    return out
+
+
 def driving_event(spec: ScalingPolicySpec, decision: Decision, events: list[Event], now: datetime) -> Event | None:
     """The known event a scale-up is for: the earliest one holding the forecast peak or overlapping the lead window."""
     window_end = pd.Timestamp(now) + spec.lead_time + spec.sync_period
@@ -202,4 +249,4 @@ def scale_message(
 
 
 __all__ = ["MAX_DECISIONS", "MAX_RECOMMENDATIONS", "StatusBuilder", "decision_changed", "driving_event", "iso",
-           "next_peak", "parse_time", "scale_message", "transitioned"]
+           "material", "next_peak", "parse_time", "scale_message", "transitioned", "words"]

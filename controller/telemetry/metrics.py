@@ -88,6 +88,12 @@ class OperatorMetrics:
             "pitboss_operator_incident_queue", "Incidents waiting for delivery, per sink.", ["sink"],
             registry=self.registry,
         )
+        self.status_writes = Counter(
+            "pitboss_operator_status_writes_total",
+            "Status PATCHes sent (result=written) and held back because only volatile fields changed"
+            " (result=skipped, until --status-max-age).",
+            ["result"], registry=self.registry,
+        )
         self.cache_fallbacks = Counter(
             "pitboss_operator_cache_fallbacks_total",
             "Reads that bypassed the watch-fed cache, by resource and reason (unsynced, conflict, miss).",

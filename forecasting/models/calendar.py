@@ -37,7 +37,10 @@ of that and widened by the spread of the kind's lift across its past
 occurrences, times (1 + 1/n) for a kind seen n times, plus what its shape
 bins missed (its ramp); overlapping events add their variances. In-event
 nowcast (``calendar_filter``): once points inside an event are seen, the rest
-of it is forecast at the lift realised. ``update``: O(new points). At most
+of it is forecast at the lift realised; its ramp is read against the kind's
+lift by step since start (``calendar_onset``) where that predicted the past
+ramps better than the bins, as a crowd ramps in minutes, not in shares of the
+event's length, so a short event's ramp does not pull its plateau down. ``update``: O(new points). At most
 ``max_points`` (28 days of 1-minute data) are used.
 
 Daily and coarser steps (daily active players, bets per day): no daily

@@ -4,7 +4,8 @@ Called by ``calendar_fit`` (``run_filter`` after each fit) and
 ``calendar_predict`` (on each update). The state is the residual signal (AR(1)[, local level],
 ``forecasting.models.residual``) plus, for each event whose window the points
 reach, that occurrence's log-lift deviation from its kind (a constant with
-the kind's prior spread, observed through the event's shape). Outside events
+the kind's prior spread, observed through the event's shape; on its ramp,
+through the kind's onset profile where it has one, ``calendar_onset``). Outside events
 with no occurrence in the state, a scalar steady-state filter runs (the fast
 path, about 1 ms per 1-minute cycle).
 """
@@ -18,6 +19,7 @@ import pandas as pd
 
 from forecasting.base import Event
 from forecasting.features import event_window, relevant
+from forecasting.models.calendar_onset import onset_window
 from forecasting.models.calendar_state import CalendarFit, prior_var
 from forecasting.models.residual import Dynamics
 from forecasting.timeutil import td_ns
@@ -133,15 +135,30 @@ def run_filter(fit: CalendarFit, resid: np.ndarray, stamps: np.ndarray, *, reset
     first, last = pd.Timestamp(int(stamps[0]), tz="UTC"), pd.Timestamp(int(stamps[-1]), tz="UTC")
     windows: dict[Event, Window] = {}
     active = np.zeros(len(resid), dtype=bool)
+    kind_at, _, _ = fit.layout.offsets()
+    nbins = fit.bins.width
+    shifted = False
     for event in relevant(fit.events, first, last, step):
         i0, i1, bins = event_window(stamps, event, step_ns)
         if i0 < i1:
             w = bins @ fit.bins.nominal
+            prior = prior_var(fit, event)
             # Where the kind's shape itself misses (its ramp), a residual says less about the lift.
             shape = fit.shape_var.get(event.kind)
             extra = np.zeros(len(w))
             if shape is not None:
-                extra = np.maximum(bins @ shape - prior_var(fit, event) * w**2, 0.0)
+                extra = np.maximum(bins @ shape - prior * w**2, 0.0)
+            j = kind_at.get(event.kind)
+            if j is not None and fit.onset:
+                coef = fit.beta_e[j : j + nbins]
+                found = onset_window(fit.onset, event, stamps[i0:i1], step_ns, bins @ coef, w,
+                                     float(coef[fit.bins.plat]), prior)
+                if found is not None:  # its ramp read against the kind's onset profile (``calendar_onset``)
+                    mask, shift, share, more = found
+                    if not shifted:
+                        resid, shifted = resid.copy(), True
+                    resid[i0:i1] += shift
+                    w, extra = np.where(mask, share, w), np.where(mask, more, extra)
             windows[event] = (i0, i1, w, extra)
             active[i0:i1] = True
     priors = {event: prior_var(fit, event) for event in windows}

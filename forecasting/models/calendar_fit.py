@@ -33,6 +33,7 @@ from forecasting.models.calendar_kernels import (
     robust_clip,
     zero_slots,
 )
+from forecasting.models.calendar_onset import onset_profiles
 from forecasting.models.calendar_state import CalendarConfig, CalendarFit, Terms, cell_factor
 from forecasting.models.calendar_stats import lift_spread, pool_kinds, shape_spread
 from forecasting.models.residual import Dynamics, calibrate
@@ -282,6 +283,7 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
         shape_spread(stamps, resid, evs, layout.kinds, td_ns(step), bins.width, dyn.var)
         if config.shape_spread else {}
     )
+    onset = onset_profiles(stamps, resid, evs, layout, beta_e, td_ns(step), dyn.var) if not coarse else {}
     beta_e = pool_kinds(beta_e, prior[width:], layout, kind_sigma, kind_n, PRIOR_SD)
     kind_at, _, _ = layout.offsets()
     plats = [beta_e[j + bins.plat] for j in kind_at.values()]
@@ -291,6 +293,7 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
         zlo=zlo, zhi=zhi, layout=layout, beta_s=beta_s, beta_e=beta_e,
         pooled_var=float(np.mean(np.square(plats))) if plats else 0.0, dyn=dyn, gain=gain, cell_scale=scale, cq=cq,
         kind_sigma=kind_sigma, kind_n=kind_n, shape_var=shape_var, last=idx[-1], x=x0, P=P0,
+        onset=onset,
     )
     x, P, keys = run_filter(fit, resid, stamps_ns(idx), reset=True)
     return replace(fit, x=x, P=P, keys=keys)

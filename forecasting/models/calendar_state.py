@@ -16,7 +16,7 @@ so no later step can change a fit that another holds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ import pandas as pd
 from forecasting.base import Event
 from forecasting.features import BinSet, EventLayout, seasonal_design
 from forecasting.models.calendar_kernels import cells
+from forecasting.models.calendar_onset import Onset
 from forecasting.models.residual import Dynamics
 from forecasting.timeutil import td_ns
 
@@ -136,6 +137,7 @@ class CalendarFit:
     x: np.ndarray  # residual filter: state mean (signal[, level], then one deviation per key)
     P: np.ndarray  # its covariance
     keys: tuple[Event, ...] = ()  # the occurrences whose deviation is in the state
+    onset: Mapping[str, Onset] = field(default_factory=dict)  # per kind: lift by step since start (its ramp)
 
     def __post_init__(self) -> None:
         arrays = (self.closed, self.beta_s, self.beta_e, self.cell_scale, self.cq, self.x, self.P)

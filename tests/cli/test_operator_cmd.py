@@ -100,6 +100,10 @@ def test_validate_rejects_unreadable_and_non_yaml(tmp_path: Path) -> None:
         (["--write-concurrency", "65"], "--write-concurrency"),
         (["--cache-max-stale", "-5s"], "--cache-max-stale"),
         (["--cache-max-stale", "soon"], "--cache-max-stale"),
+        (["--status-max-age", "-1m"], "--status-max-age"),
+        (["--status-max-age", "often"], "--status-max-age"),
+        (["--fit-budget", "0s"], "--fit-budget"),
+        (["--fit-budget", "lots"], "--fit-budget"),
         (["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig"),
     ],
 )
