@@ -38,7 +38,11 @@ API = the Kubernetes adapters (official client, loopback HTTP, emulator): the
 baseline column, measured in the same cycles. The writes run ``--write-concurrency``
 policies at once (default 8, as ``pitboss operator run``; 1: one after
 another): API is then the sum of every thread's calls, more than their share
-of the cycle's wall clock, and Pitboss the threads' busy time less it. Goals (issue 14): at 1,000
+of the cycle's wall clock, and Pitboss the threads' busy time less it. Every cycle's line (and the
+last table) also gives CPU seconds, read from /proc around the cycle: the operator process's, split
+into the cycle's thread, the write pool's threads and the rest (mostly the informers' watches), and
+the emulator process's; with the time the cycle's thread waited for the writers and spent in demand
+reads: whether a cycle is the operator's CPU, the emulator's or waiting. Goals (issue 14): at 1,000
 policies no cycle (fits included) over half the sync period; steady Pitboss
 time at most 1 ms per policy; at 10,000 over 3 shards every shard's cycle
 within the sync period; takeover (after expiry) within the lease duration.
@@ -120,11 +124,44 @@ class Emulator:
             raise SystemExit("the emulator did not start")
         return str(self.conn.recv())
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
     def __exit__(self, *exc: object) -> None:
         self.conn.send("stop")
         self.proc.join(30)
         if self.proc.is_alive():
             self.proc.kill()
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(stat_path: str) -> float:
+    """utime + stime of a process or thread, seconds (/proc/.../stat; a 10 ms tick)."""
+    try:
+        with open(stat_path) as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:  # a thread that ended
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_split() -> dict[str, float]:
+    """This process's CPU seconds so far by thread group: the cycle's (main) thread, the write pool's, the rest.
+
+    "rest" is mostly the informers' watch threads decoding events (every operator in this process
+    caches every policy). Threads that ended are missing, so read it around a cycle, not across cases.
+    """
+    out = {"cycle": 0.0, "writers": 0.0, "rest": 0.0}
+    main = threading.main_thread().native_id
+    for t in threading.enumerate():
+        if t.native_id is None:
+            continue
+        group = "cycle" if t.native_id == main else "writers" if t.name.startswith("pitboss-write") else "rest"
+        out[group] += _proc_cpu(f"/proc/self/task/{t.native_id}/stat")
+    return out
 
 
 def _rss_mb() -> float:
@@ -144,6 +181,13 @@ class Row:
     policies: int
     fitting: bool = False  # a cycle before every policy had its first fit
     status: tuple[int, int] = (0, 0)  # /status PATCHes sent, held back (volatile-only: --status-max-age)
+    cpu: dict[str, float] = field(default_factory=dict)  # operator process CPU s in the cycle, by thread group
+    emu_cpu: float = 0.0  # the emulator process's CPU s in the cycle
+    cycle: int = 0
+
+    @property
+    def op_cpu(self) -> float:
+        return sum(self.cpu.values())
 
 
 @dataclass
@@ -157,7 +201,7 @@ MAX_FIT_CYCLES = 400  # a bound: the spread fits of 10,000 policies take ~100 cy
 # ---- cycles ------------------------------------------------------------------------
 def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
                fit_budget: float | None = None, cache: bool = True, spread: bool = True,
-               write_concurrency: int = 8) -> CaseResult:
+               write_concurrency: int = 8, emu_pid: int | None = None) -> CaseResult:
     from controller.operator.app import build_operator
     from controller.operator.clock import FakeClock
     from controller.operator.shards import ShardedElector
@@ -193,7 +237,10 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
             raise SystemExit(f"{case}: still fitting after {c} cycles")
         fitted_now = False
         for k, op in enumerate(ops):
+            cpu0, emu0 = cpu_split(), _proc_cpu(f"/proc/{emu_pid}/stat") if emu_pid else 0.0
             report = op.loop.step()
+            cpu1, emu1 = cpu_split(), _proc_cpu(f"/proc/{emu_pid}/stat") if emu_pid else 0.0
+            cpu = {g: cpu1[g] - cpu0[g] for g in cpu1}
             if report is None:
                 raise SystemExit(f"{case}: op-{k} holds no shard")
             errors = [o for o in report.outcomes if o.error]
@@ -208,10 +255,15 @@ def run_cycles(url: str, n: int, shards: int, cycles: int, console: Console,
             shard = ",".join(str(s) for s in sorted(held)) or "all"
             result.rows.append(Row(case, n, shard, kind, report.seconds, report.api_seconds,
                                    report.pitboss_seconds, len(report.outcomes), bool(report.fits),
-                                   (getattr(report, "status_writes", -1), getattr(report, "status_skipped", -1))))
+                                   (getattr(report, "status_writes", -1), getattr(report, "status_skipped", -1)),
+                                   cpu=cpu, emu_cpu=emu1 - emu0, cycle=c))
             console.print(f"  {case} {n}: shard {shard} cycle {c} ({kind}): {len(report.outcomes)} policies "
                           f"{report.seconds:.1f}s (API {report.api_seconds:.1f}s; status written/held "
-                          f"{result.rows[-1].status[0]}/{result.rows[-1].status[1]})", style="dim")
+                          f"{result.rows[-1].status[0]}/{result.rows[-1].status[1]}; CPU s: operator "
+                          f"{sum(cpu.values()):.1f} = cycle thread {cpu['cycle']:.1f} + writers {cpu['writers']:.1f}"
+                          f" + rest {cpu['rest']:.1f}; emulator {emu1 - emu0:.1f}; the cycle thread waited "
+                          f"{report.wait_seconds:.1f}s for the writers, {report.source_seconds:.1f}s in demand reads)",
+                          style="dim")
         clock.advance(timedelta(seconds=15))
         steady += 0 if fitted_now else 1
         c += 1
@@ -370,11 +422,12 @@ def main() -> None:
     results: list[CaseResult] = []
     takeovers: list[tuple[int, Takeover]] = []
     for n in args.sizes:
-        with Emulator(n, emu_cpu) as url:
+        emulator = Emulator(n, emu_cpu)
+        with emulator as url:
             cases = [] if args.takeover_only else [1, 3] if n <= 1000 or args.single_10k else [3]
             for shards in cases:
                 results.append(run_cycles(url, n, shards, args.cycles, console, args.fit_budget, not args.no_cache,
-                                          not args.no_spread_updates, args.write_concurrency))
+                                          not args.no_spread_updates, args.write_concurrency, emulator.pid))
             if not args.no_takeover and n == min(args.sizes):
                 os.sched_setaffinity(0, set(cpus))  # three processes of their own
                 takeovers.append((n, run_takeover(url, n, console, args.write_concurrency)))
@@ -432,6 +485,20 @@ def main() -> None:
                         "steady": [r for r in rows[1:] if not r.fitting]}
                 console.print(f"{rows[0].n} {rows[0].case} shard {shard}: status written/held " + ", ".join(
                     f"{k} {sum(r.status[0] for r in v)}/{sum(r.status[1] for r in v)}" for k, v in part.items()))
+        cycles = Table(title="every cycle after the first, per shard: wall clock, API and CPU seconds (operator "
+                             "process: cycle thread + write pool + the rest, mostly informers; emulator process)")
+        for col in ("policies", "case", "shard", "cycle", "kind", "cycle s", "API s", "operator CPU s",
+                    "cycle thread", "writers", "rest", "emulator CPU s"):
+            cycles.add_column(col, justify="right")
+        for res in results:
+            for row in res.rows:
+                if row.cycle == 0:
+                    continue
+                cycles.add_row(str(row.n), row.case, row.shard, str(row.cycle), row.kind, f"{row.seconds:.2f}",
+                               f"{row.api:.1f}", f"{row.op_cpu:.2f}", f"{row.cpu.get('cycle', 0):.2f}",
+                               f"{row.cpu.get('writers', 0):.2f}", f"{row.cpu.get('rest', 0):.2f}",
+                               f"{row.emu_cpu:.2f}")
+        console.print(cycles)
     if takeovers:
         t = Table(title=f"shard takeover: 3 x `pitboss operator run --shards 3`, lease {LEASE_S:g}s, sync {SYNC_S:g}s, "
                         "kill -9 the holder of shard 0 (seconds after the kill)")

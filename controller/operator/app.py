@@ -39,7 +39,7 @@ from controller.incidents.events import KubernetesEventSink
 from controller.incidents.queue import Sink
 from controller.incidents.rules import RuleSettings
 from controller.incidents.store import IncidentLog
-from controller.operator.cached import CachedPolicyStore, CachedScaleTarget, Informers
+from controller.operator.cached import CachedPolicyStore, CachedScaleTarget, Informers, max_stale_seconds
 from controller.operator.clock import Clock, SystemClock
 from controller.operator.fence import Fence, FencedEventRecorder, FencedPolicyStore, FencedScaleTarget
 from controller.operator.incidents import DeliveryWorker, IncidentReporter, SLIFactory, alertmanager_announced
@@ -291,9 +291,8 @@ def build_operator(
     informers: Informers | None = None
     woken: list[OperatorLoop] = []  # the loop, once built: the informers' events wake it
     if cache:
-        stale = 2 * sync_period if cache_max_stale is None else cache_max_stale
         informers = Informers.build(api_client, namespace, timeout_seconds=cache_timeout,
-                                    max_stale=stale.total_seconds(),
+                                    max_stale=max_stale_seconds(sync_period, cache_max_stale),
                                     on_change=lambda plural, kind, raw: wake(woken, plural, kind, raw))
         store = CachedPolicyStore(store, informers, metrics)
         targets = CachedScaleTarget(targets, informers, metrics)

@@ -17,7 +17,8 @@ out of use and back into it is logged and shown by
   reads the API directly, so a cycle never decides on empty data;
 * a cache whose stream broke (410 Gone, a broken connection) keeps serving
   its last snapshot while it relists, for at most ``Informers.max_stale``
-  seconds (``--cache-max-stale``, default two sync periods: a relist of
+  seconds (``--cache-max-stale``, default ``MAX_STALE_SYNC_PERIODS`` sync
+  periods, ``max_stale_seconds``: a relist of
   10,000 policies must not turn the next cycles into 10,000 GETs each), with
   ``pitboss_operator_cache_stale_seconds{resource}`` saying how old it is;
   then the API is read until the relist completes. A write decided on the
@@ -42,6 +43,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from kubernetes import client
@@ -55,6 +57,14 @@ from controller.telemetry.metrics import OperatorMetrics
 log = logging.getLogger(__name__)
 
 WORKLOAD_PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
+# The default --cache-max-stale, in sync periods (the one place it is set): a relist of 10,000 policies must not
+# turn the next cycles into a LIST plus 10,000 GETs each.
+MAX_STALE_SYNC_PERIODS = 2
+
+
+def max_stale_seconds(sync_period: timedelta, max_stale: timedelta | None = None) -> float:
+    """Seconds a relisting cache's snapshot is still read: ``max_stale``, or by default two sync periods."""
+    return (MAX_STALE_SYNC_PERIODS * sync_period if max_stale is None else max_stale).total_seconds()
 
 
 def format_selector(selector: Any) -> str:
@@ -104,12 +114,12 @@ class Informers:
     policies: Informer[PolicyObject]
     events: Informer[dict[str, Any]]
     workloads: dict[str, Informer[ScaleState]]  # by kind
-    max_stale: float = 0.0  # seconds a broken-off snapshot is still read while its informer relists
+    max_stale: float  # seconds a broken-off snapshot is still read while its informer relists (max_stale_seconds)
 
     @classmethod
-    def build(cls, api_client: client.ApiClient, namespace: str | None, *, timeout_seconds: int = 300,
-              on_change: Callable[[str, str, dict[str, Any]], None] | None = None,
-              max_stale: float = 0.0) -> Informers:
+    def build(cls, api_client: client.ApiClient, namespace: str | None, *, max_stale: float,
+              timeout_seconds: int = 300,
+              on_change: Callable[[str, str, dict[str, Any]], None] | None = None) -> Informers:
         """Informers over ``namespace`` (None: every namespace); ``on_change(plural, type, raw)`` per event;
         a relisting informer's last snapshot read for ``max_stale`` seconds."""
         custom, apps = client.CustomObjectsApi(api_client), client.AppsV1Api(api_client)
@@ -288,4 +298,5 @@ class CachedScaleTarget:
         return after
 
 
-__all__ = ["CachedPolicyStore", "CachedScaleTarget", "Informers", "format_selector", "workload_scale"]
+__all__ = ["MAX_STALE_SYNC_PERIODS", "CachedPolicyStore", "CachedScaleTarget", "Informers", "format_selector",
+           "max_stale_seconds", "workload_scale"]

@@ -12,7 +12,11 @@ CustomObjectsApi's scale and status calls; its ready replicas come from
 ``status.readyReplicas`` or ``status.readyInstances``.
 
 Writes are a merge patch of /scale carrying the resourceVersion as a
-precondition (a stale one answers 409). That is all the RBAC it needs:
+precondition (a stale one answers 409). The apps/v1 patch goes through
+``call_json``: the client's own auth, headers and connection pool, without
+its typed models (validating the body into a model, then the answer into a
+V1Scale, was a quarter of the patch's client CPU; the operator patches
+/scale for every policy that pre-scales). That is all the RBAC it needs:
 get/patch on ``<plural>/scale`` and get on ``<plural>/status``, never the
 whole workload (discovery is open to every authenticated client). Called by
 the reconcile loop (``controller.operator.reconcile``).
@@ -20,10 +24,12 @@ the reconcile loop (``controller.operator.reconcile``).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -63,10 +69,50 @@ def call_api(fn: Callable[..., T], what: str, *args: Any, **kwargs: Any) -> T:
         raise RetryableError(f"{what}: cannot reach the API server: {exc}") from exc
 
 
+def call_json(api_client: client.ApiClient, what: str, method: str, path: str, body: Any = None, *,
+              content_type: str = "application/json", decode: bool = True) -> Any:
+    """One request through ``api_client`` without the generated typed methods; the answer's JSON (None: not
+    decoded, or empty).
+
+    Still the official client's transport (``ApiClient.rest_client``: its urllib3 pool, TLS and client
+    certificates, JSON encoding of ``body``) with its default headers and the bearer token its
+    ``Configuration.auth_settings()`` gives (the refresh hook included), minus what the generated methods
+    add per call: pydantic validation of every argument, the body turned into a model and back, the answer
+    deserialized into models. Built on the pieces both generations of the client have (before 37 and
+    since), not on ``param_serialize``, which only the newer has. ``body`` must already be plain JSON. A
+    non-2xx answer raises what ``call_api`` raises for the typed methods (409 -> ScaleConflict, 404 ->
+    TargetNotFound, ...). ``decode=False`` reads and drops the answer.
+    """
+
+    def send() -> Any:
+        config = api_client.configuration
+        headers = {**api_client.default_headers, "Content-Type": content_type, "Accept": "application/json"}
+        if api_client.cookie:
+            headers["Cookie"] = api_client.cookie
+        for auth in config.auth_settings().values():  # the bearer token (kubeconfig, in-cluster, exec plugin)
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        response = api_client.rest_client.request(method, config.host + path, headers=headers, body=body)
+        data = response.data if response.data is not None else response.read()  # 37+: read() is ours to call
+        if not 200 <= response.status <= 299:  # (before 37 the client raised this itself)
+            raise ApiException(http_resp=response)
+        return json.loads(data) if decode and data else None
+
+    return call_api(send, what)
+
+
+def object_path(group: str, version: str, namespace: str, plural: str, name: str, sub: str = "") -> str:
+    """The API path of a namespaced object (``sub``: "status", "scale"), its parts URL-quoted."""
+    base = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    path = f"{base}/namespaces/{quote(namespace, safe='')}/{plural}/{quote(name, safe='')}"
+    return f"{path}/{sub}" if sub else path
+
+
 class KubernetesScaleTarget:
     """ScaleTarget over /scale; ``read_ready`` also reads /status for ready replicas."""
 
     def __init__(self, api_client: client.ApiClient, *, read_ready: bool = True) -> None:
+        self.api_client = api_client
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.read_ready = read_ready
@@ -74,19 +120,12 @@ class KubernetesScaleTarget:
         self._lock = threading.Lock()
 
     # ---- apps/v1: the typed API ------------------------------------------
-    def _methods(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    def _methods(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """(read /scale, read /status) of an apps/v1 kind (its /scale patch is ``call_json``'s)."""
         if kind == "Deployment":
-            return (
-                self.apps.read_namespaced_deployment_scale,
-                self.apps.patch_namespaced_deployment_scale,
-                self.apps.read_namespaced_deployment_status,
-            )
+            return self.apps.read_namespaced_deployment_scale, self.apps.read_namespaced_deployment_status
         if kind == "StatefulSet":
-            return (
-                self.apps.read_namespaced_stateful_set_scale,
-                self.apps.patch_namespaced_stateful_set_scale,
-                self.apps.read_namespaced_stateful_set_status,
-            )
+            return self.apps.read_namespaced_stateful_set_scale, self.apps.read_namespaced_stateful_set_status
         raise ValueError(f"targetRef.kind: expected one of {', '.join(KINDS)}, got {kind!r}")
 
     @staticmethod
@@ -122,7 +161,7 @@ class KubernetesScaleTarget:
         if not self.read_ready:
             return state
         if self._typed(key):
-            _, _, read_status = self._methods(key.kind)
+            _, read_status = self._methods(key.kind)
             workload = call_api(read_status, f"{key} /status", key.name, key.namespace)
             ready = int((workload.status.ready_replicas if workload.status else 0) or 0)
             return replace(state, ready_replicas=ready)
@@ -138,7 +177,7 @@ class KubernetesScaleTarget:
     def get_scale(self, key: TargetKey) -> ScaleState:
         """Read /scale (and /status for ready replicas)."""
         if self._typed(key):
-            read, _, _ = self._methods(key.kind)
+            read, _ = self._methods(key.kind)
             scale = call_api(read, f"{key} /scale", key.name, key.namespace)
             return self._ready(key, _scale_state(scale, default_replicas=0))
         group, version, plural = self.resolve(key)
@@ -154,9 +193,11 @@ class KubernetesScaleTarget:
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
         if self._typed(key):
-            _, patch, _ = self._methods(key.kind)
-            scale = call_api(patch, f"{key} /scale", key.name, key.namespace, body)
-            return _scale_state(scale, default_replicas=replicas)
+            plural = "deployments" if key.kind == "Deployment" else "statefulsets"
+            raw = call_json(self.api_client, f"{key} /scale", "PATCH",
+                            object_path("apps", "v1", key.namespace, plural, key.name, "scale"), body,
+                            content_type=MERGE_PATCH)
+            return _dict_scale_state(raw, default_replicas=replicas)
         group, version, plural = self.resolve(key)
         raw = call_api(self.custom.patch_namespaced_custom_object_scale, f"{key} /scale",
                        group, version, key.namespace, plural, key.name, body, _content_type=MERGE_PATCH)

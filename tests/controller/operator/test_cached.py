@@ -11,11 +11,13 @@ allows the watches.
 
 from __future__ import annotations
 
+import inspect
 import time
 from datetime import timedelta
 from typing import Any
 
-from controller.operator.app import Operator
+from controller.operator.app import Operator, build_operator
+from controller.operator.cached import Informers, max_stale_seconds
 from controller.operator.clock import FakeClock
 from tests.controller.operator.harness import (
     EVENT_START,
@@ -26,7 +28,7 @@ from tests.controller.operator.harness import (
     wait_for,
 )
 from tests.controller.operator.test_rbac import TOKEN, _roles, _setup
-from tests.kube.fixtures import NAMESPACE, create, deployment, scaling_policy
+from tests.kube.fixtures import NAMESPACE, api_client_for, create, deployment, scaling_policy
 
 POLICIES = ("pitboss.dev/v1alpha1", "scalingpolicies")
 FLAT = casino_trace(spikes=())  # ~300 req/s: 4 replicas at 100 each
@@ -288,3 +290,19 @@ def test_a_broken_workload_stream_is_read_stale_for_max_stale_then_the_scale_fro
     finally:
         emu.clear_rules()
         op.close()
+
+
+def test_the_default_max_staleness_is_two_sync_periods_set_in_one_place(kube: Any) -> None:
+    """``Informers`` has no default of its own (it was 0 s while the operator used two sync periods): every
+    caller says how stale a snapshot may be read, and the operator's default comes from ``max_stale_seconds``."""
+    _, url = kube
+    assert inspect.signature(Informers.build).parameters["max_stale"].default is inspect.Parameter.empty
+    assert max_stale_seconds(timedelta(seconds=15)) == 30.0
+    assert max_stale_seconds(timedelta(seconds=15), timedelta(0)) == 0.0
+    op = build_operator(api_client_for(url), namespace=None, demand=TraceDemand(FLAT), clock=FakeClock(EVENT_START),
+                        leader_election=False, cache=True, sync_period=timedelta(seconds=10))
+    try:
+        assert op.informers is not None and op.informers.max_stale == 20.0
+    finally:
+        op.close()
+        op.api_client.close()
