@@ -120,7 +120,6 @@ class ForecastCache:
         # expected rest stay within its limit; ``fit_budget`` (``--fit-budget``, which wins) fits until the
         # cycle spent that long fitting. Either way the first fit of a cycle runs; the other policies keep
         # their current forecast (or decide without one until their first fit). Neither: fit whatever is due.
-        self.fit_budget = fit_budget
         self.rule: CycleDeadline | FitBudget | None = (
             FitBudget(fit_budget.total_seconds()) if fit_budget is not None else deadline)
         self.timer = timer
