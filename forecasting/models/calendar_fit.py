@@ -2,7 +2,8 @@
 
 Called by ``forecasting.models.calendar`` (``Calendar.fit``). What the fit does
 is described in that module's docstring: a ridge least-squares fit of log
-demand on the seasonal and event design (Huber-reweighted, the event priors
+demand on the seasonal and event design (closure days left out as gaps,
+Huber-reweighted, the event priors
 weighed by the residual noise at daily steps), per-kind lift spreads and
 partial pooling (``calendar_stats``), the residual dynamics and their split
 conformal calibration (``calendar_kernels``), then the residual filter run
