@@ -8,7 +8,7 @@ synthetic casino traces; the hold-out only with ``--holdout``):
 2. Sweep: hpa over its target (0.3 .. 0.9), keda-cron over its event floor
    (around what the history's peak needs, and "as much as last time"),
    pitboss, holt-winters and each forecasting baseline (mstl, autoets,
-   prophet, gbm) over the headroom quantile 0.2 .. 0.999 (``--quantiles``), reached through the
+   prophet, gbm) over the headroom quantile 0.2 .. 0.99999 (``--quantiles``), reached through the
    newsvendor rule (``SimCosts.for_quantile``: any quantile, interpolated
    between the forecast's columns). Each forecasting policy is fitted once
    per trace; the other quantiles replay its forecasts through ``decide``
@@ -59,9 +59,12 @@ console = Console(width=170)
 HPA_TARGETS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # From 0.2: at the HPA's cheap end (target 0.9, 12-16 % unserved on metro and nyc) a frontier that stops at
 # p50 is compared by its p50 point alone; the forecasts hold quantiles down to 0.025, so the sweep goes there.
-# Up to 0.999: the HPA at low targets and the wider baselines reach below p99's unserved; the newsvendor rule
+# Up to 0.99999: the HPA at low targets and the wider baselines reach below p99's unserved; the newsvendor rule
 # reads those levels on the forecast's exponential tail beyond its highest stored quantile (Forecast.quantile).
-QUANTILES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
+# Each further 9 is a tenfold dearer unserved request (c_u / c_o = q / (1 - q)), a setting a user can ask for
+# through ``costs``; a sweep that stops at q0.999 reports "only the other reaches" for a level that pitboss's
+# own knob reaches one or two 9s on (the same grid for every forecasting policy).
+QUANTILES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999, 0.9999, 0.99999)
 DEFAULT_Q = 0.95
 FORECASTERS = ("pitboss", "holt-winters", *BASELINE_POLICIES)
 

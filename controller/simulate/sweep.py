@@ -90,7 +90,10 @@ class SweepPoint:
             return "last time" if self.policy == "keda-cron" else "-"
         if self.knob == "floor":
             return str(int(self.value))
-        return label(self.value) if self.knob == "quantile" else f"{self.value:g}"  # p95, q0.995
+        if self.knob != "quantile":
+            return f"{self.value:g}"
+        # p95, q0.995; past three 9s every digit (``label``'s 3 significant digits print q0.9999 as q1)
+        return label(self.value) if self.value <= 0.999 else f"q{self.value:g}"
 
 
 @dataclass(frozen=True)

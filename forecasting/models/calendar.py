@@ -20,7 +20,10 @@ tracked by a steady-state Kalman filter on the residuals (AR(1) signal +
 white noise), so short horizons start from the current level and decay to
 the calendar. Week slots that were zero in every observed week (closed
 hours) are forecast as zero and left out of the fit; other zeros (outages)
-are Huber-weighted (``calendar_kernels``). On a history of 26 weeks or more
+are Huber-weighted (``calendar_kernels``), and whole days of them in normally
+open hours with no event announced (closure days: a shop shut over New Year)
+are gaps for the regression and the interval's calibration, so a closure seen
+once neither pulls the calendar down nor keeps the band wide after it. On a history of 26 weeks or more
 (sub-daily steps) the fit is recency-weighted: a point's weight halves
 every 4 weeks of age, down to 0.05, so the shape is this season's; points
 inside event windows keep at least 0.3, so a kind's lift still learns from

@@ -2,7 +2,8 @@
 
 Called by ``forecasting.models.calendar`` (``Calendar.fit``). What the fit does
 is described in that module's docstring: a ridge least-squares fit of log
-demand on the seasonal and event design (Huber-reweighted, the event priors
+demand on the seasonal and event design (closure days left out as gaps,
+Huber-reweighted, the event priors
 weighed by the residual noise at daily steps), per-kind lift spreads and
 partial pooling (``calendar_stats``), the residual dynamics and their split
 conformal calibration (``calendar_kernels``), then the residual filter run
@@ -25,6 +26,7 @@ from forecasting.features import BinSet, EventLayout, bin_set, event_window, rel
 from forecasting.models.calendar_filter import run_filter
 from forecasting.models.calendar_kernels import (
     cell_scale,
+    closure_days,
     conformal_quantiles,
     filter_states,
     huber_weights,
@@ -34,6 +36,7 @@ from forecasting.models.calendar_kernels import (
     zero_slots,
 )
 from forecasting.models.calendar_onset import onset_profiles
+from forecasting.models.calendar_predict import center
 from forecasting.models.calendar_state import CalendarConfig, CalendarFit, Terms, cell_factor
 from forecasting.models.calendar_stats import lift_spread, pool_kinds, shape_spread
 from forecasting.models.residual import Dynamics, calibrate
@@ -197,6 +200,15 @@ def _event_prior(layout: EventLayout, evs: Sequence[Event], width: int, bins: Bi
     return prior
 
 
+def _in_events(stamps: np.ndarray, evs: Sequence[Event], step_ns: int) -> np.ndarray:
+    """Boolean mask: which stamps lie in an event's window (its ramp and decay included)."""
+    inside = np.zeros(len(stamps), dtype=bool)
+    for event in evs:
+        i0, i1, _ = event_window(stamps, event, step_ns)
+        inside[i0:i1] = True
+    return inside
+
+
 def _calibrate(resid: np.ndarray, step: pd.Timedelta) -> tuple[Dynamics, float]:
     """Residual dynamics (``forecasting.models.residual``) and the fast path's steady-state gain."""
     recent = max(500, int(8 * WEEK / step))  # eight weeks (at least 500 points)
@@ -260,6 +272,12 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
     closed = zero_slots(stamps, y, td_ns(step)) if span >= 2 * WEEK else np.zeros(0, dtype=np.int64)
     z[in_zero_slots(stamps, td_ns(step), closed)] = np.nan
     evs = relevant(events, idx[0], idx[-1], step)
+    # Unannounced closure days are gaps for the regression and the interval's calibration (not the open
+    # days' calendar, nor their errors); the residual filter still runs over them (below).
+    shut = (closure_days(stamps, y, np.isfinite(z), _in_events(stamps, evs, td_ns(step)), td_ns(step))
+            if not coarse else np.zeros(len(z), dtype=bool))
+    z_shut = z[shut]
+    z[shut] = np.nan
     obs = np.isfinite(z)
     if obs.sum() < seasonal_width(terms, idx, step) + 2:  # (nearly) always zero: nothing for a regression to fit
         closed = np.zeros(0, dtype=np.int64)
@@ -295,5 +313,8 @@ def fit_prepared(hist: pd.Series, events: Sequence[Event], config: CalendarConfi
         kind_sigma=kind_sigma, kind_n=kind_n, shape_var=shape_var, last=idx[-1], x=x0, P=P0,
         onset=onset,
     )
+    if shut.any():  # what the filter sees of a closure: its residuals against the calendar just fitted
+        lo, hi = np.flatnonzero(shut)[[0, -1]]
+        resid[shut] = z_shut - center(fit, idx[lo : hi + 1], events)[shut[lo : hi + 1]]
     x, P, keys = run_filter(fit, resid, stamps_ns(idx), reset=True)
     return replace(fit, x=x, P=P, keys=keys)

@@ -13,11 +13,16 @@ Monday 00:00 UTC (the epoch was a Thursday, hence the shift).
   value was exactly zero (closed hours). The calendar fit and the residual
   filter leave them out and the forecast there is zero, instead of a log
   regression asked to fit a step from "closed" to "open".
+* ``closure_days``: whole days with no demand in hours that are normally open
+  and no event announced (a shop shut from Christmas to New Year, an outage
+  of the metrics). The fit treats them as gaps: a regime seen once must not
+  pull the calendar down nor keep the interval wide on the ordinary days after it.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 WEEK_NS = 7 * 86_400 * 10**9
 MONDAY_NS = 4 * 86_400 * 10**9  # 1970-01-05 (a Monday) minus the epoch (a Thursday)
@@ -62,6 +67,38 @@ def in_zero_slots(stamps: np.ndarray, step_ns: int, closed: np.ndarray) -> np.nd
     if slots is None:
         return np.zeros(len(stamps), dtype=bool)
     return np.isin(slots, closed)
+
+
+DAY_NS = 86_400 * 10**9
+CLOSURE_MASS = 5.0  # a zero day is a closure once its slots' medians add up to >= 5 units (Poisson: P(0) < 1 %)
+
+
+def closure_days(stamps: np.ndarray, values: np.ndarray, open_: np.ndarray, announced: np.ndarray,
+                 step_ns: int) -> np.ndarray:
+    """Boolean mask of the points on *closure days*: UTC days with two or more open points (``open_``:
+    observed, outside the closed slots), every one of them zero, none inside an announced event window
+    (``announced``: a holiday that shuts the business is its kind's lift to learn, not a gap), where the
+    median over the history of the same slots of the week adds up to at least ``CLOSURE_MASS`` units:
+    the day is normally open (a Saturday that opened once in a year is not), and busy enough that a
+    whole day of zeros is no chance of counting (Poisson: P(0) < 1 %).
+
+    Such a day is a different regime, not an error of the open-day forecast: it says nothing about
+    how far demand can exceed that forecast. Off a weekly grid (no slots), nothing is masked."""
+    mask = np.zeros(len(stamps), dtype=bool)
+    slots = week_slots(stamps, step_ns)
+    idx = np.flatnonzero(open_)
+    if slots is None or not idx.size:
+        return mask
+    size = WEEK_NS // step_ns
+    slot_median = pd.Series(values[idx]).groupby(slots[idx]).median().reindex(range(size), fill_value=0.0)
+    day = (stamps[idx] - stamps[idx[0]] // DAY_NS * DAY_NS) // DAY_NS
+    n_open = np.bincount(day)
+    n_pos = np.bincount(day, weights=(values[idx] > 0).astype(float))
+    n_event = np.bincount(day, weights=announced[idx].astype(float))
+    mass = np.bincount(day, weights=slot_median.to_numpy()[slots[idx]])
+    shut = (n_open >= 2) & (n_pos == 0) & (n_event == 0) & (mass >= CLOSURE_MASS)
+    mask[idx] = shut[day]
+    return mask
 
 
 CLIP_MADS = 6.0  # residuals beyond 6 robust sd (an outage's log(0 + c)) are clipped for the dynamics

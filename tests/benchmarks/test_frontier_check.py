@@ -53,3 +53,11 @@ def test_interpolates_between_frontier_points(bench) -> None:  # type: ignore[no
     other = front("gbm", (0.02, 119), (0.0, 150))
     _, worst, where, _, ok = bench.compare(pit, other)
     assert not ok and where == "at 2.000%" and worst == pytest.approx(120 / 119)
+
+
+def test_the_sweep_reaches_past_three_nines_and_labels_every_digit(bench) -> None:  # type: ignore[no-untyped-def]
+    # "Only the other reaches" must be the policy's limit, not the grid's: each 9 is a tenfold dearer
+    # unserved request, one the newsvendor rule reads on the forecast's exponential tail.
+    assert {0.999, 0.9999, 0.99999} <= set(bench.QUANTILES)
+    labels = [SweepPoint("pitboss", "quantile", q, 0.0, 1.0, 1).label for q in (0.95, 0.973, 0.999, 0.9999, 0.99999)]
+    assert labels == ["p95", "q0.973", "q0.999", "q0.9999", "q0.99999"]
