@@ -73,6 +73,7 @@ bench-casino: install
 bench-forecast: install
 	$(PY) benchmarks/bench_forecast.py
 	OPENBLAS_NUM_THREADS=1 $(PY) benchmarks/bench_calendar_fit.py
+	$(PY) benchmarks/bench_forecast_closure.py
 
 bench-simulate: install
 	$(PY) benchmarks/bench_simulate.py

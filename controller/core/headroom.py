@@ -21,6 +21,7 @@ than an idle replica) is sized above p99 rather than capped there. Pure
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -41,9 +42,9 @@ class Headroom:
 
 
 def label(q: float) -> str:
-    """``p95`` for a whole percentage, ``q0.973`` otherwise."""
+    """``p95`` for a whole percentage, ``q0.973`` or ``q0.9999`` otherwise (``_ratio``: never ``q1``)."""
     pct = q * 100
-    return f"p{round(pct)}" if abs(pct - round(pct)) < 1e-9 else f"q{q:.3g}"
+    return f"p{round(pct)}" if abs(pct - round(pct)) < 1e-9 and round(pct) < 100 else f"q{_ratio(q)}"
 
 
 def critical_ratio(costs: Costs, capacity_per_replica: float, window: timedelta) -> tuple[float, float, float]:
@@ -67,9 +68,14 @@ def forecast_levels(forecast: Forecast | None) -> tuple[float, float] | None:
 
 
 def _ratio(q: float) -> str:
-    """0.95, 0.973, 0.9999: never rounded up to 1."""
+    """0.95, 0.973, 0.9999, 0.99999: three significant digits, and past 0.999 as many decimals as the
+    distance to 1 needs (three significant digits of 1 - q), so a ratio is never printed as 1."""
     text = f"{q:.3g}"
-    return text if text != "1" else f"{q:.6f}".rstrip("0")
+    tail = 1.0 - q
+    if (text != "1" and q <= 0.999) or not 0.0 < tail < 1.0:
+        return text
+    decimals = min(15, 2 - math.floor(math.log10(tail)))
+    return f"{q:.{decimals}f}".rstrip("0")
 
 
 def _money(x: float) -> str:

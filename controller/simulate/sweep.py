@@ -92,8 +92,7 @@ class SweepPoint:
             return str(int(self.value))
         if self.knob != "quantile":
             return f"{self.value:g}"
-        # p95, q0.995; past three 9s every digit (``label``'s 3 significant digits print q0.9999 as q1)
-        return label(self.value) if self.value <= 0.999 else f"q{self.value:g}"
+        return label(self.value)  # p95, q0.995, q0.9999
 
 
 @dataclass(frozen=True)

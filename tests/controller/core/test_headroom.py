@@ -190,3 +190,13 @@ def test_higher_unserved_cost_never_gives_fewer_replicas(
                                                            "replicaHour": replica_hour}}), fc, state)
     assert high.desired_replicas >= low.desired_replicas
     assert (high.headroom_quantile or 0) >= (low.headroom_quantile or 0)
+
+
+@pytest.mark.parametrize(
+    ("q", "text"),
+    [(0.95, "p95"), (0.973, "q0.973"), (0.995, "q0.995"), (0.999, "q0.999"), (0.9995, "q0.9995"),
+     (0.9999, "q0.9999"), (0.99999, "q0.99999"), (0.99973, "q0.99973"), (1.0 - 1e-12, "q0.999999999999")],
+)
+def test_label_past_three_nines_keeps_every_digit_and_is_never_q1(q: float, text: str) -> None:
+    """Decision messages and the sweep print the quantile they sized at: q0.9999, not q1 (nor p100)."""
+    assert label(q) == text
