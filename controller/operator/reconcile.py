@@ -9,7 +9,7 @@ What the operator keeps to itself:
   InvalidSpec naming the field; Paused runs no phase (its own status only,
   its incidents resolved);
 * the ports (``controller.operator.policy_ports``): the targets' /scale (and
-  the database's), the demand source with its history, the ``ForecastCache``
+  the database's), the demand source with its history (its tail read, ``history``), the ``ForecastCache``
   (cached until the history grid or the events move), the lag query, the
   ``IncidentReporter``; ForecastOnly is ``Ports.writes`` off;
 * the policy's ``PolicyMemory``, loaded from status at the start of the
@@ -63,6 +63,7 @@ from controller.operator.clock import Clock
 from controller.operator.effects import Effects, emit, hold, invalid, observed, recorded, unable
 from controller.operator.fence import NotLeader
 from controller.operator.forecasts import ForecastCache, ForecasterFactory
+from controller.operator.history import DemandHistories
 from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
 from controller.operator.policy_ports import PolicyDemand, PolicyForecasts, ReporterSink, TimedLags, fragment
@@ -155,6 +156,7 @@ class Reconciler:
         # its phase of the step, so a step's updates (and the status writes they cause) spread over its cycles.
         # fit_deadline (the operator's default) or a fixed fit_budget (which wins) spreads fits over cycles.
         self.forecasts = ForecastCache(self.forecaster, fit_budget, spread_updates, fit_deadline)
+        self.histories = DemandHistories()  # each policy's demand window: a cycle reads only its tail
         self._fit_deadline = fit_deadline  # its limit also holds back new policies' first statuses when late
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
@@ -216,6 +218,7 @@ class Reconciler:
             # a complete pass: forget what belongs to deleted policies and to other replicas' shards
             seen = {p.uid for p in policies}
             self.forecasts.forget_except(seen)
+            self.histories.forget_except(seen)
             for uid in set(self._specs) - seen:
                 del self._specs[uid]
             for uid in set(self._memory) - seen:
@@ -359,7 +362,8 @@ class Reconciler:
     def _ports(self, policy: PolicyObject, spec: ScalingPolicySpec, core: Policy, matching: list[Event],
                fx: Effects, now: datetime) -> Ports:
         """The cycle's adapters for one policy (the operator's part of the cycle)."""
-        demand = PolicyDemand(lambda: self.demand(policy, spec), spec, self._source)
+        demand = PolicyDemand(lambda: self.demand(policy, spec), spec, self._source,
+                              window=self.histories.window(policy.uid))
         forecasts = PolicyForecasts(lambda history: self._forecast(policy, spec, history, matching, fx), demand)
         database = None
         if spec.database_replicas is not None:
