@@ -4,12 +4,17 @@ The window (``controller.operator.history``) against a recording source: the
 tail with its overlap, a revised point, a basis change, a gap, the hourly
 full read, a failure, trimming, an answer on another grid; then the
 Reconciler: a steady cycle asks the source for the tail only, and the
-windows of policies gone are dropped.
+windows of policies gone are dropped; last, over a real Prometheus (a TSDB
+written with promtool), the tails read what full reads do, one small range
+query a cycle.
 """
 
 from __future__ import annotations
 
+import math
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,10 +30,12 @@ from controller.operator.kube import PolicyObject
 from controller.operator.reconcile import Reconciler
 from controller.operator.resources import ScalingPolicySpec
 from controller.sources.base import DemandSource
+from controller.sources.prometheus import PrometheusClient, PrometheusConfig, PrometheusSource
 from controller.sources.trace import TraceSource
 from controller.targets.base import TargetKey
 from controller.targets.fake import InMemoryScaleTarget
 from tests.controller.operator.harness import EVENT_START, casino_trace, policy_spec
+from tests.harness import PrometheusServer, binary
 
 STEP = timedelta(minutes=1)
 LENGTH = timedelta(hours=6)
@@ -280,3 +287,49 @@ def test_windows_of_policies_gone_are_dropped_and_too_little_history_still_says_
         message = str((store.policies[(NS, "slots")].status or {}).get("conditions"))
         assert "only 0 demand point(s) in the last 2d" in message
         clock.advance(timedelta(minutes=1))
+
+
+# ---- a real Prometheus ------------------------------------------------------------------------------------
+class CountingClient(PrometheusClient):
+    """The real client, recording the points of every range query it sends."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(PrometheusConfig(url=url, timeout="5s", attempts=1))
+        self.ranges: list[int] = []
+
+    def query_range(self, promql: str, start: datetime, end: datetime, step: timedelta) -> list[Any]:
+        self.ranges.append(int((end - start) / step) + 1)
+        return super().query_range(promql, start, end, step)
+
+
+@pytest.mark.prometheus
+def test_over_a_real_prometheus_the_tails_read_what_full_reads_do(tmp_path: Path) -> None:
+    end_s = (int(datetime.now(UTC).timestamp()) // 3600 - 2) * 3600  # in a block, not the head
+    start_s = end_s - 3 * 3600
+    lines, total = ["# TYPE demand counter"], 0.0
+    for t in range(start_s, end_s, 15):  # a rate that moves (20-40/s), so every minute's point differs
+        total += 15 * (30 + 10 * math.sin(t / 600))
+        lines.append(f'demand_total{{service="slots"}} {total} {t}')
+    (tmp_path / "history.om").write_text("\n".join([*lines, "# EOF"]) + "\n")
+    subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", "-q",
+                    str(tmp_path / "history.om"), str(tmp_path / "tsdb")], check=True, capture_output=True, timeout=120)
+    prom = PrometheusServer(tmp_path / "prometheus", tsdb=tmp_path / "tsdb")
+    prom.start()
+    try:
+        client = CountingClient(prom.url)
+        source = PrometheusSource(client, "sum(rate(demand_total[1m]))")
+        full = PrometheusSource(PrometheusClient(PrometheusConfig(url=prom.url)), source.query)
+        window, length = _window(), timedelta(hours=1)
+        basis = _basis(source, length=length)
+        first = datetime.fromtimestamp(start_s, UTC) + timedelta(minutes=90)
+        for minute in range(0, 12):  # a step at a time, then within the step (the same end)
+            end = first + timedelta(minutes=minute // 2)
+            got = window.read(source, basis, end, end + timedelta(seconds=15 * (minute % 2)))
+            want = full.history(end - length, end, STEP)
+            assert got.index.equals(want.index)
+            np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, equal_nan=True)
+            assert int(np.isnan(got.to_numpy()).sum()) == 0
+        overlap = overlap_steps(STEP)  # one full query of 60 points, then one of the overlap (+ 1 new step)
+        assert client.ranges == [60] + [overlap + (1 if m % 2 == 0 else 0) for m in range(1, 12)]
+    finally:
+        prom.stop()
