@@ -2,7 +2,8 @@
 
 The window (``controller.operator.history``) against a recording source: the
 tail with its overlap, a revised point, a basis change, a gap, the hourly
-full read, a failure, trimming, an answer on another grid; then the
+full read, a failure, trimming, an answer on another grid, a source that
+clips the window (as Prometheus does past 14 days); then the
 Reconciler: a steady cycle asks the source for the tail only, and the
 windows of policies gone are dropped; last, over a real Prometheus (a TSDB
 written with promtool), the tails read what full reads do, one small range
@@ -218,6 +219,22 @@ def test_a_tail_on_another_grid_falls_back_to_a_full_read() -> None:
     end = T0 + STEP
     _check(window.read(source, basis, end, end), source, end)
     assert window.full_reads == 2 and source.points(-2) == 1 + overlap_steps(STEP)
+
+
+class Clipping(Recording):
+    """Answers at most the last 2 hours of any window, as PrometheusSource clips a window to 14 days."""
+
+    def history(self, start: datetime, end: datetime, step: timedelta) -> pd.Series:
+        return super().history(max(start, end - timedelta(hours=2)), end, step)
+
+
+def test_a_source_that_clips_the_window_keeps_its_clipped_length() -> None:
+    source, window = Clipping(_series()), _window()
+    basis = _basis(source)  # 6 hours asked, 2 answered
+    for minute in (0, 1, 2, 30):
+        end = T0 + timedelta(minutes=minute)
+        _check(window.read(source, basis, end, end), source, end, length=timedelta(hours=2))
+    assert window.full_reads == 1 and source.points() == 28 + overlap_steps(STEP)
 
 
 def test_known_counts_follow_the_points_that_leave_and_enter() -> None:
