@@ -9,7 +9,7 @@ What the operator keeps to itself:
   InvalidSpec naming the field; Paused runs no phase (its own status only,
   its incidents resolved);
 * the ports (``controller.operator.policy_ports``): the targets' /scale (and
-  the database's), the demand source with its history, the ``ForecastCache``
+  the database's), the demand source with its history (its tail read, ``history``), the ``ForecastCache``
   (cached until the history grid or the events move), the lag query, the
   ``IncidentReporter``; ForecastOnly is ``Ports.writes`` off;
 * the policy's ``PolicyMemory``, loaded from status at the start of the
@@ -19,7 +19,8 @@ What the operator keeps to itself:
 * the translation (``controller.operator.effects``) of what the phases
   return into status conditions, Kubernetes Events and metrics, accumulated
   as an ``Effects`` value and applied once at the end (incident calls, status,
-  Events, metrics; one failing is logged and loses none of the others); the
+  Events, metrics; one failing is logged and loses none of the others;
+  ``controller.operator.policy_writes``, the write half on the pool); the
   status through ``controller.operator.status_writes.StatusWriter``, which
   holds back volatile-only changes for at most ``status_max_age``;
 * when a cycle fits: ``fit_deadline`` (``controller.cycle.deadline``) or a
@@ -43,7 +44,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -54,18 +54,20 @@ from controller.core.policy import Policy
 from controller.cycle.deadline import CycleDeadline
 from controller.cycle.memory import PolicyMemory
 from controller.cycle.ports import LagSource
-from controller.cycle.run import At, Observation, Plan, Ports, act, observe, plan, record
+from controller.cycle.run import At, Ports, observe, plan
 from controller.errors import PermanentError, RetryableError
 from controller.incidents.rules import RuleSettings
 from controller.operator import database as db
 from controller.operator import status as st
 from controller.operator.clock import Clock
-from controller.operator.effects import Effects, emit, hold, invalid, observed, recorded, unable
+from controller.operator.effects import Effects, hold, invalid, observed, unable
 from controller.operator.fence import NotLeader
 from controller.operator.forecasts import ForecastCache, ForecasterFactory
+from controller.operator.history import DemandHistories
 from controller.operator.incidents import IncidentReporter
 from controller.operator.kube import EventRecorder, PolicyObject, PolicyStore
 from controller.operator.policy_ports import PolicyDemand, PolicyForecasts, ReporterSink, TimedLags, fragment
+from controller.operator.policy_writes import Planned, PolicyWrites
 from controller.operator.report import CycleReport, PolicyOutcome, Timings
 from controller.operator.resources import ScalingPolicySpec, parse_event, parse_policy_spec
 from controller.operator.status_writes import StatusWriter
@@ -102,20 +104,7 @@ def _default_forecaster() -> ForecasterFactory:
     return registry.create
 
 
-@dataclass(frozen=True)
-class _Planned:
-    """One policy observed and planned on the main thread, its writes still to come."""
-
-    spec: ScalingPolicySpec
-    core: Policy
-    memory: PolicyMemory
-    matching: list[Event]
-    ports: Ports
-    obs: Observation
-    planned: Plan
-
-
-class Reconciler:
+class Reconciler(PolicyWrites):
     """Runs the per-policy reconcile against injected adapters."""
 
     def __init__(
@@ -155,6 +144,7 @@ class Reconciler:
         # its phase of the step, so a step's updates (and the status writes they cause) spread over its cycles.
         # fit_deadline (the operator's default) or a fixed fit_budget (which wins) spreads fits over cycles.
         self.forecasts = ForecastCache(self.forecaster, fit_budget, spread_updates, fit_deadline)
+        self.histories = DemandHistories()  # each policy's demand window: a cycle reads only its tail
         self._fit_deadline = fit_deadline  # its limit also holds back new policies' first statuses when late
         # Parsed specs by uid, valid while metadata.generation (bumped on every spec change) holds.
         self._specs: dict[str, tuple[int, Any, ScalingPolicySpec, Policy]] = {}
@@ -216,6 +206,7 @@ class Reconciler:
             # a complete pass: forget what belongs to deleted policies and to other replicas' shards
             seen = {p.uid for p in policies}
             self.forecasts.forget_except(seen)
+            self.histories.forget_except(seen)
             for uid in set(self._specs) - seen:
                 del self._specs[uid]
             for uid in set(self._memory) - seen:
@@ -296,7 +287,7 @@ class Reconciler:
         return writes
 
     def _cycle(self, policy: PolicyObject, events: list[tuple[dict[str, str], Event]], fx: Effects,
-               now: datetime) -> PolicyOutcome | _Planned:
+               now: datetime) -> PolicyOutcome | Planned:
         builder = fx.status
         try:
             spec, core = self._parse(policy)
@@ -329,37 +320,13 @@ class Reconciler:
         planned = plan(core, obs, memory, self.decide)  # decide (pure)
         if planned.uncovered:  # a forecast that misses now is a bug, not a gap (issue 9)
             log.error("%s/%s: %s", policy.namespace, policy.name, planned.decision.message)
-        return _Planned(spec, core, memory, matching, ports, obs, planned)
-
-    def _act(self, fx: Effects, p: _Planned) -> PolicyOutcome:
-        """Write the planned replicas (a 409 re-reads and decides again), then record; on the write pool."""
-        policy, builder, spec, core, memory, ports = fx.policy, fx.status, p.spec, p.core, p.memory, p.ports
-        obs, planned, matching = p.obs, p.planned, p.matching
-        acted = act(ports, obs, planned, memory)  # Active only: the one place /scale is written
-        failure = acted.failure
-        if isinstance(failure, (TargetNotFound, TargetForbidden)):
-            return unable(fx, memory, failure)
-        if failure is not None and not isinstance(failure, RetryableError):
-            raise failure  # NotLeader (abandon the policy) or a bug (InternalError)
-        if failure is not None:
-            builder.ok(st.ABLE_TO_SCALE, False, "ScaleFailed", str(failure))
-            fx.errors.append("ScaleFailed")
-        if acted.scaled:
-            fx.scales.append(ports.key.kind)
-        if acted.database_scaled and ports.database is not None:
-            fx.scales.append(ports.database.key.kind)
-
-        out = record(ports, memory, obs, planned, acted)  # the memory's changes, then the incident rules
-        recorded(fx, spec, core, out, matching,
-                 incident_events=self.incidents is not None and self.incidents.emits_events)
-        decision = acted.decision
-        return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, acted.after.replicas,
-                             acted.desired, acted.scaled)
+        return Planned(spec, core, memory, matching, ports, obs, planned)
 
     def _ports(self, policy: PolicyObject, spec: ScalingPolicySpec, core: Policy, matching: list[Event],
                fx: Effects, now: datetime) -> Ports:
         """The cycle's adapters for one policy (the operator's part of the cycle)."""
-        demand = PolicyDemand(lambda: self.demand(policy, spec), spec, self._source)
+        demand = PolicyDemand(lambda: self.demand(policy, spec), spec, self._source,
+                              window=self.histories.window(policy.uid))
         forecasts = PolicyForecasts(lambda history: self._forecast(policy, spec, history, matching, fx), demand)
         database = None
         if spec.database_replicas is not None:
@@ -380,43 +347,6 @@ class Reconciler:
         source = kept[1] if kept is not None and kept[0] == in_status else in_status
         return PolicyMemory.load({"namespace": policy.namespace, "policy": policy.name}, source,
                                  steps=self._miss_steps, step=spec.forecast.step)
-
-    # ---- apply the effects, once -------------------------------------------------------------
-    def _apply(self, fx: Effects) -> None:
-        """Incident calls, status (with the memory), Events, metrics: each failure logged, none losing the others."""
-        policy = fx.policy
-        for what, call in fx.incidents:
-            self._incidents_call(what, call)
-        # status.openIncidents: what a new owner adopts without Alertmanager (IncidentReporter._adopt)
-        self._incidents_call("open_incidents", lambda r: fx.status.set(openIncidents=r.open_incidents(policy)))
-        dumped = fx.dump_memory()
-        written = self.status.write(policy, fx.status.build(), fx.status.now, quiet=fx.quiet) in ("same", "written")
-        if dumped is not None and policy.uid:
-            latest = fragment(dumped)
-            kept = self._memory.get(policy.uid)
-            known = latest if written else (kept[0] if kept is not None else fragment(policy.status))
-            self._memory[policy.uid] = (known, latest)
-        for event in fx.events:
-            emit(self.recorder, self._api, policy, event, fx.status.now)
-        try:
-            fx.observe_metrics(self.metrics)
-        except Exception:  # a metrics bug never loses the status or the Events written above
-            log.exception("%s/%s: metrics not updated", policy.namespace, policy.name)
-
-    def _incidents_call(self, what: str, call: Callable[[IncidentReporter], object]) -> None:
-        """``call(reporter)`` when incidents are wired; its failure is logged, never fails the policy or the cycle."""
-        if self.incidents is None:
-            return
-        reporter = self.incidents
-        with self._incidents_lock:
-            pit, src = reporter.seconds, reporter.source_seconds
-            try:
-                call(reporter)
-            except Exception:
-                log.exception("incidents: %s failed", what)
-            finally:
-                self._timings.add(incident_seconds=reporter.seconds - pit,
-                                  source_seconds=reporter.source_seconds - src)
 
     def _parse(self, policy: PolicyObject) -> tuple[ScalingPolicySpec, Policy]:
         """The validated spec and its core Policy, cached per (uid, generation)."""

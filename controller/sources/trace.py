@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from controller.traceio import read_series
+from forecasting.timeutil import stamps_ns, td_ns, ts_ns, utc_ns_index
 
 
 class TraceSource:
@@ -30,6 +31,8 @@ class TraceSource:
         if per_second:
             values = values / self.step.total_seconds()
         self.series = values.sort_index()
+        self._stamps = stamps_ns(utc_ns_index(self.series.index))  # int64 ns, sorted: history() searches these
+        self._values = self.series.to_numpy(dtype=float)
 
     @classmethod
     def from_csv(cls, path: str | Path, *, per_second: bool = False) -> TraceSource:
@@ -38,26 +41,41 @@ class TraceSource:
 
     def current(self, now: datetime) -> float | None:
         """The value of the step that contains ``now``; None outside the trace or in a gap."""
-        ts = pd.Timestamp(now).tz_convert("UTC")
-        idx = self.series.index
-        if ts < idx[0] or ts >= idx[-1] + self.step:
+        if now.tzinfo is None:
+            raise ValueError(f"now {now.isoformat()}: must be timezone-aware (UTC)")
+        at, stamps = ts_ns(now), self._stamps
+        if at < stamps[0] or at >= stamps[-1] + td_ns(self.step):
             return None
-        value = self.series.iloc[idx.searchsorted(ts, side="right") - 1]
-        return None if pd.isna(value) else float(value)
+        value = self._values[int(np.searchsorted(stamps, at, side="right")) - 1]
+        return None if np.isnan(value) else float(value)
 
     def history(self, start: datetime, end: datetime, step: timedelta) -> pd.Series:
-        """Mean of the trace's values in each [t, t + step) of the grid [start, end); NaN where none."""
+        """Mean of the trace's values in each [t, t + step) of the grid [start, end); NaN where none.
+
+        On the trace's own step a grid point takes the value stamped exactly at it (a trace point off the
+        grid is not used); on another step each bucket averages the values in it, NaN skipped. Two binary
+        searches over the int64 stamps bound the window and positions are integer arithmetic, so a read
+        costs what it returns, not the trace's length: the operator reads a policy's history every
+        cycle (issue 14), the last few steps once its window is kept (``controller.operator.history``).
+        """
         if end <= start:
             raise ValueError(f"history: end {end.isoformat()} must be after start {start.isoformat()}")
         grid = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=pd.Timedelta(step), inclusive="left",
                              unit="ns")
-        window = self.series[(self.series.index >= grid[0]) & (self.series.index < grid[-1] + pd.Timedelta(step))]
+        if grid.tz is None:
+            raise ValueError("history: start and end must be timezone-aware (UTC)")
+        first, width = stamps_ns(grid)[0], td_ns(step)
+        lo, hi = np.searchsorted(self._stamps, [first, first + len(grid) * width], side="left")
+        offsets = self._stamps[lo:hi] - first
+        values = self._values[lo:hi]
+        pos = offsets // width
+        out = np.full(len(grid), np.nan)
         if step == self.step.to_pytimedelta():
-            out = window.reindex(grid)
+            exact = offsets % width == 0  # reindex: only the stamps on the grid
+            out[pos[exact]] = values[exact]
         else:
-            pos = ((window.index - grid[0]) // pd.Timedelta(step)).astype(int)
-            out = window.groupby(np.asarray(pos)).mean().reindex(range(len(grid)))
-            out.index = grid
-        out = out.astype(float)
-        out.index.freq = pd.tseries.frequencies.to_offset(pd.Timedelta(step))
-        return out
+            known = ~np.isnan(values)
+            sums = np.bincount(pos[known], weights=values[known], minlength=len(grid))
+            counts = np.bincount(pos[known], minlength=len(grid))
+            np.divide(sums, counts, out=out, where=counts > 0)
+        return pd.Series(out, index=grid, dtype=float)  # the grid's freq is the step (no re-inference)
