@@ -102,7 +102,6 @@ class PolicyWrites:
         return PolicyOutcome(policy.namespace, policy.name, decision.reason, decision.message, acted.after.replicas,
                              acted.desired, acted.scaled)
 
-
     def _apply(self, fx: Effects) -> None:
         """Incident calls, status (with the memory), Events, metrics: each failure logged, none losing the others."""
         policy = fx.policy

@@ -90,9 +90,7 @@ class SweepPoint:
             return "last time" if self.policy == "keda-cron" else "-"
         if self.knob == "floor":
             return str(int(self.value))
-        if self.knob != "quantile":
-            return f"{self.value:g}"
-        return label(self.value)  # p95, q0.995, q0.9999
+        return label(self.value) if self.knob == "quantile" else f"{self.value:g}"  # p95, q0.995, q0.9999
 
 
 @dataclass(frozen=True)

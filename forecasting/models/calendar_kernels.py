@@ -89,14 +89,17 @@ def closure_days(stamps: np.ndarray, values: np.ndarray, open_: np.ndarray, anno
     idx = np.flatnonzero(open_)
     if slots is None or not idx.size:
         return mask
-    size = WEEK_NS // step_ns
-    slot_median = pd.Series(values[idx]).groupby(slots[idx]).median().reindex(range(size), fill_value=0.0)
     day = (stamps[idx] - stamps[idx[0]] // DAY_NS * DAY_NS) // DAY_NS
     n_open = np.bincount(day)
     n_pos = np.bincount(day, weights=(values[idx] > 0).astype(float))
     n_event = np.bincount(day, weights=announced[idx].astype(float))
+    shut = (n_open >= 2) & (n_pos == 0) & (n_event == 0)
+    if not shut.any():  # the usual case: no zero day, so no slot medians (every fit runs this)
+        return mask
+    size = WEEK_NS // step_ns
+    slot_median = pd.Series(values[idx]).groupby(slots[idx]).median().reindex(range(size), fill_value=0.0)
     mass = np.bincount(day, weights=slot_median.to_numpy()[slots[idx]])
-    shut = (n_open >= 2) & (n_pos == 0) & (n_event == 0) & (mass >= CLOSURE_MASS)
+    shut &= mass >= CLOSURE_MASS
     mask[idx] = shut[day]
     return mask
 
