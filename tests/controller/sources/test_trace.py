@@ -119,3 +119,12 @@ def test_history_matches_the_masked_reference(trace_series: pd.Series, offset: t
     # the trace's own step copies values (exact); a re-stepped mean may differ in the last bit of a sum
     np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, atol=0, equal_nan=True)
     assert got.index.freq == pd.Timedelta(step)
+
+
+def test_naive_times_are_one_line_errors_naming_the_argument(trace: TraceSource) -> None:
+    """A naive datetime is a ValueError that says what was expected, not an int64 comparison on local time."""
+    naive = datetime(2026, 1, 1, 0, 10)
+    with pytest.raises(ValueError, match=r"^now 2026-01-01T00:10:00: must be timezone-aware \(UTC\)$"):
+        trace.current(naive)
+    with pytest.raises(ValueError, match=r"^history: start and end must be timezone-aware \(UTC\)$"):
+        trace.history(naive, naive + timedelta(minutes=10), timedelta(minutes=1))
