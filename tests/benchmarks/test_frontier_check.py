@@ -63,11 +63,6 @@ def test_the_sweep_reaches_past_three_nines_and_labels_every_digit(bench) -> Non
     assert labels == ["p95", "q0.973", "q0.999", "q0.9999", "q0.99999"]
 
 
-def test_the_sweep_reaches_the_forecasts_low_columns(bench) -> None:  # type: ignore[no-untyped-def]
-    # The baselines' p20 end (4.8-5.1 % unserved on casino-7) is beyond a sweep that stops at 0.2.
-    assert {0.05, 0.1} <= set(bench.QUANTILES) and min(bench.QUANTILES) >= 0.025
-
-
 def sweep(hpa_unserved: float, *runs: tuple[float, float, float]) -> list[SweepPoint]:
     pts = [SweepPoint("hpa", "target", 0.8, hpa_unserved, 100.0, 1), SweepPoint("oracle", "-", None, 0.0, 100.0, 1)]
     pts += [SweepPoint("pitboss", "quantile", q, u, 100 * c, 1) for q, u, c in runs]
